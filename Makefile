@@ -1,0 +1,50 @@
+# bertc build. `make` builds ./bertc (and the CUDA backend where nvcc is found, once it exists);
+# `make test` builds and runs every tests/test_*.c; `make asan` builds the same under sanitizers.
+
+CC      ?= cc
+PKGS    := libutf8proc libarchive libcjson
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
+
+BUILD   ?= build
+LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC:= $(sort $(wildcard tests/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+all: bertc
+
+bertc: $(CLI_OBJ) $(BUILD)/libbertc.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbertc.a $(LDLIBS)
+
+$(BUILD)/libbertc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) -lcmocka
+
+tests: $(TESTS) bertc
+
+test: tests
+	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDLIBS_EXTRA= test
+
+clean:
+	rm -rf build build-asan bertc
+
+.PHONY: all tests test asan clean
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Installs the Debian packages bertc builds and tests with (needs root or sudo).
+set -e
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+PKGS="build-essential pkg-config libutf8proc-dev libarchive-dev libcjson-dev libopenblas-dev libcmocka-dev"
+missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi

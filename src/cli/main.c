@@ -1,0 +1,43 @@
+/* bertc: the command-line front end. Each subcommand lives in its own cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bertc.h"
+#include "cli/commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"train", cmd_train, "fine-tune a model on a labelled dataset"},
+    {"eval", cmd_eval, "accuracy, loss, per-class F1 and confusion matrix of a model on a dataset"},
+    {"predict", cmd_predict, "label JSON Lines records read from stdin"},
+    {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "bertc %s: fine-tune BERT-family encoders for text classification\n\n", BERTC_VERSION);
+    fprintf(f, "usage: bertc <command> [options]   (bertc <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("bertc %s\n", BERTC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "bertc: unknown command '%s' (see bertc --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,81 @@
+/* BertForSequenceClassification: parameters in one arena, activations planned once for a
+ * maximum (B, T), forward/backward orchestrated layer by layer over the backend op set
+ * (backend/ops.h). The trainer only sees this header.
+ *
+ * Letters: B batch, T sequence length, C hidden size, NH heads, HS = C/NH head size,
+ * F intermediate (feed-forward) size, L layers, V vocabulary, K number of labels. */
+#ifndef BERTC_MODEL_BERT_H
+#define BERTC_MODEL_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bertc.h"
+#include "model/config.h"
+
+typedef struct bert_model bert_model;
+
+typedef struct bert_load_options {
+    /* When num_labels > 0 the classifier has these labels; a checkpoint whose classifier
+     * has another shape (or none) gets a fresh one, initialised as Hugging Face does. */
+    int num_labels;
+    char *const *label_names;
+    /* Dropout overrides; a negative value keeps config.json's. */
+    float hidden_dropout, attention_dropout, classifier_dropout;
+    uint64_t init_seed;   /* for heads that are initialised rather than loaded */
+    FILE *notices;        /* one-line notices (e.g. "classifier initialised"); NULL for silence */
+} bert_load_options;
+
+/* Fills o with the defaults (keep config, no override, seed 42, notices to NULL). */
+void bert_load_options_default(bert_load_options *o);
+
+/* Loads DIR/config.json and DIR/model.safetensors (F32/F16/BF16; names with or without the
+ * "bert." prefix, LayerNorm gamma/beta or weight/bias; "cls.*" heads ignored). Every tensor's
+ * shape is checked against the config. */
+int bert_load(bert_model **out, const char *model_dir, const bert_load_options *o, bertc_error *err);
+/* A model with random weights (normal(0, initializer_range), zero biases, LayerNorm 1/0). */
+int bert_init_random(bert_model **out, const bert_config *cfg, uint64_t seed, bertc_error *err);
+/* Writes DIR/config.json and DIR/model.safetensors (transformers names, "bert." prefix), atomically. */
+int bert_save(const bert_model *m, const char *model_dir, bertc_error *err);
+void bert_free(bert_model *m);
+
+const bert_config *bert_get_config(const bert_model *m);
+bert_config *bert_config_mut(bert_model *m);
+
+/* Plans the activation arena for batches of at most B sequences of at most T tokens. */
+int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
+
+/* One batch. ids, mask, token_types are (B, T) int32 (row-major); labels is (B) or NULL.
+ * train != 0 turns dropout on, drawn from dropout_seed. Returns the mean cross-entropy over
+ * the batch (with label_smoothing applied when set), or 0 when labels is NULL. */
+float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                   const int32_t *labels, int B, int T, int train, uint64_t dropout_seed);
+/* Logits of the last forward, (B, K) row-major. */
+const float *bert_logits(const bert_model *m);
+void bert_set_label_smoothing(bert_model *m, float eps);
+
+/* Gradients accumulate (+=) across backward calls until zeroed, so gradient accumulation
+ * is zero_grad once, then forward/backward per micro-batch with loss_scale = 1/n_micro. */
+void bert_zero_grad(bert_model *m);
+void bert_backward(bert_model *m, float loss_scale);
+
+/* The parameter arena and its gradient mirror. */
+float *bert_params(bert_model *m);
+float *bert_grads(bert_model *m);
+size_t bert_num_params(const bert_model *m);
+
+typedef struct bert_param_info {
+    const char *name; /* transformers name, e.g. "bert.encoder.layer.0.attention.self.query.weight" */
+    size_t offset;    /* into bert_params() */
+    size_t numel;
+    int ndim;
+    int64_t shape[2];
+    int no_decay;     /* biases and LayerNorm weights: no weight decay by default */
+    int layer;        /* 0 = embeddings, 1..L encoder layers, L+1 = pooler and classifier */
+} bert_param_info;
+
+/* The table of parameter tensors in arena order. */
+size_t bert_param_table(const bert_model *m, const bert_param_info **out);
+
+#endif

@@ -1,0 +1,46 @@
+/* BERT tokenizer, identical to Hugging Face BertTokenizer / BertTokenizerFast:
+ * basic tokenizer (clean, CJK split, lowercase, strip accents, punctuation split)
+ * then WordPiece greedy longest-match-first with the "##" continuation prefix.
+ * Unicode data (NFD, categories, case mapping) come from utf8proc. */
+#ifndef BERTC_TOKENIZER_WORDPIECE_H
+#define BERTC_TOKENIZER_WORDPIECE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bertc.h"
+
+typedef struct wordpiece wordpiece;
+
+/* Reads vocab.txt (one token a line, id = line number). */
+int wordpiece_load(wordpiece **out, const char *vocab_path, int do_lower_case, bertc_error *err);
+/* Reads DIR/vocab.txt, and do_lower_case (and strip_accents, tokenize_chinese_chars)
+ * from DIR/tokenizer_config.json when present (default: lower case). */
+int wordpiece_load_dir(wordpiece **out, const char *model_dir, bertc_error *err);
+void wordpiece_free(wordpiece *wp);
+
+int wordpiece_vocab_size(const wordpiece *wp);
+/* Id of a token string, or -1 when it is not in the vocabulary. */
+int wordpiece_token_id(const wordpiece *wp, const char *token);
+/* Token string of an id, or NULL when out of range. */
+const char *wordpiece_token(const wordpiece *wp, int id);
+/* Special tokens, looked up by name in the vocabulary. */
+int wordpiece_cls_id(const wordpiece *wp);
+int wordpiece_sep_id(const wordpiece *wp);
+int wordpiece_pad_id(const wordpiece *wp);
+int wordpiece_unk_id(const wordpiece *wp);
+int wordpiece_mask_id(const wordpiece *wp);
+
+/* Encodes text (and an optional pair, NULL for none) the way
+ *   tokenizer(text, text_pair, truncation=True, max_length=max_length,
+ *             padding="max_length" if pad else False)
+ * does: [CLS] a [SEP] (b [SEP]), truncation "longest_first".
+ * input_ids, attention_mask and token_type_ids must each hold max_length entries;
+ * *out_len receives the number of real (unpadded) tokens. Bytes that are not valid
+ * UTF-8 are read as U+FFFD, as Python's errors="replace" does. */
+int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len,
+                     const char *pair, size_t pair_len, int max_length, int pad,
+                     int32_t *input_ids, int32_t *attention_mask, int32_t *token_type_ids,
+                     int *out_len, bertc_error *err);
+
+#endif

@@ -1,0 +1,35 @@
+/* AdamW (decoupled weight decay, bias correction; torch.optim.AdamW semantics) over one
+ * flat parameter array, with per-tensor groups for weight decay and learning-rate scale. */
+#ifndef BERTC_TRAIN_OPTIM_H
+#define BERTC_TRAIN_OPTIM_H
+
+#include <stddef.h>
+
+#include "bertc.h"
+
+typedef struct adamw_group {
+    size_t offset, numel;
+    float weight_decay; /* this range's decay (0 for biases and LayerNorm weights by default) */
+    float lr_scale;     /* multiplies the learning rate (layer-wise decay); 1 by default */
+} adamw_group;
+
+typedef struct adamw {
+    float beta1, beta2, eps;
+    size_t n;
+    float *m, *v;  /* moments, n floats each, zeroed at init */
+    long step;     /* updates done so far */
+    adamw_group *groups;
+    size_t n_groups;
+} adamw;
+
+/* Defaults as torch.optim.AdamW: betas (0.9, 0.999), eps 1e-8. groups are copied. */
+int adamw_init(adamw *o, size_t n, const adamw_group *groups, size_t n_groups, bertc_error *err);
+void adamw_free(adamw *o);
+/* One update at learning rate lr: for each group, p -= lr*scale*wd*p, then the Adam step. */
+void adamw_step(adamw *o, float *params, const float *grads, float lr);
+
+/* Scales grads so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
+ * returns the norm before clipping. max_norm <= 0 only measures. */
+float clip_grad_norm(float *grads, size_t n, float max_norm);
+
+#endif
