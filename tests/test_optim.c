@@ -1,0 +1,211 @@
+/* AdamW and gradient clipping replayed against PyTorch: tests/fixtures/optim/adamw.json holds
+ * torch.optim.AdamW (single-tensor path, float32) runs written by reference/make_optim_fixture.py;
+ * every parameter after every step must agree within 1e-6 (absolute, relative above 1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/optim.h"
+#include "train/schedule.h"
+
+#define FIXTURE "tests/fixtures/optim/adamw.json"
+
+static cJSON *load_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (!text || got != (size_t)size) {
+        free(text);
+        return NULL;
+    }
+    text[size] = 0;
+    cJSON *json = cJSON_Parse(text);
+    free(text);
+    return json;
+}
+
+/* Copies a JSON number array of exactly n entries into out. */
+static void read_floats(const cJSON *array, float *out, size_t n) {
+    assert_true(cJSON_IsArray(array));
+    assert_int_equal(cJSON_GetArraySize(array), n);
+    size_t i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, array) out[i++] = (float)x->valuedouble;
+}
+
+static double number(const cJSON *obj, const char *key) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    assert_true(cJSON_IsNumber(x));
+    return x->valuedouble;
+}
+
+/* |got - want| measured absolutely up to 1 and relatively above. */
+static double scaled_diff(float got, float want) {
+    double d = fabs((double)got - want);
+    return fabs(want) > 1.0 ? d / fabs(want) : d;
+}
+
+static void test_adamw_matches_torch(void **state) {
+    (void)state;
+    cJSON *fx = load_json(FIXTURE);
+    assert_non_null(fx);
+    const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(fx, "tensors");
+    size_t n_groups = (size_t)cJSON_GetArraySize(tensors), n = 0;
+    adamw_group groups[8];
+    assert_true(n_groups > 0 && n_groups <= 8);
+    for (size_t i = 0; i < n_groups; i++) {
+        const cJSON *t = cJSON_GetArrayItem(tensors, (int)i);
+        groups[i].offset = n;
+        groups[i].numel = (size_t)number(t, "numel");
+        groups[i].weight_decay = (float)number(t, "weight_decay");
+        groups[i].lr_scale = (float)number(t, "lr_scale");
+        n += groups[i].numel;
+    }
+    float *init = malloc(n * sizeof(float)), *params = malloc(n * sizeof(float));
+    float *grads = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    assert_true(init && params && grads && want);
+    read_floats(cJSON_GetObjectItemCaseSensitive(fx, "init"), init, n);
+
+    const cJSON *run;
+    cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(fx, "runs")) {
+        const char *name = cJSON_GetObjectItemCaseSensitive(run, "name")->valuestring;
+        lr_schedule sched = {.base_lr = (float)number(run, "base_lr"),
+                             .warmup_steps = (long)number(run, "warmup"),
+                             .total_steps = (long)number(run, "total")};
+        assert_int_equal(lr_schedule_parse(cJSON_GetObjectItemCaseSensitive(run, "schedule")->valuestring, &sched.kind), 0);
+        float max_norm = (float)number(run, "max_norm");
+
+        adamw opt;
+        bertc_error err;
+        assert_int_equal(adamw_init(&opt, n, groups, n_groups, &err), BERTC_OK);
+        memcpy(params, init, n * sizeof(float));
+        double max_diff = 0.0, max_lr_diff = 0.0, max_norm_diff = 0.0;
+        long k = 0, ulps_off = 0;
+        const cJSON *step;
+        cJSON_ArrayForEach(step, cJSON_GetObjectItemCaseSensitive(run, "steps")) {
+            double want_lr = number(step, "lr");
+            float lr = lr_schedule_at(&sched, k);
+            double lr_diff = fabs(lr - want_lr) / (want_lr > 0 ? want_lr : 1.0);
+            if (lr_diff > max_lr_diff) max_lr_diff = lr_diff;
+            read_floats(cJSON_GetObjectItemCaseSensitive(step, "grad"), grads, n);
+            if (max_norm > 0) {
+                float norm = clip_grad_norm(grads, n, max_norm);
+                double want_norm = number(step, "norm");
+                double d = fabs(norm - want_norm) / want_norm;
+                if (d > max_norm_diff) max_norm_diff = d;
+            }
+            adamw_step(&opt, params, grads, lr);
+            read_floats(cJSON_GetObjectItemCaseSensitive(step, "params"), want, n);
+            for (size_t i = 0; i < n; i++) {
+                double d = scaled_diff(params[i], want[i]);
+                if (d > max_diff) max_diff = d;
+                ulps_off += params[i] != want[i];
+                if (d > 1e-6) fail_msg("%s: step %ld: parameter %zu is %.9g, torch has %.9g", name, k, i, params[i], want[i]);
+            }
+            k++;
+        }
+        assert_int_equal(opt.step, k);
+        print_message("%s: %ld steps, max |param - torch| %.3g (%ld of %ld values not bit-identical), "
+                      "max lr rel diff %.3g, max clip-norm rel diff %.3g\n",
+                      name, k, max_diff, ulps_off, k * (long)n, max_lr_diff, max_norm_diff);
+        assert_true(max_lr_diff <= 1e-7);
+        assert_true(max_norm_diff <= 1e-6);
+        adamw_free(&opt);
+    }
+    free(init);
+    free(params);
+    free(grads);
+    free(want);
+    cJSON_Delete(fx);
+}
+
+/* One Adam step from zero moments moves each parameter by lr*sign(g) (up to eps): a check of the
+ * bias corrections that does not depend on the fixture. */
+static void test_first_step_is_sign(void **state) {
+    (void)state;
+    float p[4] = {1, -1, 0.5f, 2}, g[4] = {0.3f, -2, 1e-3f, -1e-4f};
+    adamw_group grp = {.offset = 0, .numel = 4, .weight_decay = 0, .lr_scale = 1};
+    adamw opt;
+    assert_int_equal(adamw_init(&opt, 4, &grp, 1, NULL), BERTC_OK);
+    adamw_step(&opt, p, g, 0.01f);
+    assert_float_equal(p[0], 0.99f, 1e-6);
+    assert_float_equal(p[1], -0.99f, 1e-6);
+    assert_float_equal(p[2], 0.49f, 1e-5);
+    assert_float_equal(p[3], 2.01f, 1e-4);
+    adamw_free(&opt);
+}
+
+/* Decay happens even where the gradient is 0, scaled by lr*lr_scale*wd; the lr_scale 0 group is frozen. */
+static void test_decay_and_scale(void **state) {
+    (void)state;
+    float p[2] = {2, 2}, g[2] = {0, 0};
+    adamw_group grp[2] = {{.offset = 0, .numel = 1, .weight_decay = 0.5f, .lr_scale = 1},
+                          {.offset = 1, .numel = 1, .weight_decay = 0.5f, .lr_scale = 0}};
+    adamw opt;
+    assert_int_equal(adamw_init(&opt, 2, grp, 2, NULL), BERTC_OK);
+    adamw_step(&opt, p, g, 0.1f);
+    assert_float_equal(p[0], 2 * (1 - 0.1 * 0.5), 1e-6);
+    assert_float_equal(p[1], 2, 0);
+    adamw_free(&opt);
+}
+
+static void test_init_rejects_bad_groups(void **state) {
+    (void)state;
+    adamw opt;
+    bertc_error err;
+    adamw_group outside = {.offset = 8, .numel = 4, .weight_decay = 0, .lr_scale = 1};
+    assert_int_equal(adamw_init(&opt, 10, &outside, 1, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "outside"));
+    adamw_group huge = {.offset = 1, .numel = SIZE_MAX, .weight_decay = 0, .lr_scale = 1};
+    assert_int_equal(adamw_init(&opt, 10, &huge, 1, &err), BERTC_EINVAL);
+    adamw_group nan_wd = {.offset = 0, .numel = 4, .weight_decay = NAN, .lr_scale = 1};
+    assert_int_equal(adamw_init(&opt, 10, &nan_wd, 1, &err), BERTC_EINVAL);
+    assert_int_equal(adamw_init(&opt, 10, NULL, 1, &err), BERTC_EINVAL);
+    adamw_free(&opt); /* safe after a failed init */
+}
+
+static void test_clip_grad_norm(void **state) {
+    (void)state;
+    float g[2] = {3, 4};
+    assert_float_equal(clip_grad_norm(g, 2, 0), 5, 1e-6); /* measure only */
+    assert_float_equal(g[0], 3, 0);
+    assert_float_equal(clip_grad_norm(g, 2, 10), 5, 1e-6); /* below max: untouched */
+    assert_float_equal(g[1], 4, 0);
+    assert_float_equal(clip_grad_norm(g, 2, 1), 5, 1e-6);
+    assert_float_equal(g[0], 0.6f, 1e-6);
+    assert_float_equal(g[1], 0.8f, 1e-6);
+    assert_float_equal(clip_grad_norm(g, 0, 1), 0, 0); /* empty */
+
+    /* A large array takes the OpenMP path; its norm is sqrt(n) for all-ones gradients. */
+    size_t n = 1 << 20;
+    float *big = malloc(n * sizeof(float));
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++) big[i] = 1;
+    assert_float_equal(clip_grad_norm(big, n, 1), 1024, 1e-3);
+    assert_float_equal(big[12345], 1.0f / (1024 + 1e-6f), 1e-9);
+    free(big);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adamw_matches_torch),
+        cmocka_unit_test(test_first_step_is_sign),
+        cmocka_unit_test(test_decay_and_scale),
+        cmocka_unit_test(test_init_rejects_bad_groups),
+        cmocka_unit_test(test_clip_grad_norm),
+    };
+    return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
+}
