@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/grad_sync.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -238,6 +239,18 @@ static void test_clip_grad_norm(void **state) {
     free(big);
 }
 
+/* One process: the mean over one rank is the gradient itself. */
+static void test_grad_sync_single(void **state) {
+    (void)state;
+    grad_sync sync;
+    grad_sync_single(&sync);
+    float g[3] = {1, -2, 3};
+    assert_int_equal(sync.world_size, 1);
+    assert_int_equal(sync.rank, 0);
+    assert_int_equal(sync.allreduce_mean(&sync, g, 3), 0);
+    assert_true(g[0] == 1 && g[1] == -2 && g[2] == 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_matches_torch),
@@ -246,6 +259,7 @@ int main(void) {
         cmocka_unit_test(test_large_group_matches_scalar_formula),
         cmocka_unit_test(test_init_rejects_bad_groups),
         cmocka_unit_test(test_clip_grad_norm),
+        cmocka_unit_test(test_grad_sync_single),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }
