@@ -142,6 +142,8 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
     }
 }
 
+/* torch takes a float32 norm per tensor and then the norm of those; here one double sum runs over
+ * the flat array (no tensor boundaries), which differs from torch by ~1e-7 relative. */
 float clip_grad_norm(float *grads, size_t n, float max_norm) {
     double sum = 0.0;
     #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (n >= OPTIM_PARALLEL_MIN)
@@ -149,8 +151,8 @@ float clip_grad_norm(float *grads, size_t n, float max_norm) {
     const float norm = (float)sqrt(sum);
     if (!(max_norm > 0.0f)) return norm;
     /* torch: clip_coef = max_norm / (total_norm + 1e-6), in float32, clamped to 1. A NaN norm
-     * gives a NaN coefficient that fails the test below, so NaN gradients are left for the
-     * caller to see in the returned norm. */
+     * gives a NaN coefficient that fails the test below, so the gradients are left as they are
+     * (torch would make them all NaN) and the caller sees the NaN in the returned norm. */
     const float coef = max_norm / (norm + 1e-6f);
     if (coef < 1.0f) {
         #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
