@@ -42,6 +42,9 @@ void safetensors_close(safetensors_file *f);
 const st_tensor *safetensors_find(const safetensors_file *f, const char *name);
 /* Converts an F32, F16 or BF16 tensor to float; n must equal t->numel. */
 int safetensors_to_f32(const st_tensor *t, float *dst, size_t n, bertc_error *err);
+/* "F32", "BF16", ...; "another dtype" for ST_OTHER (U16, U32, U64, F8_*, C64: opened and
+ * bounds-checked, never converted). */
+const char *safetensors_dtype_name(st_dtype d);
 
 typedef struct st_write_tensor {
     const char *name;
