@@ -441,16 +441,25 @@ int bert_config_save(const bert_config *c, const char *path, bertc_error *err) {
     char *text = bad ? NULL : cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory building the JSON", path);
+    /* cJSON indents with tabs and puts a tab after each colon; transformers' json.dumps(indent=2)
+     * uses two spaces and one. Raw tabs only ever appear as such layout (tabs inside strings are
+     * escaped as \t), so rewriting them is safe. */
     size_t len = strlen(text);
-    char *with_nl = realloc(text, len + 2);
-    if (!with_nl) {
+    char *out = malloc(2 * len + 2);
+    if (!out) {
         free(text);
         return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", path);
     }
-    with_nl[len] = '\n';
-    with_nl[len + 1] = '\0';
-    int rc = fs_write_atomic(path, with_nl, len + 1, err);
-    free(with_nl);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '\t') out[o++] = text[i];
+        else if (i > 0 && text[i - 1] == ':') out[o++] = ' ';
+        else out[o++] = ' ', out[o++] = ' ';
+    }
+    out[o++] = '\n';
+    free(text);
+    int rc = fs_write_atomic(path, out, o, err);
+    free(out);
     return rc;
 }
 
