@@ -221,6 +221,9 @@ static void test_set_labels_rejects(void **state) {
     char *empty[1] = {""};
     assert_int_equal(bert_config_set_labels(&c, empty, 1, &err), BERTC_EINVAL);
     assert_int_equal(bert_config_set_labels(&c, dup, 0, &err), BERTC_EINVAL);
+    char *latin1[2] = {"ok", "caf\xe9"};
+    assert_int_equal(bert_config_set_labels(&c, latin1, 2, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "label 1 is not valid UTF-8"));
     /* The old labels are untouched after a refused change. */
     assert_int_equal(c.num_labels, 2);
     assert_string_equal(c.id2label[1], "LABEL_1");
@@ -238,6 +241,7 @@ static void test_bad_configs(void **state) {
     expect_error("{\n  \"hidden_size\": 768,\n  \"vocab_size\": ,\n}", BERTC_EFORMAT, "line 3: not valid JSON");
     expect_error("{\"hidden_size\": 768} trailing", BERTC_EFORMAT, "not valid JSON");
     expect_error("[1, 2]", BERTC_EFORMAT, "not a JSON object");
+    expect_error("{\n\"id2label\": {\"0\": \"caf\xe9\"}}", BERTC_EFORMAT, "line 2: not valid UTF-8");
     expect_error("{\"hidden_size\": 100}", BERTC_EFORMAT,
                  "field 'hidden_size' (100) must be a multiple of 'num_attention_heads' (12)");
     expect_error("{\"hidden_act\": \"swish\"}", BERTC_EUNSUPPORTED, "unknown hidden_act 'swish'");

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <utf8proc.h>
 
 #include "util/error.h"
 #include "util/fs.h"
@@ -50,6 +51,19 @@ const char *bert_act_name(bert_act a) {
     case BERT_ACT_RELU: return "relu";
     }
     return "unknown";
+}
+
+/* Where s[0..n) stops being valid UTF-8 (n when it is valid). JSON files are UTF-8, and a
+ * label name that is not would make the saved config.json unreadable to Python. */
+static size_t utf8_valid_prefix(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (r <= 0) return i;
+        i += (size_t)r;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -128,6 +142,9 @@ static void free_labels(char **names, int n) {
 static int check_label_names(const char *where, int code, char *const *names, int n, bertc_error *err) {
     for (int i = 0; i < n; i++) {
         if (!names[i] || !names[i][0]) return bertc_errorf(err, code, "%s: label %d has an empty name", where, i);
+        size_t n_bytes = strlen(names[i]);
+        if (utf8_valid_prefix(names[i], n_bytes) != n_bytes)
+            return bertc_errorf(err, code, "%s: label %d is not valid UTF-8", where, i);
         for (int j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0)
                 return bertc_errorf(err, code, "%s: label name '%s' is used for both %d and %d", where, names[i],
@@ -213,6 +230,13 @@ int bert_config_load(bert_config *c, const char *path, bertc_error *err) {
     size_t len = 0;
     int rc = fs_read_all(path, &text, &len, CONFIG_MAX_BYTES, err);
     if (rc) return rc;
+    size_t bad = utf8_valid_prefix(text, len);
+    if (bad != len) {
+        size_t line = 1;
+        for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+        free(text);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: line %zu: not valid UTF-8", path, line);
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     /* Only whitespace may follow the object (cJSON stops at its end without looking further). */
