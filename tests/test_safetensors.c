@@ -507,9 +507,33 @@ static void test_all_half_values(void **state) {
     safetensors_close(&f);
 }
 
+static void test_load_f32(void **state) {
+    (void)state;
+    safetensors_file f;
+    bertc_error err = {0};
+    assert_int_equal(safetensors_open(&f, FIXTURE, &err), 0);
+    float buf[6];
+    const int64_t shape23[2] = {2, 3}, shape32[2] = {3, 2}, shape6[1] = {6};
+    assert_int_equal(safetensors_load_f32(&f, "bf16", buf, 2, shape23, &err), 0);
+    assert_true(buf[0] == 1.0f && buf[1] == -3.140625f);
+    assert_int_equal(safetensors_load_f32(&f, "f32", buf, 2, shape32, &err), BERTC_EFORMAT);
+    assert_non_null(strstr(err.msg, FIXTURE ": tensor 'f32' has shape [2, 3], expected [3, 2]"));
+    assert_int_equal(safetensors_load_f32(&f, "f32", buf, 1, shape6, &err), BERTC_EFORMAT);
+    assert_non_null(strstr(err.msg, "has shape [2, 3], expected [6]"));
+    assert_int_equal(safetensors_load_f32(&f, "classifier.weight", buf, 1, shape6, &err), BERTC_EFORMAT);
+    assert_string_equal(err.msg, FIXTURE ": tensor 'classifier.weight' not found");
+    const int64_t shape3[1] = {3};
+    assert_int_equal(safetensors_load_f32(&f, "i64", buf, 1, shape3, &err), BERTC_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, FIXTURE ": tensor 'i64': dtype I64 cannot be read as float"));
+    assert_int_equal(safetensors_load_f32(&f, "scalar", buf, 0, NULL, &err), 0);
+    assert_true(buf[0] == 7.5f);
+    safetensors_close(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_python_fixture),
+        cmocka_unit_test(test_load_f32),
         cmocka_unit_test(test_write_read_round_trip),
         cmocka_unit_test(test_write_rejects_bad_input),
         cmocka_unit_test(test_bad_files),

@@ -11,6 +11,16 @@
  * dtype string (including the sub-byte F4/F6 types) is rejected at open: its size is unknown,
  * so its offsets could not be checked.
  *
+ * Other rules: the header must be strict UTF-8 JSON, an object, with only whitespace after it;
+ * __metadata__ (optional, at most once) must map strings to strings and is skipped; tensor names
+ * must be unique; non-empty tensors must not overlap (empty ones occupy no bytes and may sit
+ * anywhere); unlike the Rust reader, gaps between tensors are tolerated, since they are harmless.
+ * Unknown keys inside a tensor entry are ignored, as the Rust reader does.
+ *
+ * Writing (safetensors_write) produces what the Rust library produces for F32 tensors:
+ * __metadata__ first, tensors contiguous in the given order, the header padded with spaces to a
+ * multiple of 8, all through a temporary file renamed into place (util/fs.h).
+ *
  * st_tensor.data is only as aligned as the file makes it (the format does not promise alignment
  * when the header length is not a multiple of 8): read it through safetensors_to_f32 or memcpy.
  * Byte order: the format is little-endian and so is every machine bertc targets (checked below).
@@ -42,6 +52,7 @@
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "bertc reads safetensors data in place and needs a little-endian machine"
 #endif
+_Static_assert(sizeof(size_t) == 8, "bertc maps whole model files and needs a 64-bit size_t");
 
 /* The Rust reference implementation refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER_BYTES 100000000ULL
@@ -468,6 +479,33 @@ int safetensors_to_f32(const st_tensor *t, float *dst, size_t n, bertc_error *er
                             "tensor '%s': dtype %s cannot be read as float (only F32, F16 and BF16 can)", t->name,
                             safetensors_dtype_name(t->dtype));
     }
+}
+
+static void format_shape(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && len < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%" PRId64, d ? ", " : "", shape[d]);
+    if (len < n) snprintf(buf + len, n - len, "]");
+}
+
+int safetensors_load_f32(const safetensors_file *f, const char *name, float *dst, int ndim, const int64_t *shape,
+                         bertc_error *err) {
+    const st_tensor *t = safetensors_find(f, name);
+    if (!t) return bertc_errorf(err, BERTC_EFORMAT, "%s: tensor '%s' not found", f->path, name);
+    int same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char have[160], want[160];
+        format_shape(have, sizeof have, t->ndim, t->shape);
+        format_shape(want, sizeof want, ndim < 0 ? 0 : ndim > ST_MAX_DIMS ? ST_MAX_DIMS : ndim, shape);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: tensor '%s' has shape %s, expected %s", f->path, name, have,
+                            want);
+    }
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return bertc_errorf(err, BERTC_EUNSUPPORTED,
+                            "%s: tensor '%s': dtype %s cannot be read as float (only F32, F16 and BF16 can)", f->path,
+                            name, safetensors_dtype_name(t->dtype));
+    return safetensors_to_f32(t, dst, t->numel, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
