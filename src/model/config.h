@@ -8,7 +8,8 @@ typedef enum bert_act { BERT_ACT_GELU, BERT_ACT_GELU_NEW, BERT_ACT_RELU } bert_a
 
 typedef struct bert_config {
     int vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size;
-    int max_position_embeddings, type_vocab_size, pad_token_id;
+    int max_position_embeddings, type_vocab_size;
+    int pad_token_id;         /* -1 when config.json says null (no padding row in the embedding) */
     bert_act hidden_act;
     float hidden_dropout_prob, attention_probs_dropout_prob;
     float classifier_dropout; /* < 0 means null: use hidden_dropout_prob, as Hugging Face does */
@@ -27,5 +28,7 @@ int bert_config_set_labels(bert_config *c, char *const *names, int n, bertc_erro
  * num_labels, the computation fields, and every unknown field of the original) atomically. */
 int bert_config_save(const bert_config *c, const char *path, bertc_error *err);
 void bert_config_free(bert_config *c);
+/* "gelu", "gelu_new", "relu". */
+const char *bert_act_name(bert_act a);
 
 #endif
