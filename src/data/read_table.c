@@ -396,7 +396,8 @@ int read_jsonl(data_builder *b, const char *path, bertc_error *err) {
         } else if (v && !cJSON_IsNull(v)) {
             bad_label = 1;
         }
-        cJSON_Delete(o);
+        int has_label = v && !cJSON_IsNull(v);
+        cJSON_Delete(o); /* v is gone from here on */
         if (bad_label) {
             free(t);
             free(tp);
@@ -405,11 +406,11 @@ int read_jsonl(data_builder *b, const char *path, bertc_error *err) {
             if (rc) goto done;
             continue;
         }
-        labelled += v && !cJSON_IsNull(v);
+        labelled += has_label;
         char id[32];
         snprintf(id, sizeof id, "line:%zu", line);
         char *i = strdup(id);
-        if (v && !cJSON_IsNull(v) && !l) {
+        if (has_label && !l) {
             free(i);
             i = NULL;
         }
