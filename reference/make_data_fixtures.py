@@ -95,6 +95,9 @@ def tables():
           '{"text": "one as a string", "label": "1"}\r\n')
     # Labelled and unlabelled lines mixed: the unlabelled one (line 2) is a bad record.
     write("mixed.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n{"text": "c", "label": "y"}\n')
+    # NUL bytes, escaped and raw, are dropped; an escaped backslash before "u0000" is not a NUL.
+    write("nul.jsonl", b'{"text": "a\\u0000b", "label": "x"}\n{"text": "c\\\\u0000d", "label": "x"}\n'
+                       b'{"text": "e\x00f", "label": "x"}\n')
     write("nolabel.jsonl", '{"text": "a"}\n{"text": "b"}\n')
     # Malformed, one of each kind.
     write("bad_fields.csv", "text,label\nok,pos\nnot ok,pos,extra\nfine,neg\n")

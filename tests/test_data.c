@@ -292,6 +292,17 @@ static void test_jsonl(void **state) {
     dataset_free(&d);
 }
 
+static void test_nul_bytes(void **state) {
+    (void)state;
+    dataset d;
+    read_ok(&d, FIX "nul.jsonl", NULL);
+    assert_int_equal(d.n, 3);
+    assert_string_equal(d.ex[0].text, "ab");
+    assert_string_equal(d.ex[1].text, "c\\u0000d");
+    assert_string_equal(d.ex[2].text, "ef");
+    dataset_free(&d);
+}
+
 static void test_label_names_given(void **state) {
     (void)state;
     dataset d;
@@ -565,6 +576,7 @@ int main(void) {
         cmocka_unit_test(test_csv_several_text_columns),
         cmocka_unit_test(test_unlabelled),
         cmocka_unit_test(test_jsonl),
+        cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_label_names_given),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_spec_and_columns),

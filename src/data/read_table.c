@@ -291,6 +291,24 @@ done:
 
 /* ---------------------------------------------------------------- JSON Lines */
 
+/* cJSON hands strings back as C strings, so a "\u0000" escape would cut a text short
+ * without a word. Removing the escapes first drops the NUL instead, as everywhere else.
+ * Returns the new length of s[0..n). */
+static size_t json_drop_nul_escapes(char *s, size_t n) {
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        if (s[r] == '\\' && r + 1 < n) {
+            if (s[r + 1] == 'u' && r + 6 <= n && memcmp(s + r + 2, "0000", 4) == 0) {
+                r += 6;
+                continue;
+            }
+            s[w++] = s[r++]; /* the backslash and the character it escapes */
+        }
+        s[w++] = s[r++];
+    }
+    return w;
+}
+
 /* "text, label" (the keys of an object), for messages. */
 static void json_keys(const cJSON *o, char *buf, size_t size) {
     size_t w = 0;
@@ -356,7 +374,9 @@ int read_jsonl(data_builder *b, const char *path, bertc_error *err) {
             goto done;
         }
         const char *fail = NULL;
-        cJSON *o = cJSON_ParseWithLengthOpts(q, (size_t)(e - q), &fail, 0);
+        /* q points into data, ours to change */
+        size_t n = json_drop_nul_escapes((char *)q, data_drop_nuls((char *)q, (size_t)(e - q)));
+        cJSON *o = cJSON_ParseWithLengthOpts(q, n, &fail, 0);
         if (!o || !cJSON_IsObject(o)) {
             int is_json = o != NULL;
             cJSON_Delete(o);
