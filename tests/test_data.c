@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -189,6 +190,36 @@ static void test_archive_truncated_midway(void **state) {
     fclose(f);
     read_fails(spec, NULL, path, NULL);
     unlink(path);
+}
+
+/* A file that cannot be read (here a dangling link) is a bad record naming its path. */
+static void test_tree_unreadable_file(void **state) {
+    (void)state;
+    char root[] = "/tmp/bertc_test_tree_XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char path[128];
+    snprintf(path, sizeof path, "%s/pos", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/pos/good.txt", root);
+    FILE *f = fopen(path, "w");
+    fputs("fine", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/pos/gone.txt", root);
+    assert_int_equal(symlink("/nonexistent/bertc", path), 0);
+    read_fails(root, NULL, path, "cannot open", NULL);
+    dataset d;
+    dataset_read_options skip = {.skip_bad = 1};
+    read_ok(&d, root, &skip);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.skipped, 1);
+    assert_string_equal(d.ex[0].id, "pos/good.txt");
+    dataset_free(&d);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/pos/good.txt", root);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/pos", root);
+    rmdir(path);
+    rmdir(root);
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -570,6 +601,7 @@ int main(void) {
         cmocka_unit_test(test_archive_same_as_tree),
         cmocka_unit_test(test_archive_errors),
         cmocka_unit_test(test_archive_truncated_midway),
+        cmocka_unit_test(test_tree_unreadable_file),
         cmocka_unit_test(test_csv_rfc4180),
         cmocka_unit_test(test_csv_crlf_bom),
         cmocka_unit_test(test_tsv_pairs_numeric_labels),
