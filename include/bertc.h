@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +33,125 @@ typedef struct bertc_error {
     int code;
     char msg[1024];
 } bertc_error;
+
+/* ---------------------------------------------------------------- models */
+
+/* A fine-tunable model: the encoder and classifier weights, its config and its tokenizer,
+ * opened from a Hugging Face folder (config.json, vocab.txt, model.safetensors). */
+typedef struct bertc_model bertc_model;
+
+typedef struct bertc_open_options {
+    int num_labels;                 /* > 0: classifier with these labels (fresh head if the shape differs) */
+    char *const *label_names;       /* num_labels names, or NULL */
+    float hidden_dropout;           /* < 0 keeps config.json's value */
+    float attention_dropout;
+    float classifier_dropout;
+    uint64_t seed;                  /* initialises heads that are not in the checkpoint */
+    int quiet;                      /* 0: one-line notices (e.g. "classifier initialised") go to stderr */
+} bertc_open_options;
+
+void bertc_open_options_default(bertc_open_options *o);
+int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err);
+/* Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json, each atomically. */
+int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err);
+void bertc_model_free(bertc_model *m);
+int bertc_model_num_labels(const bertc_model *m);
+const char *bertc_model_label(const bertc_model *m, int id);
+
+/* Sets the number of threads of the CPU backend (OpenMP loops and BLAS). 0 = all cores. */
+void bertc_set_threads(int n);
+
+/* ------------------------------------------------------------- training */
+
+typedef struct bertc_progress {
+    const char *phase;      /* "train" or "eval" */
+    int epoch, epochs;      /* 1-based epoch */
+    long step, steps;       /* optimiser updates done / planned in total */
+    long done, total;       /* examples done / in this phase's pass */
+    float loss;             /* running mean training loss of this epoch */
+    float lr;
+    double examples_per_s;
+    double eta_s;           /* of the whole run, estimated */
+} bertc_progress;
+
+typedef void (*bertc_progress_fn)(const bertc_progress *p, void *user);
+/* One-line messages the library wants a person to see (epoch results, early stop, notices). */
+typedef void (*bertc_log_fn)(const char *line, void *user);
+
+typedef struct bertc_train_options {
+    const char *model_dir;          /* Hugging Face folder to start from */
+    const char *train_spec;         /* dataset (see docs/DATA.md) */
+    const char *val_spec;           /* NULL: no validation (no early stopping) */
+    const char *out_dir;            /* output model folder + metrics.jsonl + summary.json */
+    const char *summary_path;       /* extra copy of the summary JSON, or NULL */
+    const char *save_split;         /* write the chosen example ids here (JSON Lines), or NULL */
+    const char *load_split;         /* train/evaluate on exactly the ids listed here, or NULL */
+    const char *text_column, *text_pair_column, *label_column;
+    int skip_bad;
+    long train_size, val_size;      /* 0 = all */
+    int max_length;
+    int batch_size;
+    int grad_accum;                 /* micro-batches per update */
+    int eval_batch_size;
+    int epochs;
+    float lr;
+    float weight_decay;
+    float adam_beta1, adam_beta2, adam_eps;
+    float max_grad_norm;            /* <= 0: no clipping */
+    const char *scheduler;          /* "constant", "linear", "cosine" */
+    long warmup_steps;              /* used when warmup_ratio < 0 */
+    float warmup_ratio;             /* < 0: use warmup_steps */
+    float hidden_dropout, attention_dropout, classifier_dropout; /* < 0: keep config.json's */
+    float label_smoothing;
+    int patience;                   /* epochs without a better validation accuracy before stopping; 0 = never stop early */
+    int pad_dynamic;                /* pad each batch to its longest row instead of max_length */
+    int eval_train;                 /* evaluate the training set in eval mode at the end (the reference's "training accuracy") */
+    uint64_t seed;
+    int threads;
+    bertc_progress_fn on_progress;
+    bertc_log_fn on_log;
+    void *user;
+} bertc_train_options;
+
+typedef struct bertc_eval_result {
+    double accuracy, loss, macro_f1;
+    long n;
+} bertc_eval_result;
+
+typedef struct bertc_train_result {
+    int epochs_run, best_epoch;     /* 1-based; best_epoch 0 when there is no validation set */
+    long steps;
+    int stopped_early;
+    bertc_eval_result train;        /* eval mode over the training set, best weights */
+    bertc_eval_result val;          /* best weights */
+    double train_seconds, examples_per_s;
+} bertc_train_result;
+
+void bertc_train_options_default(bertc_train_options *o);
+int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err);
+
+/* ----------------------------------------------------- evaluate, predict */
+
+typedef struct bertc_eval_options {
+    const char *data_spec;
+    const char *text_column, *text_pair_column, *label_column;
+    int skip_bad;
+    int max_length;
+    int batch_size;
+    long size;                      /* 0 = all, else a seeded subset */
+    uint64_t seed;
+} bertc_eval_options;
+
+void bertc_eval_options_default(bertc_eval_options *o);
+/* Evaluates m on a labelled dataset; writes the full metrics as JSON to json (if not NULL)
+ * and as a table to text (if not NULL). */
+int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_result *r,
+                   FILE *json, FILE *text, bertc_error *err);
+
+/* Classifies n texts (pairs optional: NULL or entries NULL); probs and logits (either may be
+ * NULL) receive n * num_labels floats. */
+int bertc_predict(bertc_model *m, const char *const *texts, const char *const *pairs, size_t n,
+                  int max_length, float *probs, float *logits, bertc_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,149 @@
-/* Placeholder until this subcommand lands: says so and fails. */
+/* bertc train: fine-tune a model folder on a dataset and write the fine-tuned folder. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bertc.h"
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/recipe.h"
 
-int cmd_train(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bertc train: not implemented yet\n");
-    return 1;
+static void usage(const bertc_train_options *d) {
+    printf("usage: bertc train --model DIR --train DATA [--val DATA] --out DIR [options]\n\n"
+           "Fine-tunes a BERT-family model for sequence classification and writes a Hugging Face model folder\n"
+           "(config.json, model.safetensors, vocab.txt, tokenizer_config.json) plus metrics.jsonl, summary.json\n"
+           "and split.jsonl to --out. DATA is a class-per-folder tree, ARCHIVE.tar.gz:FOLDER, or a .csv/.tsv/.jsonl file.\n\n"
+           "data:\n"
+           "  --model DIR              model folder to start from (config.json, vocab.txt, model.safetensors)\n"
+           "  --train DATA             training set\n"
+           "  --val DATA               validation set (evaluated after each epoch; early stopping)\n"
+           "  --out DIR                output folder\n"
+           "  --recipe FILE            read settings from a recipe file first (see recipes/); flags given here win\n"
+           "  --train-size N           seeded random subset of the training set (default: all)\n"
+           "  --val-size N             seeded random subset of the validation set (default: all)\n"
+           "  --save-split FILE        write the chosen example ids (JSON Lines) for other programs\n"
+           "  --load-split FILE        train and validate on exactly the ids in FILE\n"
+           "  --text-column NAME       table column(s) holding the text, comma-separated to join (default %s)\n"
+           "  --text-pair-column NAME  table column holding a second segment (default: none)\n"
+           "  --label-column NAME      table column holding the label (default %s)\n"
+           "  --skip-bad               skip bad records (counted) instead of stopping\n"
+           "  --max-length N           tokens per example, [CLS] and [SEP] included (default %d)\n"
+           "  --pad static|dynamic     pad to --max-length, or each batch to its longest example (default static)\n\n"
+           "optimisation:\n"
+           "  --epochs N               (default %d)\n"
+           "  --batch-size N           examples per update (default %d)\n"
+           "  --grad-accum N           micro-batches accumulated per update (default %d)\n"
+           "  --eval-batch-size N      (default %d)\n"
+           "  --lr X                   peak learning rate (default %g)\n"
+           "  --scheduler NAME         constant, linear or cosine (default %s)\n"
+           "  --warmup-steps N         warm-up updates (default 0)\n"
+           "  --warmup-ratio X         warm-up as a fraction of all updates (overrides --warmup-steps)\n"
+           "  --weight-decay X         AdamW decoupled weight decay, not on biases and LayerNorm (default %g)\n"
+           "  --adam-beta1 X, --adam-beta2 X, --adam-eps X   (defaults %g, %g, %g)\n"
+           "  --max-grad-norm X        clip gradients to this global norm; 0 = off (default off)\n"
+           "  --patience N             stop after N epochs without a better validation accuracy; 0 = never (default %d)\n\n"
+           "regularisation:\n"
+           "  --hidden-dropout P       hidden_dropout_prob (default: config.json's)\n"
+           "  --attention-dropout P    attention_probs_dropout_prob (default: config.json's)\n"
+           "  --classifier-dropout P   classifier_dropout (default: config.json's, else the hidden dropout)\n"
+           "  --label-smoothing X      cross-entropy label smoothing (default 0)\n\n"
+           "run:\n"
+           "  --seed N                 data subset, shuffling, dropout and new heads (default %llu)\n"
+           "  --threads N              CPU threads; 0 = all cores (default 0)\n"
+           "  --no-eval-train          skip the final eval-mode pass over the training set\n"
+           "  --summary FILE           also write the summary JSON here\n"
+           "  --quiet                  no progress display\n",
+           d->text_column, d->label_column, d->max_length, d->epochs, d->batch_size, d->grad_accum, d->eval_batch_size,
+           (double)d->lr, d->scheduler, (double)d->weight_decay, (double)d->adam_beta1, (double)d->adam_beta2,
+           (double)d->adam_eps, d->patience, (unsigned long long)d->seed);
+}
+
+int cmd_train(int argc0, char **argv0) {
+    int argc;
+    char **argv = recipe_expand(argc0, argv0, &argc);
+    bertc_train_options o;
+    bertc_train_options_default(&o);
+    int quiet = 0;
+    args a;
+    args_init(&a, "train", argc, argv);
+    const char *f;
+    while ((f = args_next(&a))) {
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            usage(&o);
+            recipe_free(argv, argc0, argv0);
+            return 0;
+        }
+        else if (!strcmp(f, "--model")) o.model_dir = args_str(&a);
+        else if (!strcmp(f, "--train")) o.train_spec = args_str(&a);
+        else if (!strcmp(f, "--val")) o.val_spec = args_str(&a);
+        else if (!strcmp(f, "--out")) o.out_dir = args_str(&a);
+        else if (!strcmp(f, "--summary")) o.summary_path = args_str(&a);
+        else if (!strcmp(f, "--save-split")) o.save_split = args_str(&a);
+        else if (!strcmp(f, "--load-split")) o.load_split = args_str(&a);
+        else if (!strcmp(f, "--text-column")) o.text_column = args_str(&a);
+        else if (!strcmp(f, "--text-pair-column")) o.text_pair_column = args_str(&a);
+        else if (!strcmp(f, "--label-column")) o.label_column = args_str(&a);
+        else if (!strcmp(f, "--skip-bad")) o.skip_bad = 1;
+        else if (!strcmp(f, "--train-size")) o.train_size = args_long(&a, 0, 1L << 40);
+        else if (!strcmp(f, "--val-size")) o.val_size = args_long(&a, 0, 1L << 40);
+        else if (!strcmp(f, "--max-length")) o.max_length = (int)args_long(&a, 2, 1 << 16);
+        else if (!strcmp(f, "--pad")) {
+            const char *p = args_str(&a);
+            if (!strcmp(p, "dynamic")) o.pad_dynamic = 1;
+            else if (!strcmp(p, "static")) o.pad_dynamic = 0;
+            else die("--pad must be static or dynamic, got '%s'", p);
+        }
+        else if (!strcmp(f, "--epochs")) o.epochs = (int)args_long(&a, 1, 100000);
+        else if (!strcmp(f, "--batch-size")) o.batch_size = (int)args_long(&a, 1, 1 << 16);
+        else if (!strcmp(f, "--grad-accum")) o.grad_accum = (int)args_long(&a, 1, 1 << 16);
+        else if (!strcmp(f, "--eval-batch-size")) o.eval_batch_size = (int)args_long(&a, 1, 1 << 16);
+        else if (!strcmp(f, "--lr")) o.lr = (float)args_double(&a, 0, 10);
+        else if (!strcmp(f, "--scheduler")) o.scheduler = args_str(&a);
+        else if (!strcmp(f, "--warmup-steps")) o.warmup_steps = args_long(&a, 0, 1L << 40);
+        else if (!strcmp(f, "--warmup-ratio")) o.warmup_ratio = (float)args_double(&a, 0, 1);
+        else if (!strcmp(f, "--weight-decay")) o.weight_decay = (float)args_double(&a, 0, 10);
+        else if (!strcmp(f, "--adam-beta1")) o.adam_beta1 = (float)args_double(&a, 0, 0.999999);
+        else if (!strcmp(f, "--adam-beta2")) o.adam_beta2 = (float)args_double(&a, 0, 0.999999999);
+        else if (!strcmp(f, "--adam-eps")) o.adam_eps = (float)args_double(&a, 1e-30, 1);
+        else if (!strcmp(f, "--max-grad-norm")) o.max_grad_norm = (float)args_double(&a, 0, 1e30);
+        else if (!strcmp(f, "--patience")) o.patience = (int)args_long(&a, 0, 100000);
+        else if (!strcmp(f, "--hidden-dropout")) o.hidden_dropout = (float)args_double(&a, 0, 0.99);
+        else if (!strcmp(f, "--attention-dropout")) o.attention_dropout = (float)args_double(&a, 0, 0.99);
+        else if (!strcmp(f, "--classifier-dropout")) o.classifier_dropout = (float)args_double(&a, 0, 0.99);
+        else if (!strcmp(f, "--label-smoothing")) o.label_smoothing = (float)args_double(&a, 0, 0.99);
+        else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
+        else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024);
+        else if (!strcmp(f, "--no-eval-train")) o.eval_train = 0;
+        else if (!strcmp(f, "--quiet")) quiet = 1;
+        else args_unknown(&a);
+    }
+    if (!o.model_dir || !o.train_spec || !o.out_dir) {
+        fprintf(stderr, "bertc train: --model, --train and --out are required (see bertc train --help)\n");
+        recipe_free(argv, argc0, argv0);
+        return 2;
+    }
+    o.on_log = progress_log;
+    if (!quiet) o.on_progress = progress_print;
+
+    bertc_train_result r;
+    bertc_error err = {0};
+    int rc = bertc_train(&o, &r, &err);
+    if (rc) {
+        progress_end();
+        fprintf(stderr, "bertc train: %s\n", err.msg);
+        recipe_free(argv, argc0, argv0);
+        return 1;
+    }
+    progress_end();
+    if (o.eval_train) printf("train accuracy %.4f  train loss %.4f  (%ld examples, eval mode)\n", r.train.accuracy, r.train.loss, r.train.n);
+    if (o.val_spec) {
+        printf("val   accuracy %.4f  val   loss %.4f  (%ld examples)\n", r.val.accuracy, r.val.loss, r.val.n);
+        printf("best epoch %d of %d run%s", r.best_epoch, r.epochs_run, r.stopped_early ? " (stopped early)" : "");
+        if (o.eval_train) printf(", train-val accuracy gap %.4f", r.train.accuracy - r.val.accuracy);
+        printf("\n");
+    }
+    printf("%ld updates in %.1f s (%.1f examples/s); model written to %s\n", r.steps, r.train_seconds, r.examples_per_s, o.out_dir);
+    recipe_free(argv, argc0, argv0);
+    return 0;
 }

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""The PyTorch + transformers reference for bertc train: the IMDB overfitting fix as a user would
+write it with Hugging Face, adapted only where this machine forces it (the model from a local
+folder, IMDB from the local archive) and made to train on exactly bertc's examples.
+
+    python3 reference/finetune_hf.py --recipe recipes/imdb-dropout-fix.conf --model models/minilm \
+        --split runs/dropout-fix/split.jsonl --summary /tmp/hf-summary.json
+
+It reads the same recipe files as `bertc train` (the same keys), picks the same examples (the split
+file bertc wrote, or bertc's seeded subset through reference/bertc_data.py), and prints the same four
+figures: training accuracy and loss (eval mode over the training set, best weights), validation
+accuracy and loss. Never needed to build or test bertc.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bertc_data  # noqa: E402
+
+RECIPE_KEYS = {
+    "model": str, "train": str, "val": str, "train-size": int, "val-size": int, "max-length": int,
+    "hidden-dropout": float, "attention-dropout": float, "classifier-dropout": float, "lr": float,
+    "batch-size": int, "epochs": int, "scheduler": str, "warmup-steps": int, "warmup-ratio": float,
+    "weight-decay": float, "patience": int, "seed": int, "max-grad-norm": float, "label-smoothing": float,
+    "eval-batch-size": int, "adam-beta1": float, "adam-beta2": float, "adam-eps": float,
+}
+
+
+def read_recipe(path):
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            key, _, val = line.replace("=", " ", 1).partition(" ")
+            key, val = key.strip().lstrip("-"), val.strip()
+            if key not in RECIPE_KEYS:
+                sys.exit(f"{path}: line {n}: setting '{key}' is not supported by the reference script")
+            out[key] = RECIPE_KEYS[key](val)
+    return out
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe")
+    p.add_argument("--split", help="split.jsonl written by bertc train (exactly its examples, in its order)")
+    p.add_argument("--summary", help="write the summary JSON here")
+    p.add_argument("--threads", type=int, default=0)
+    for key, typ in RECIPE_KEYS.items():
+        p.add_argument("--" + key, type=typ)
+    a = p.parse_args()
+    settings = {"train-size": 0, "val-size": 0, "max-length": 128, "lr": 2e-5, "batch-size": 16, "epochs": 3,
+                "scheduler": "linear", "warmup-steps": 0, "warmup-ratio": -1.0, "weight-decay": 0.0, "patience": 0,
+                "seed": 42, "max-grad-norm": 0.0, "label-smoothing": 0.0, "eval-batch-size": 32,
+                "adam-beta1": 0.9, "adam-beta2": 0.999, "adam-eps": 1e-8}
+    if a.recipe:
+        settings.update(read_recipe(a.recipe))
+    for key in RECIPE_KEYS:
+        v = getattr(a, key.replace("-", "_"))
+        if v is not None:
+            settings[key] = v
+    for need in ("model", "train"):
+        if need not in settings:
+            p.error(f"--{need} is required")
+    return a, settings
+
+
+def load_data(s, split):
+    train = bertc_data.read(s["train"])
+    val = bertc_data.read(s["val"], label_names=train.labels) if s.get("val") else None
+    if split:
+        train = bertc_data.apply_split(train, split, "train")
+        val = bertc_data.apply_split(val, split, "val") if val else None
+    else:
+        train = bertc_data.select(train, s["train-size"], s["seed"])
+        val = bertc_data.select(val, s["val-size"], s["seed"] + 1) if val else None
+    return train, val
+
+
+def main():
+    a, s = parse_args()
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(s["seed"])
+    train, val = load_data(s, a.split)
+    tok = AutoTokenizer.from_pretrained(s["model"])
+
+    def encode(ds):
+        enc = tok([e.text for e in ds.examples], truncation=True, max_length=s["max-length"], padding="max_length",
+                  return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], torch.tensor([e.label for e in ds.examples])
+
+    tr, va = encode(train), (encode(val) if val else None)
+    labels = train.labels
+    kw = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {l: i for i, l in enumerate(labels)},
+          "attn_implementation": "eager"}
+    for key, field in (("hidden-dropout", "hidden_dropout_prob"), ("attention-dropout", "attention_probs_dropout_prob"),
+                       ("classifier-dropout", "classifier_dropout")):
+        if key in s:
+            kw[field] = s[key]
+    model = AutoModelForSequenceClassification.from_pretrained(s["model"], **kw)
+
+    decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "LayerNorm" in n)]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "LayerNorm" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight-decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=s["lr"], betas=(s["adam-beta1"], s["adam-beta2"]), eps=s["adam-eps"])
+    B, n = s["batch-size"], len(train)
+    steps_per_epoch = math.ceil(n / B)
+    total = steps_per_epoch * s["epochs"]
+    warmup = math.ceil(total * s["warmup-ratio"]) if s["warmup-ratio"] >= 0 else s["warmup-steps"]
+    name = "constant_with_warmup" if s["scheduler"] == "constant" and warmup > 0 else s["scheduler"]
+    sched = get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=total)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=s["label-smoothing"])
+
+    def evaluate(data):
+        model.eval()
+        ids, mask, types, y = data
+        correct, loss_sum = 0, 0.0
+        with torch.no_grad():
+            for i in range(0, len(y), s["eval-batch-size"]):
+                sl = slice(i, i + s["eval-batch-size"])
+                logits = model(input_ids=ids[sl], attention_mask=mask[sl], token_type_ids=types[sl]).logits
+                loss_sum += torch.nn.functional.cross_entropy(logits, y[sl], reduction="sum").item()
+                correct += (logits.argmax(-1) == y[sl]).sum().item()
+        return correct / len(y), loss_sum / len(y)
+
+    gen = torch.Generator().manual_seed(s["seed"])
+    best_acc, best_state, best_epoch, bad, epochs_run, stopped = -1.0, None, 0, 0, 0, False
+    t0 = time.time()
+    train_time = 0.0
+    for epoch in range(1, s["epochs"] + 1):
+        te = time.time()
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        run_loss = 0.0
+        for i in range(0, n, B):
+            idx = order[i:i + B]
+            logits = model(input_ids=tr[0][idx], attention_mask=tr[1][idx], token_type_ids=tr[2][idx]).logits
+            loss = loss_fn(logits, tr[3][idx])
+            opt.zero_grad()
+            loss.backward()
+            if s["max-grad-norm"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), s["max-grad-norm"])
+            opt.step()
+            sched.step()
+            run_loss += loss.item() * len(idx)
+        train_time += time.time() - te
+        epochs_run = epoch
+        if va is None:
+            print(f"epoch {epoch}/{s['epochs']}: train loss {run_loss / n:.4f}", file=sys.stderr)
+            continue
+        vacc, vloss = evaluate(va)
+        improved = vacc > best_acc
+        print(f"epoch {epoch}/{s['epochs']}: train loss {run_loss / n:.4f}, val loss {vloss:.4f}, "
+              f"val accuracy {vacc:.4f}{' (best)' if improved else ''}", file=sys.stderr)
+        if improved:
+            best_acc, best_epoch, bad = vacc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+            if s["patience"] > 0 and bad >= s["patience"]:
+                stopped = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    tacc, tloss = evaluate(tr)
+    vacc, vloss = evaluate(va) if va else (0.0, 0.0)
+    wall = time.time() - t0
+    print(f"train accuracy {tacc:.4f}  train loss {tloss:.4f}")
+    if va:
+        print(f"val   accuracy {vacc:.4f}  val   loss {vloss:.4f}")
+        print(f"best epoch {best_epoch} of {epochs_run} run{' (stopped early)' if stopped else ''}, "
+              f"train-val accuracy gap {tacc - vacc:.4f}")
+    summary = {"tool": "pytorch+transformers", "torch_version": torch.__version__, "model": s["model"],
+               "train": {"accuracy": tacc, "loss": tloss, "n": n},
+               "val": {"accuracy": vacc, "loss": vloss, "n": len(val) if val else 0},
+               "gap": tacc - vacc, "best_epoch": best_epoch, "epochs_run": epochs_run, "stopped_early": stopped,
+               "train_seconds": train_time, "wall_seconds": wall,
+               "examples_per_s": n * epochs_run / train_time if train_time > 0 else 0,
+               "threads": torch.get_num_threads(), "hyperparameters": s}
+    if a.summary:
+        with open(a.summary, "w") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

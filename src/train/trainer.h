@@ -1,0 +1,33 @@
+/* The training loop: epochs of shuffled batches, AdamW under a schedule, evaluation after
+ * each epoch, early stopping on validation accuracy, the best weights kept and restored.
+ * It sees the model only through model/bert.h, so it never knows which backend runs it. */
+#ifndef BERTC_TRAIN_TRAINER_H
+#define BERTC_TRAIN_TRAINER_H
+
+#include <stdio.h>
+
+#include "bertc.h"
+#include "model/bert.h"
+#include "report/metrics.h"
+#include "train/encoded.h"
+#include "train/grad_sync.h"
+
+typedef struct trainer_hooks {
+    /* Called after an epoch whose validation accuracy is the best so far (or at the end when there
+     * is no validation set), with the best weights in the model: persist them. */
+    int (*save_best)(void *ctx, bertc_error *err);
+    void *ctx;
+    FILE *metrics_jsonl; /* one JSON object per step and per epoch, or NULL */
+    grad_sync *sync;     /* averages gradients across data-parallel processes; NULL for one process */
+} trainer_hooks;
+
+/* Runs the loop described by o over the encoded sets (val may be NULL). */
+int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val, const bertc_train_options *o,
+                const trainer_hooks *h, bertc_train_result *r, bertc_error *err);
+
+/* Eval-mode pass over e: fills mt (if not NULL; reset first), and logits (n*K, if not NULL).
+ * Progress, if given, is reported with phase "eval". */
+int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dynamic_pad, metrics *mt, float *logits,
+                     const bertc_train_options *progress_to, bertc_error *err);
+
+#endif
