@@ -37,10 +37,22 @@ int wordpiece_mask_id(const wordpiece *wp);
  * does: [CLS] a [SEP] (b [SEP]), truncation "longest_first".
  * input_ids, attention_mask and token_type_ids must each hold max_length entries;
  * *out_len receives the number of real (unpadded) tokens. Bytes that are not valid
- * UTF-8 are read as U+FFFD, as Python's errors="replace" does. */
+ * UTF-8 are read as U+FFFD, as Python's errors="replace" does. Special-token strings in
+ * the text ("[SEP]", ...) become those tokens, as in Hugging Face. max_length must leave
+ * room for the special tokens (2, or 3 with a pair), else BERTC_EINVAL. */
 int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len,
                      const char *pair, size_t pair_len, int max_length, int pad,
                      int32_t *input_ids, int32_t *attention_mask, int32_t *token_type_ids,
                      int *out_len, bertc_error *err);
+
+/* The WordPiece ids of one text, without special tokens and without truncation: writes the
+ * first min(total, cap) ids to ids and returns the total, so a caller can grow its buffer and
+ * call again when the total exceeds cap. Never fails; allocates nothing. */
+size_t wordpiece_tokenize(const wordpiece *wp, const char *text, size_t len, int32_t *ids, size_t cap);
+
+/* For tests and debugging: the text after normalization and pre-tokenization, words joined by
+ * one space (special tokens kept as they are). Writes at most cap bytes including a NUL;
+ * returns the full length. */
+size_t wordpiece_basic_tokenize(const wordpiece *wp, const char *text, size_t len, char *out, size_t cap);
 
 #endif

@@ -1,0 +1,515 @@
+/* The CPU backend: OpenBLAS cblas_sgemm for every large product, OpenMP for the rest.
+ * Shapes and conventions are in backend/ops.h. Loops that reduce over rows (bias and
+ * LayerNorm weight gradients, embedding scatter-add) give each thread a slice of channels and
+ * walk the rows in order, so their results do not depend on the number of threads. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "backend/ops.h"
+
+/* ------------------------------------------------------------------------------------------
+ * memory */
+
+static void *cpu_alloc(size_t bytes) {
+    /* 64-byte alignment suits AVX-512 loads; calloc semantics (zeroed) for every backend. */
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (dst != src) memmove(dst, src, bytes);
+}
+
+/* The [begin, end) slice of n items that thread `tid` of `nth` owns. */
+static void thread_slice(size_t n, int tid, int nth, size_t *begin, size_t *end) {
+    size_t chunk = (n + (size_t)nth - 1) / (size_t)nth;
+    *begin = chunk * (size_t)tid;
+    *end = *begin + chunk;
+    if (*begin > n) *begin = n;
+    if (*end > n) *end = n;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * embeddings */
+
+static void cpu_embeddings_forward(float *out, const int32_t *ids, const int32_t *types,
+                                   const float *wte, const float *wpe, const float *wtt,
+                                   int B, int T, int C) {
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)b * T + t) * C;
+            const float *w = wte + (size_t)ids[b * T + t] * C;
+            const float *p = wpe + (size_t)t * C;
+            const float *y = wtt + (size_t)types[b * T + t] * C;
+            /* Same summation order as HF: (word + token_type) + position. */
+            for (int c = 0; c < C; c++) o[c] = (w[c] + y[c]) + p[c];
+        }
+    }
+}
+
+static void cpu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                                    const int32_t *ids, const int32_t *types, int B, int T, int C,
+                                    int pad_id) {
+    /* Each thread owns a slice of channels and scatters every token into it: no two threads
+     * ever touch the same float, and the order of additions is fixed. */
+    #pragma omp parallel
+    {
+        size_t c0, c1;
+        thread_slice((size_t)C, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                const float *d = dout + ((size_t)b * T + t) * C;
+                int id = ids[b * T + t];
+                float *gw = dwte + (size_t)id * C;
+                float *gp = dwpe + (size_t)t * C;
+                float *gy = dwtt + (size_t)types[b * T + t] * C;
+                if (id != pad_id)
+                    for (size_t c = c0; c < c1; c++) gw[c] += d[c];
+                for (size_t c = c0; c < c1; c++) gp[c] += d[c];
+                for (size_t c = c0; c < c1; c++) gy[c] += d[c];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * layernorm */
+
+static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                  const float *weight, const float *bias, int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                   const float *inp, const float *weight, const float *mean,
+                                   const float *rstd, int N, int C) {
+    /* 1. parameter gradients, channel slices per thread (reads dout before dinp may overwrite it) */
+    #pragma omp parallel
+    {
+        size_t c0, c1;
+        thread_slice((size_t)C, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            const float *d = dout + (size_t)n * C;
+            float m = mean[n], s = rstd[n];
+            for (size_t c = c0; c < c1; c++) {
+                dbias[c] += d[c];
+                dweight[c] += (x[c] - m) * s * d[c];
+            }
+        }
+    }
+    /* 2. input gradient, row by row:
+     * dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight */
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        const float *d = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * s;
+            float dn = d[c] * weight[c];
+            dnorm_mean += dn;
+            dnorm_norm_mean += dn * norm;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * s;
+            float dn = d[c] * weight[c];
+            dx[c] = s * (dn - dnorm_mean - norm * dnorm_norm_mean);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * matmul (Linear) */
+
+static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                               int N, int IC, int OC) {
+    float beta = 0.0f;
+    if (bias) {
+        /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
+        #pragma omp parallel for
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) read transposed: no copy. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, weight, IC, beta,
+                out, OC);
+}
+
+static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int N, int IC, int OC,
+                                int accumulate) {
+    if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, weight, IC,
+                    accumulate ? 1.0f : 0.0f, dinp, IC);
+    /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f,
+                dweight, IC);
+    if (dbias) {
+        #pragma omp parallel
+        {
+            size_t o0, o1;
+            thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * OC;
+                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * attention
+ *
+ * One (b, h) pair per task; inside, plain loops over contiguous head slices (HS floats), which
+ * the compiler vectorises. q/k/v/ctx rows of one head are read in place with stride C, so no
+ * (B,T,C) -> (B,NH,T,HS) transpose is ever materialised. */
+
+static inline float dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    #pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+static inline void axpy(float *y, float a, const float *x, int n) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
+                                  const float *v, const int32_t *mask, float *scratch,
+                                  int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                                  uint64_t stream) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t slab = ((size_t)b * NH + h) * T * T;
+            const int32_t *mrow = mask + (size_t)b * T;
+            for (int i = 0; i < T; i++) {
+                const float *qi = q + ((size_t)b * T + i) * C + h * HS;
+                float *row = att + slab + (size_t)i * T;
+                float maxv = -INFINITY;
+                for (int j = 0; j < T; j++) {
+                    const float *kj = k + ((size_t)b * T + j) * C + h * HS;
+                    /* HF: (q.k) * scaling + (1 - mask) * finfo(float32).min */
+                    float s = dot(qi, kj, HS) * scale + (1.0f - (float)mrow[j]) * -FLT_MAX;
+                    row[j] = s;
+                    if (s > maxv) maxv = s;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    float e = expf(row[j] - maxv);
+                    row[j] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (int j = 0; j < T; j++) row[j] *= inv;
+
+                const float *prow = row;
+                if (p_drop > 0.0f) {
+                    float *drow = scratch + slab + (size_t)i * T;
+                    uint64_t base = slab + (uint64_t)i * T;
+                    for (int j = 0; j < T; j++)
+                        drow[j] = dropout_keep(seed, stream, base + j, p_drop) ? row[j] * keep_scale : 0.0f;
+                    prow = drow;
+                }
+                float *ci = ctx + ((size_t)b * T + i) * C + h * HS;
+                for (int d = 0; d < HS; d++) ci[d] = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    if (prow[j] == 0.0f) continue; /* padding and dropped keys add nothing */
+                    axpy(ci, prow[j], v + ((size_t)b * T + j) * C + h * HS, HS);
+                }
+            }
+        }
+    }
+}
+
+static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dctx,
+                                   const float *q, const float *k, const float *v, const float *att,
+                                   float *scratch, int B, int T, int C, int NH, float p_drop,
+                                   uint64_t seed, uint64_t stream) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    size_t total = (size_t)B * NH * T * T;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t slab = ((size_t)b * NH + h) * T * T;
+            const float *P = att + slab;          /* (T,T) softmax output */
+            float *Pd = scratch + slab;           /* (T,T) dropped probabilities */
+            float *dP = scratch + total + slab;   /* (T,T) gradient wrt P, then wrt scores */
+            if (p_drop > 0.0f) {
+                for (size_t e = 0; e < (size_t)T * T; e++)
+                    Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
+            } else {
+                Pd = (float *)P;
+            }
+            /* zero this head's dv, dk slices (dq is written row by row below) */
+            for (int t = 0; t < T; t++) {
+                memset(dv + ((size_t)b * T + t) * C + h * HS, 0, (size_t)HS * sizeof(float));
+                memset(dk + ((size_t)b * T + t) * C + h * HS, 0, (size_t)HS * sizeof(float));
+            }
+            for (int i = 0; i < T; i++) {
+                const float *dci = dctx + ((size_t)b * T + i) * C + h * HS;
+                const float *pdi = Pd + (size_t)i * T;
+                const float *pi = P + (size_t)i * T;
+                float *dpi = dP + (size_t)i * T;
+                /* ctx_i = sum_j Pd_ij v_j  =>  dv_j += Pd_ij dctx_i,  dPd_ij = dctx_i . v_j */
+                for (int j = 0; j < T; j++) {
+                    if (pi[j] == 0.0f) { dpi[j] = 0.0f; continue; } /* masked key: no gradient */
+                    const float *vj = v + ((size_t)b * T + j) * C + h * HS;
+                    if (pdi[j] != 0.0f) axpy(dv + ((size_t)b * T + j) * C + h * HS, pdi[j], dci, HS);
+                    float g = dot(dci, vj, HS);
+                    if (p_drop > 0.0f) g = pdi[j] != 0.0f ? g * keep_scale : 0.0f;
+                    dpi[j] = g;
+                }
+                /* softmax backward: dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), times the scaling */
+                float s = dot(pi, dpi, T);
+                for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
+                /* S_ij = q_i . k_j  =>  dq_i = sum_j dS_ij k_j,  dk_j += dS_ij q_i */
+                float *dqi = dq + ((size_t)b * T + i) * C + h * HS;
+                const float *qi = q + ((size_t)b * T + i) * C + h * HS;
+                for (int d = 0; d < HS; d++) dqi[d] = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    if (dpi[j] == 0.0f) continue;
+                    axpy(dqi, dpi[j], k + ((size_t)b * T + j) * C + h * HS, HS);
+                    axpy(dk + ((size_t)b * T + j) * C + h * HS, dpi[j], qi, HS);
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * activations */
+
+#define GELU_TANH_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+#define INV_SQRT_2PI 0.3989422804014327f
+
+static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
+    switch (act) {
+    case OPS_ACT_GELU: /* exact: x * Phi(x), as torch.nn.functional.gelu */
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+        }
+        break;
+    case OPS_ACT_GELU_NEW: /* tanh approximation (HF NewGELUActivation) */
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
+        }
+        break;
+    case OPS_ACT_RELU:
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+        break;
+    }
+}
+
+static void cpu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
+    switch (act) {
+    case OPS_ACT_GELU:
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) {
+            float x = inp[i];
+            float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+            float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+            dinp[i] = dout[i] * (cdf + x * pdf);
+        }
+        break;
+    case OPS_ACT_GELU_NEW:
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) {
+            float x = inp[i];
+            float th = tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
+            float du = GELU_TANH_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+            dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+        }
+        break;
+    case OPS_ACT_RELU: /* torch: zero gradient at x == 0 */
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
+        break;
+    }
+}
+
+static void cpu_tanh_forward(float *out, const float *inp, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
+}
+
+static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * dropout and residual */
+
+static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
+    if (p <= 0.0f) return;
+    float scale = 1.0f / (1.0f - p);
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) x[i] = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
+}
+
+static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed,
+                                 uint64_t stream) {
+    if (p <= 0.0f) {
+        cpu_copy(dinp, dout, N * sizeof(float));
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) dinp[i] = dropout_keep(seed, stream, i, p) ? dout[i] * scale : 0.0f;
+}
+
+static void cpu_dropout_residual_forward(float *out, float *x, const float *res, size_t N, float p,
+                                         uint64_t seed, uint64_t stream) {
+    if (p <= 0.0f) {
+        #pragma omp parallel for
+        for (size_t i = 0; i < N; i++) out[i] = res[i] + x[i];
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float xd = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
+        x[i] = xd;
+        out[i] = res[i] + xd;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * first token (pooler input) */
+
+static void cpu_first_token_forward(float *out, const float *inp, int B, int T, int C) {
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * C, inp + (size_t)b * T * C, (size_t)C * sizeof(float));
+}
+
+static void cpu_first_token_backward(float *dinp, const float *dout, int B, int T, int C) {
+    #pragma omp parallel for
+    for (int b = 0; b < B; b++) {
+        float *d = dinp + (size_t)b * T * C;
+        memset(d, 0, (size_t)T * C * sizeof(float));
+        memcpy(d, dout + (size_t)b * C, (size_t)C * sizeof(float));
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * softmax cross-entropy */
+
+static void cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
+                                     const int32_t *labels, int B, int K, float eps) {
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + (size_t)b * K;
+        float *p = probs + (size_t)b * K;
+        float maxv = -INFINITY;
+        for (int j = 0; j < K; j++) if (z[j] > maxv) maxv = z[j];
+        double sum = 0.0;
+        for (int j = 0; j < K; j++) sum += exp((double)z[j] - maxv);
+        double logsum = log(sum) + maxv;
+        double sum_logp = 0.0;
+        for (int j = 0; j < K; j++) {
+            double lp = (double)z[j] - logsum;
+            p[j] = (float)exp(lp);
+            sum_logp += lp;
+        }
+        int y = labels[b];
+        if (y < 0 || y >= K) {
+            losses[b] = 0.0f;
+            continue;
+        }
+        double nll = -((double)z[y] - logsum);
+        losses[b] = (float)((1.0 - eps) * nll - eps * sum_logp / K);
+    }
+}
+
+static void cpu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels,
+                                      int B, int K, float eps, float dloss) {
+    for (int b = 0; b < B; b++) {
+        float *d = dlogits + (size_t)b * K;
+        const float *p = probs + (size_t)b * K;
+        int y = labels[b];
+        if (y < 0 || y >= K) {
+            memset(d, 0, (size_t)K * sizeof(float));
+            continue;
+        }
+        for (int j = 0; j < K; j++) {
+            float target = eps / (float)K + (j == y ? 1.0f - eps : 0.0f);
+            d[j] = (p[j] - target) * dloss;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static const bertc_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .to_device = cpu_copy,
+    .to_host = cpu_copy,
+    .copy = cpu_copy,
+    .embeddings_forward = cpu_embeddings_forward,
+    .embeddings_backward = cpu_embeddings_backward,
+    .layernorm_forward = cpu_layernorm_forward,
+    .layernorm_backward = cpu_layernorm_backward,
+    .matmul_forward = cpu_matmul_forward,
+    .matmul_backward = cpu_matmul_backward,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
+    .act_forward = cpu_act_forward,
+    .act_backward = cpu_act_backward,
+    .tanh_forward = cpu_tanh_forward,
+    .tanh_backward = cpu_tanh_backward,
+    .dropout_forward = cpu_dropout_forward,
+    .dropout_backward = cpu_dropout_backward,
+    .dropout_residual_forward = cpu_dropout_residual_forward,
+    .first_token_forward = cpu_first_token_forward,
+    .first_token_backward = cpu_first_token_backward,
+    .crossentropy_forward = cpu_crossentropy_forward,
+    .crossentropy_backward = cpu_crossentropy_backward,
+};
+
+const bertc_backend *bertc_backend_cpu(void) { return &cpu_backend; }

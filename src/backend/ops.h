@@ -1,0 +1,145 @@
+/* The op set: every computation the BERT forward/backward needs, as a table of function
+ * pointers (a backend vtable, as in ggml). bert.c calls only through a bertc_backend, so a
+ * CUDA backend can later implement the same table and the model code does not change.
+ *
+ * Letters used in the shape comments:
+ *   B  batch (sequences)          T  sequence length (tokens per sequence)
+ *   C  hidden size (channels)     NH attention heads, HS = C / NH head size
+ *   F  intermediate (feed-forward) size
+ *   L  layers                     V  vocabulary size, P max positions, TT token types
+ *   K  number of labels           N  rows of a flattened activation (usually B*T)
+ *   OC, IC  output / input features of a Linear layer
+ *
+ * Conventions:
+ *   - Every float* / int32_t* argument points to backend ("device") memory from alloc().
+ *   - Parameter gradients (dweight, dbias, dwte, ...) are always ACCUMULATED (+=), so gradient
+ *     accumulation over micro-batches is free. Input gradients (dinp) are WRITTEN (=) unless
+ *     the op says otherwise (matmul_backward has an accumulate flag for residual branches).
+ *   - In-place use (out == inp, dinp == dout) is allowed where the comment says so.
+ *   - Dropout never stores a mask: keep/drop of element i is a pure function of
+ *     (seed, stream, i) (see dropout_keep below), so backward recomputes it and the result
+ *     is the same for any thread count.
+ */
+#ifndef BERTC_BACKEND_OPS_H
+#define BERTC_BACKEND_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The counter-based hash behind every dropout mask, documented so that other programs can
+ * reproduce bertc's masks: h = splitmix64_mix(seed ^ splitmix64_mix(stream * 0x9E3779B97F4A7C15
+ * + index)), u = (h >> 40) * 2^-24 (24 random bits, in [0,1)); the element is dropped when
+ * u < p and otherwise scaled by 1/(1-p) (inverted dropout, as torch). */
+static inline uint64_t ops_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
+    uint64_t h = ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index));
+    return (float)(h >> 40) * (1.0f / 16777216.0f) >= p;
+}
+
+typedef enum ops_act { OPS_ACT_GELU, OPS_ACT_GELU_NEW, OPS_ACT_RELU } ops_act;
+
+typedef struct bertc_backend {
+    const char *name;
+
+    /* ---- memory: trivial on the CPU, real on a GPU ---- */
+    void *(*alloc)(size_t bytes);                   /* zeroed; NULL on failure */
+    void (*free)(void *p);
+    void (*zero)(void *p, size_t bytes);
+    void (*to_device)(void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes); /* device to device */
+
+    /* ---- embeddings: out[b,t] = wte[ids[b,t]] + wpe[t] + wtt[types[b,t]] ----
+     * out (B,T,C); ids, types (B,T); wte (V,C); wpe (P,C) with T <= P; wtt (TT,C).
+     * Ids and types must already be in range (bert.c checks them on the host). */
+    void (*embeddings_forward)(float *out, const int32_t *ids, const int32_t *types,
+                               const float *wte, const float *wpe, const float *wtt,
+                               int B, int T, int C);
+    /* Scatter-add of dout (B,T,C) into dwte, dwpe, dwtt. Rows of ids equal to pad_id get no
+     * gradient, as nn.Embedding(padding_idx=pad_id) (pass -1 for none). */
+    void (*embeddings_backward)(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                                const int32_t *ids, const int32_t *types, int B, int T, int C,
+                                int pad_id);
+
+    /* ---- layernorm over the last dim, biased variance (torch.nn.LayerNorm) ----
+     * out, inp (N,C); mean, rstd (N) saved for backward; weight, bias (C). out != inp. */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C, float eps);
+    /* dinp (N,C) written; dweight, dbias (C) accumulated. dinp may alias dout. */
+    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C);
+
+    /* ---- Linear: out = inp @ weight^T + bias (weight in PyTorch (out, in) layout) ----
+     * out (N,OC); inp (N,IC); weight (OC,IC); bias (OC) or NULL. */
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias,
+                           int N, int IC, int OC);
+    /* dinp (N,IC) written (or added to when accumulate != 0; skipped when NULL);
+     * dweight (OC,IC) and dbias (OC) accumulated (dbias may be NULL). dout (N,OC). */
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int IC, int OC,
+                            int accumulate);
+
+    /* ---- self-attention core, Hugging Face eager semantics ----
+     * q, k, v (B,T,C), head h in channels [h*HS, (h+1)*HS); mask (B,T) 1 = token, 0 = padding.
+     * scores = q k^T / sqrt(HS) + (1 - mask[key]) * FLT_LOWEST (torch.finfo(float32).min),
+     * att = softmax(scores) (B,NH,T,T) saved for backward, then dropout(att) with p_drop
+     * (stream `stream`), ctx = dropout(att) @ v, ctx (B,T,C).
+     * scratch: at least B*NH*T*T floats (holds the dropped probabilities when p_drop > 0). */
+    void (*attention_forward)(float *ctx, float *att, const float *q, const float *k,
+                              const float *v, const int32_t *mask, float *scratch,
+                              int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                              uint64_t stream);
+    /* dq, dk, dv (B,T,C) written; dctx (B,T,C); att as saved by forward.
+     * scratch: at least 2*B*NH*T*T floats. */
+    void (*attention_backward)(float *dq, float *dk, float *dv, const float *dctx,
+                               const float *q, const float *k, const float *v, const float *att,
+                               float *scratch, int B, int T, int C, int NH, float p_drop,
+                               uint64_t seed, uint64_t stream);
+
+    /* ---- activations: out (N), inp (N) ----
+     * act_forward may run in place (out == inp is not allowed: backward needs inp).
+     * act_backward: dinp = dout * act'(inp), dinp may alias dout. */
+    void (*act_forward)(ops_act act, float *out, const float *inp, size_t N);
+    void (*act_backward)(ops_act act, float *dinp, const float *dout, const float *inp, size_t N);
+    /* out = tanh(inp) (in place allowed); backward from the output: dinp = dout * (1 - out^2). */
+    void (*tanh_forward)(float *out, const float *inp, size_t N);
+    void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t N);
+
+    /* ---- dropout and residual ----
+     * Inverted dropout of N elements, mask from (seed, stream, index): x *= keep / (1 - p).
+     * In place. p == 0 is the identity. */
+    void (*dropout_forward)(float *x, size_t N, float p, uint64_t seed, uint64_t stream);
+    /* dinp = dout * keep / (1 - p); dinp may alias dout. */
+    void (*dropout_backward)(float *dinp, const float *dout, size_t N, float p, uint64_t seed,
+                             uint64_t stream);
+    /* Fused "hidden dropout then residual": out = res + dropout(x), out (N), x and res (N).
+     * x is clobbered (the dropped values); out may alias res. */
+    void (*dropout_residual_forward)(float *out, float *x, const float *res, size_t N, float p,
+                                     uint64_t seed, uint64_t stream);
+
+    /* ---- pooler input: the first ([CLS]) token of each sequence ----
+     * out (B,C) = inp[:, 0, :] with inp (B,T,C). */
+    void (*first_token_forward)(float *out, const float *inp, int B, int T, int C);
+    /* dinp (B,T,C) written: zero except dinp[:, 0, :] = dout (B,C). */
+    void (*first_token_backward)(float *dinp, const float *dout, int B, int T, int C);
+
+    /* ---- softmax cross-entropy with label smoothing eps, as torch.nn.CrossEntropyLoss ----
+     * logits, probs (B,K); labels (B), a label < 0 is ignored (torch's ignore_index);
+     * losses (B): per-example loss (0 for ignored). Target distribution
+     * q = (1-eps)*onehot(label) + eps/K. */
+    void (*crossentropy_forward)(float *losses, float *probs, const float *logits,
+                                 const int32_t *labels, int B, int K, float eps);
+    /* dlogits (B,K) written: (probs - q) * dloss for valid rows, 0 for ignored ones. */
+    void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *labels,
+                                  int B, int K, float eps, float dloss);
+} bertc_backend;
+
+/* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */
+const bertc_backend *bertc_backend_cpu(void);
+
+#endif

@@ -1,0 +1,818 @@
+/* BertForSequenceClassification, forward and backward, over the backend op set.
+ *
+ * Letters (as in bert.h and backend/ops.h): B batch, T tokens, C hidden, NH heads, HS head
+ * size, F intermediate, L layers, V vocabulary, P max positions, TT token types, K labels.
+ *
+ * The computation follows transformers' modeling_bert.py (eager attention) exactly:
+ *   embeddings:  x = LayerNorm(word[ids] + token_type[types] + position[t]); x = dropout(x)
+ *   each layer:  q,k,v = Linear(x); ctx = dropout(softmax(q k^T/sqrt(HS) + mask)) v
+ *                a = LayerNorm(x + dropout(Linear(ctx)))
+ *                x = LayerNorm(a + dropout(Linear(act(Linear(a)))))
+ *   head:        pooled = tanh(Linear(x[:, 0])); logits = Linear(dropout(pooled))
+ *   loss:        CrossEntropyLoss(label_smoothing), mean over the batch
+ *
+ * Memory: parameters in one arena carved by the table below (transformers' state-dict order
+ * and names), gradients in a mirror arena, activations planned once in bert_prepare. */
+#include "model/bert.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "backend/ops.h"
+#include "model/safetensors.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/rng.h"
+
+/* ------------------------------------------------------------------------------------------
+ * parameters */
+
+typedef struct bert_layer_weights {
+    float *qw, *qb, *kw, *kb, *vw, *vb;   /* attention.self.{query,key,value}: (C,C), (C) */
+    float *ow, *ob, *ln1w, *ln1b;         /* attention.output.dense (C,C), (C); LayerNorm (C) */
+    float *fw1, *fb1;                     /* intermediate.dense (F,C), (F) */
+    float *fw2, *fb2, *ln2w, *ln2b;       /* output.dense (C,F), (C); LayerNorm (C) */
+} bert_layer_weights;
+
+typedef struct bert_weights {
+    float *wte, *wpe, *wtt;     /* (V,C), (P,C), (TT,C) */
+    float *emb_lnw, *emb_lnb;   /* (C) */
+    bert_layer_weights *layers; /* L of them */
+    float *pool_w, *pool_b;     /* pooler.dense (C,C), (C) */
+    float *cls_w, *cls_b;       /* classifier (K,C), (K) */
+} bert_weights;
+
+/* ------------------------------------------------------------------------------------------
+ * activations, for the planned maximum (B, T); a smaller batch uses the front of each buffer */
+
+typedef struct bert_layer_acts {
+    float *q, *k, *v;          /* (B,T,C) */
+    float *att;                /* (B,NH,T,T) softmax probabilities (before dropout) */
+    float *ctx;                /* (B,T,C) attention output, input of attention.output.dense */
+    float *res1;               /* (B,T,C) x + dropout(dense(ctx)), input of LayerNorm 1 */
+    float *ln1_mean, *ln1_rstd;/* (B,T) */
+    float *a1;                 /* (B,T,C) LayerNorm 1 output */
+    float *fpre, *fact;        /* (B,T,F) intermediate.dense output, after the activation */
+    float *res2;               /* (B,T,C) a1 + dropout(dense(fact)), input of LayerNorm 2 */
+    float *ln2_mean, *ln2_rstd;/* (B,T) */
+    float *out;                /* (B,T,C) layer output */
+} bert_layer_acts;
+
+typedef struct bert_acts {
+    int32_t *ids, *mask, *types, *labels; /* (B,T) x3 and (B), on the device */
+    float *emb_sum;            /* (B,T,C) embeddings before LayerNorm */
+    float *emb_mean, *emb_rstd;/* (B,T) */
+    float *emb_out;            /* (B,T,C) LayerNorm output after dropout: input of layer 0 */
+    bert_layer_acts *layers;
+    float *proj;               /* (B,T,C) scratch: dense outputs before dropout+residual */
+    float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
+    float *cls;                /* (B,C) first token of the last layer */
+    float *pooled;             /* (B,C) tanh(pooler), kept for tanh backward */
+    float *pooled_drop;        /* (B,C) classifier input */
+    float *logits, *probs;     /* (B,K) */
+    float *losses;             /* (B) */
+    /* gradient buffers, shared by all layers */
+    float *g_x, *g_y;          /* (B,T,C) two gradients w.r.t. the residual stream, swapped per layer */
+    float *g_proj;             /* (B,T,C) */
+    float *g_ff;               /* (B,T,F) */
+    float *g_q, *g_k, *g_v, *g_ctx; /* (B,T,C) */
+    float *g_cls, *g_pooled;   /* (B,C) */
+    float *g_logits;           /* (B,K) */
+} bert_acts;
+
+struct bert_model {
+    bert_config cfg;
+    const bertc_backend *be;
+
+    bert_param_info *table;    /* arena order */
+    char (*names)[96];         /* the table's names */
+    size_t n_tensors;
+    size_t num_params;
+    float *params, *grads;     /* device arenas */
+    bert_weights w, g;         /* named pointers into params and grads */
+
+    /* activations */
+    int maxB, maxT;
+    float *act_arena;
+    bert_acts a;
+    float *logits_host, *losses_host; /* (maxB,K), (maxB) */
+    int32_t *ones_host;               /* (maxB*maxT) the mask used when none is given */
+
+    /* last forward, for backward */
+    int B, T, train, has_labels, n_valid;
+    uint64_t seed;
+    float label_smoothing;
+};
+
+/* Dropout streams: one per dropout site, so masks never repeat across sites. */
+#define STREAM_EMB 0u
+#define STREAM_ATT(l) (1u + 3u * (uint64_t)(l))
+#define STREAM_ATT_OUT(l) (2u + 3u * (uint64_t)(l))
+#define STREAM_FFN_OUT(l) (3u + 3u * (uint64_t)(l))
+#define STREAM_CLS(L) (1u + 3u * (uint64_t)(L))
+
+/* ------------------------------------------------------------------------------------------
+ * the parameter table: built by one walk that also carves the named pointers */
+
+typedef struct layout_walk {
+    bert_param_info *table; /* NULL while counting */
+    char (*names)[96];
+    float *pbase, *gbase;   /* NULL while counting */
+    void *w, *g;            /* the structs whose float* fields are being set (weights, grads) */
+    size_t n, offset;
+} layout_walk;
+
+static void add_tensor(layout_walk *lw, size_t field, int64_t rows, int64_t cols, int no_decay,
+                       int layer, const char *fmt, int idx) {
+    size_t numel = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+    if (lw->table) {
+        bert_param_info *p = &lw->table[lw->n];
+        snprintf(lw->names[lw->n], sizeof lw->names[lw->n], fmt, idx);
+        p->name = lw->names[lw->n];
+        p->offset = lw->offset;
+        p->numel = numel;
+        p->ndim = cols > 0 ? 2 : 1;
+        p->shape[0] = rows;
+        p->shape[1] = cols > 0 ? cols : 0;
+        p->no_decay = no_decay;
+        p->layer = layer;
+    }
+    if (lw->pbase) {
+        /* field is the byte offset of a float* inside bert_weights or a bert_layer_weights */
+        *(float **)((char *)lw->w + field) = lw->pbase + lw->offset;
+        *(float **)((char *)lw->g + field) = lw->gbase + lw->offset;
+    }
+    lw->n++;
+    lw->offset += numel;
+}
+
+static void layout(const bert_config *c, layout_walk *lw) {
+    int64_t C = c->hidden_size, F = c->intermediate_size;
+    bert_weights *w = lw->w, *g = lw->g;
+    /* Top-level fields by offset; layer fields by the offset of the layer struct from w. */
+#define TOP(field) offsetof(bert_weights, field)
+    add_tensor(lw, TOP(wte), c->vocab_size, C, 0, 0, "bert.embeddings.word_embeddings.weight", 0);
+    add_tensor(lw, TOP(wpe), c->max_position_embeddings, C, 0, 0,
+               "bert.embeddings.position_embeddings.weight", 0);
+    add_tensor(lw, TOP(wtt), c->type_vocab_size, C, 0, 0, "bert.embeddings.token_type_embeddings.weight", 0);
+    add_tensor(lw, TOP(emb_lnw), C, 0, 1, 0, "bert.embeddings.LayerNorm.weight", 0);
+    add_tensor(lw, TOP(emb_lnb), C, 0, 1, 0, "bert.embeddings.LayerNorm.bias", 0);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        /* Point the walk at this layer's structs; field offsets are then relative to them. */
+        layout_walk sub = *lw;
+        if (lw->pbase) {
+            sub.w = &w->layers[l];
+            sub.g = &g->layers[l];
+        }
+#define LAY(field) offsetof(bert_layer_weights, field)
+#define P "bert.encoder.layer.%d."
+        add_tensor(&sub, LAY(qw), C, C, 0, l + 1, P "attention.self.query.weight", l);
+        add_tensor(&sub, LAY(qb), C, 0, 1, l + 1, P "attention.self.query.bias", l);
+        add_tensor(&sub, LAY(kw), C, C, 0, l + 1, P "attention.self.key.weight", l);
+        add_tensor(&sub, LAY(kb), C, 0, 1, l + 1, P "attention.self.key.bias", l);
+        add_tensor(&sub, LAY(vw), C, C, 0, l + 1, P "attention.self.value.weight", l);
+        add_tensor(&sub, LAY(vb), C, 0, 1, l + 1, P "attention.self.value.bias", l);
+        add_tensor(&sub, LAY(ow), C, C, 0, l + 1, P "attention.output.dense.weight", l);
+        add_tensor(&sub, LAY(ob), C, 0, 1, l + 1, P "attention.output.dense.bias", l);
+        add_tensor(&sub, LAY(ln1w), C, 0, 1, l + 1, P "attention.output.LayerNorm.weight", l);
+        add_tensor(&sub, LAY(ln1b), C, 0, 1, l + 1, P "attention.output.LayerNorm.bias", l);
+        add_tensor(&sub, LAY(fw1), F, C, 0, l + 1, P "intermediate.dense.weight", l);
+        add_tensor(&sub, LAY(fb1), F, 0, 1, l + 1, P "intermediate.dense.bias", l);
+        add_tensor(&sub, LAY(fw2), C, F, 0, l + 1, P "output.dense.weight", l);
+        add_tensor(&sub, LAY(fb2), C, 0, 1, l + 1, P "output.dense.bias", l);
+        add_tensor(&sub, LAY(ln2w), C, 0, 1, l + 1, P "output.LayerNorm.weight", l);
+        add_tensor(&sub, LAY(ln2b), C, 0, 1, l + 1, P "output.LayerNorm.bias", l);
+#undef P
+#undef LAY
+        lw->n = sub.n;
+        lw->offset = sub.offset;
+    }
+    int head = c->num_hidden_layers + 1;
+    add_tensor(lw, TOP(pool_w), C, C, 0, head, "bert.pooler.dense.weight", 0);
+    add_tensor(lw, TOP(pool_b), C, 0, 1, head, "bert.pooler.dense.bias", 0);
+    add_tensor(lw, TOP(cls_w), c->num_labels, C, 0, head, "classifier.weight", 0);
+    add_tensor(lw, TOP(cls_b), c->num_labels, 0, 1, head, "classifier.bias", 0);
+#undef TOP
+}
+
+/* ------------------------------------------------------------------------------------------
+ * config copy (bert_config owns heap strings and a cJSON tree) */
+
+static int set_default_labels(bert_config *c, int n, bertc_error *err) {
+    char **names = calloc((size_t)n, sizeof *names);
+    if (!names) return bertc_errorf(err, BERTC_ENOMEM, "config: out of memory");
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        names[i] = malloc(24);
+        if (!names[i]) rc = bertc_errorf(err, BERTC_ENOMEM, "config: out of memory");
+        else snprintf(names[i], 24, "LABEL_%d", i);
+    }
+    if (!rc) rc = bert_config_set_labels(c, names, n, err);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int config_copy(bert_config *dst, const bert_config *src, bertc_error *err) {
+    *dst = *src;
+    dst->id2label = NULL;
+    dst->raw = NULL;
+    dst->num_labels = 0;
+    if (src->raw) {
+        dst->raw = cJSON_Duplicate((const cJSON *)src->raw, 1);
+        if (!dst->raw) return bertc_errorf(err, BERTC_ENOMEM, "config: out of memory");
+    }
+    if (src->num_labels <= 0)
+        return bertc_errorf(err, BERTC_EINVAL, "config: num_labels must be positive (got %d)", src->num_labels);
+    return src->id2label ? bert_config_set_labels(dst, src->id2label, src->num_labels, err)
+                         : set_default_labels(dst, src->num_labels, err);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * creation */
+
+/* Allocates the model for m->cfg (already filled): table, both arenas, named pointers. */
+static int model_alloc(bert_model *m, bertc_error *err) {
+    const bert_config *c = &m->cfg;
+    if (c->num_labels <= 0)
+        return bertc_errorf(err, BERTC_EINVAL, "model: num_labels must be positive (got %d)", c->num_labels);
+    m->be = bertc_backend_cpu();
+    layout_walk count = {0};
+    layout(c, &count);
+    m->n_tensors = count.n;
+    m->num_params = count.offset;
+    m->table = calloc(m->n_tensors, sizeof *m->table);
+    m->names = calloc(m->n_tensors, sizeof *m->names);
+    m->w.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->w.layers);
+    m->g.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->g.layers);
+    m->params = m->be->alloc(m->num_params * sizeof(float));
+    m->grads = m->be->alloc(m->num_params * sizeof(float));
+    if (!m->table || !m->names || !m->w.layers || !m->g.layers || !m->params || !m->grads)
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters", m->num_params);
+    layout_walk lw = {.table = m->table, .names = m->names, .pbase = m->params, .gbase = m->grads,
+                      .w = &m->w, .g = &m->g};
+    layout(c, &lw);
+    return 0;
+}
+
+static void fill_normal(rng *r, float *host, size_t n, float std) {
+    for (size_t i = 0; i < n; i++) host[i] = rng_normal(r) * std;
+}
+
+/* Hugging Face _init_weights for one tensor of the table: Linear/Embedding weights normal(0,
+ * initializer_range), biases 0, LayerNorm weight 1 and bias 0; the padding row zeroed. */
+static int init_tensor(bert_model *m, size_t i, rng *r, bertc_error *err) {
+    const bert_param_info *p = &m->table[i];
+    float *host = malloc(p->numel * sizeof(float));
+    if (!host) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+    const char *name = p->name;
+    size_t len = strlen(name);
+    int is_ln = strstr(name, "LayerNorm") != NULL;
+    int is_bias = len >= 5 && strcmp(name + len - 5, ".bias") == 0;
+    if (is_bias) {
+        memset(host, 0, p->numel * sizeof(float));
+    } else if (is_ln) {
+        for (size_t j = 0; j < p->numel; j++) host[j] = 1.0f;
+    } else {
+        fill_normal(r, host, p->numel, m->cfg.initializer_range);
+        if (i == 0 && m->cfg.pad_token_id >= 0 && m->cfg.pad_token_id < m->cfg.vocab_size)
+            memset(host + (size_t)m->cfg.pad_token_id * m->cfg.hidden_size, 0,
+                   (size_t)m->cfg.hidden_size * sizeof(float));
+    }
+    m->be->to_device(m->params + p->offset, host, p->numel * sizeof(float));
+    free(host);
+    return 0;
+}
+
+void bert_load_options_default(bert_load_options *o) {
+    memset(o, 0, sizeof *o);
+    o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
+    o->init_seed = 42;
+}
+
+int bert_init_random(bert_model **out, const bert_config *cfg, uint64_t seed, bertc_error *err) {
+    *out = NULL;
+    bert_model *m = calloc(1, sizeof *m);
+    if (!m) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+    int rc = config_copy(&m->cfg, cfg, err);
+    if (!rc) rc = model_alloc(m, err);
+    rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; !rc && i < m->n_tensors; i++) rc = init_tensor(m, i, &r, err);
+    if (rc) {
+        bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * loading */
+
+/* Finds our tensor `name` ("bert.x.y" or "classifier.z") in f under the names checkpoints use:
+ * with or without "bert.", and LayerNorm gamma/beta for weight/bias. */
+static const st_tensor *find_checkpoint_tensor(const safetensors_file *f, const char *name) {
+    char alt[160];
+    const char *bare = strncmp(name, "bert.", 5) == 0 ? name + 5 : name;
+    const st_tensor *t = safetensors_find(f, name);
+    if (!t && bare != name) t = safetensors_find(f, bare);
+    if (t) return t;
+    size_t len = strlen(name);
+    if (strstr(name, "LayerNorm.") && len < sizeof alt) {
+        const char *suffix = strrchr(name, '.') + 1;
+        const char *old = strcmp(suffix, "weight") == 0 ? "gamma" : strcmp(suffix, "bias") == 0 ? "beta" : NULL;
+        if (old) {
+            snprintf(alt, sizeof alt, "%.*s%s", (int)(suffix - name), name, old);
+            t = safetensors_find(f, alt);
+            if (!t && bare != name) t = safetensors_find(f, alt + 5);
+        }
+    }
+    return t;
+}
+
+static int shape_matches(const st_tensor *t, const bert_param_info *p) {
+    if (t->ndim != p->ndim) return 0;
+    for (int d = 0; d < p->ndim; d++)
+        if (t->shape[d] != p->shape[d]) return 0;
+    return 1;
+}
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && used < n; d++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+}
+
+static void notice(const bert_load_options *o, const char *fmt, const char *a, const char *b) {
+    if (o->notices) {
+        fprintf(o->notices, fmt, a, b);
+        fputc('\n', o->notices);
+    }
+}
+
+int bert_load(bert_model **out, const char *model_dir, const bert_load_options *opts, bertc_error *err) {
+    *out = NULL;
+    bert_load_options defaults;
+    if (!opts) {
+        bert_load_options_default(&defaults);
+        opts = &defaults;
+    }
+    char cfg_path[4096], st_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", model_dir);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", model_dir);
+
+    bert_model *m = calloc(1, sizeof *m);
+    if (!m) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+    int rc = bert_config_load(&m->cfg, cfg_path, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    bert_config *c = &m->cfg;
+    if (opts->hidden_dropout >= 0) c->hidden_dropout_prob = opts->hidden_dropout;
+    if (opts->attention_dropout >= 0) c->attention_probs_dropout_prob = opts->attention_dropout;
+    if (opts->classifier_dropout >= 0) c->classifier_dropout = opts->classifier_dropout;
+    if (c->hidden_dropout_prob >= 1 || c->attention_probs_dropout_prob >= 1 || c->classifier_dropout >= 1) {
+        bert_free(m);
+        return bertc_errorf(err, BERTC_EINVAL, "%s: dropout probabilities must be below 1", model_dir);
+    }
+    if (opts->num_labels > 0) {
+        rc = opts->label_names ? bert_config_set_labels(c, opts->label_names, opts->num_labels, err)
+                               : set_default_labels(c, opts->num_labels, err);
+        if (rc) {
+            bert_free(m);
+            return rc;
+        }
+    }
+    rc = model_alloc(m, err);
+    safetensors_file f;
+    int opened = 0;
+    if (!rc) {
+        rc = safetensors_open(&f, st_path, err);
+        opened = rc == 0;
+    }
+    rng r;
+    rng_seed(&r, opts->init_seed);
+    char have[64], want[64];
+    /* The heads: a checkpoint without a pooler (e.g. a bare encoder) or without a classifier
+     * of this task's shape gets them initialised as transformers would, with one notice each. */
+    int init_pooler = 0, init_classifier = 0;
+    for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+        const bert_param_info *p = &m->table[i];
+        const st_tensor *t = find_checkpoint_tensor(&f, p->name);
+        if (strncmp(p->name, "bert.pooler.", 12) == 0 && !t) init_pooler = 1;
+        if (strncmp(p->name, "classifier.", 11) == 0 && (!t || !shape_matches(t, p))) {
+            if (!init_classifier && t) {
+                shape_str(have, sizeof have, t->ndim, t->shape);
+                notice(opts, "classifier: the checkpoint's %s has shape %s, not this task's: initialised",
+                       p->name, have);
+            } else if (!init_classifier) {
+                notice(opts, "classifier: %s not in the checkpoint: initialised%s", p->name, "");
+            }
+            init_classifier = 1;
+        }
+    }
+    if (init_pooler) notice(opts, "pooler: %s not in the checkpoint: initialised%s", "bert.pooler.dense", "");
+    for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+        const bert_param_info *p = &m->table[i];
+        if ((init_pooler && strncmp(p->name, "bert.pooler.", 12) == 0) ||
+            (init_classifier && strncmp(p->name, "classifier.", 11) == 0)) {
+            rc = init_tensor(m, i, &r, err);
+            continue;
+        }
+        const st_tensor *t = find_checkpoint_tensor(&f, p->name);
+        if (!t) {
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: missing tensor %s", st_path, p->name);
+            break;
+        }
+        if (!shape_matches(t, p)) {
+            shape_str(have, sizeof have, t->ndim, t->shape);
+            shape_str(want, sizeof want, p->ndim, p->shape);
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: tensor %s has shape %s but %s/config.json implies %s",
+                              st_path, t->name, have, model_dir, want);
+            break;
+        }
+        /* Convert straight into the arena on the CPU; through a host buffer elsewhere. */
+        if (strcmp(m->be->name, "cpu") == 0) {
+            rc = safetensors_to_f32(t, m->params + p->offset, p->numel, err);
+        } else {
+            float *host = malloc(p->numel * sizeof(float));
+            if (!host) rc = bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+            if (!rc) rc = safetensors_to_f32(t, host, p->numel, err);
+            if (!rc) m->be->to_device(m->params + p->offset, host, p->numel * sizeof(float));
+            free(host);
+        }
+        if (rc && err) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            rc = bertc_errorf(err, rc, "%s: tensor %s: %s", st_path, t->name, msg);
+        }
+    }
+    if (opened) safetensors_close(&f);
+    if (rc) {
+        bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * saving */
+
+int bert_save(const bert_model *m, const char *model_dir, bertc_error *err) {
+    int rc = fs_mkdir_p(model_dir, err);
+    if (rc) return rc;
+    char path[4096];
+    st_write_tensor *t = calloc(m->n_tensors, sizeof *t);
+    float *host = NULL;
+    if (!t) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+    /* On the CPU the arena is host memory already; elsewhere bring it over once. */
+    const float *params = m->params;
+    if (strcmp(m->be->name, "cpu") != 0) {
+        host = malloc(m->num_params * sizeof(float));
+        if (!host) {
+            free(t);
+            return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+        }
+        m->be->to_host(host, m->params, m->num_params * sizeof(float));
+        params = host;
+    }
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const bert_param_info *p = &m->table[i];
+        t[i].name = p->name;
+        t[i].data = params + p->offset;
+        t[i].ndim = p->ndim;
+        t[i].shape[0] = p->shape[0];
+        t[i].shape[1] = p->shape[1];
+    }
+    static const char *const meta[] = {"format", "pt"};
+    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+    rc = safetensors_write(path, t, m->n_tensors, meta, 1, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/config.json", model_dir);
+        rc = bert_config_save(&m->cfg, path, err);
+    }
+    free(host);
+    free(t);
+    return rc;
+}
+
+void bert_free(bert_model *m) {
+    if (!m) return;
+    if (m->be) {
+        m->be->free(m->params);
+        m->be->free(m->grads);
+        m->be->free(m->act_arena);
+    }
+    free(m->a.layers);
+    free(m->logits_host);
+    free(m->losses_host);
+    free(m->ones_host);
+    free(m->w.layers);
+    free(m->g.layers);
+    free(m->table);
+    free(m->names);
+    bert_config_free(&m->cfg);
+    free(m);
+}
+
+const bert_config *bert_get_config(const bert_model *m) { return &m->cfg; }
+bert_config *bert_config_mut(bert_model *m) { return &m->cfg; }
+float *bert_params(bert_model *m) { return m->params; }
+float *bert_grads(bert_model *m) { return m->grads; }
+size_t bert_num_params(const bert_model *m) { return m->num_params; }
+const float *bert_logits(const bert_model *m) { return m->logits_host; }
+void bert_set_label_smoothing(bert_model *m, float eps) { m->label_smoothing = eps; }
+
+size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
+    *out = m->table;
+    return m->n_tensors;
+}
+
+void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
+
+/* ------------------------------------------------------------------------------------------
+ * activation planning */
+
+typedef struct act_walk {
+    float *base; /* NULL while counting */
+    size_t offset;
+} act_walk;
+
+static float *carve(act_walk *aw, size_t n) {
+    float *p = aw->base ? aw->base + aw->offset : NULL;
+    aw->offset += (n + 15) / 16 * 16; /* keep every buffer 64-byte aligned */
+    return p;
+}
+
+static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk *aw) {
+    _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
+    size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
+    size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
+    a->ids = (int32_t *)carve(aw, BT);
+    a->mask = (int32_t *)carve(aw, BT);
+    a->types = (int32_t *)carve(aw, BT);
+    a->labels = (int32_t *)carve(aw, (size_t)B);
+    a->emb_sum = carve(aw, BT * C);
+    a->emb_mean = carve(aw, BT);
+    a->emb_rstd = carve(aw, BT);
+    a->emb_out = carve(aw, BT * C);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        bert_layer_acts *la = &a->layers[l];
+        la->q = carve(aw, BT * C);
+        la->k = carve(aw, BT * C);
+        la->v = carve(aw, BT * C);
+        la->att = carve(aw, (size_t)B * NH * TT);
+        la->ctx = carve(aw, BT * C);
+        la->res1 = carve(aw, BT * C);
+        la->ln1_mean = carve(aw, BT);
+        la->ln1_rstd = carve(aw, BT);
+        la->a1 = carve(aw, BT * C);
+        la->fpre = carve(aw, BT * F);
+        la->fact = carve(aw, BT * F);
+        la->res2 = carve(aw, BT * C);
+        la->ln2_mean = carve(aw, BT);
+        la->ln2_rstd = carve(aw, BT);
+        la->out = carve(aw, BT * C);
+    }
+    a->proj = carve(aw, BT * C);
+    a->att_scratch = carve(aw, 2 * (size_t)B * NH * TT);
+    a->cls = carve(aw, (size_t)B * C);
+    a->pooled = carve(aw, (size_t)B * C);
+    a->pooled_drop = carve(aw, (size_t)B * C);
+    a->logits = carve(aw, (size_t)B * K);
+    a->probs = carve(aw, (size_t)B * K);
+    a->losses = carve(aw, (size_t)B);
+    a->g_x = carve(aw, BT * C);
+    a->g_y = carve(aw, BT * C);
+    a->g_proj = carve(aw, BT * C);
+    a->g_ff = carve(aw, BT * F);
+    a->g_q = carve(aw, BT * C);
+    a->g_k = carve(aw, BT * C);
+    a->g_v = carve(aw, BT * C);
+    a->g_ctx = carve(aw, BT * C);
+    a->g_cls = carve(aw, (size_t)B * C);
+    a->g_pooled = carve(aw, (size_t)B * C);
+    a->g_logits = carve(aw, (size_t)B * K);
+}
+
+int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
+    const bert_config *c = &m->cfg;
+    if (B <= 0 || T <= 0)
+        return bertc_errorf(err, BERTC_EINVAL, "model: batch %d x %d tokens is not a valid size", B, T);
+    if (T > c->max_position_embeddings)
+        return bertc_errorf(err, BERTC_EINVAL, "model: %d tokens exceed max_position_embeddings (%d)", T,
+                            c->max_position_embeddings);
+    if (m->act_arena && B <= m->maxB && T <= m->maxT) return 0;
+    m->be->free(m->act_arena);
+    m->act_arena = NULL;
+    free(m->a.layers);
+    free(m->logits_host);
+    free(m->losses_host);
+    free(m->ones_host);
+    memset(&m->a, 0, sizeof m->a);
+    m->maxB = m->maxT = 0;
+    m->a.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->a.layers);
+    m->logits_host = calloc((size_t)B * c->num_labels, sizeof(float));
+    m->losses_host = calloc((size_t)B, sizeof(float));
+    m->ones_host = malloc((size_t)B * T * sizeof(int32_t));
+    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host)
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
+    for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
+    act_walk count = {0};
+    plan_acts(c, B, T, &m->a, &count);
+    m->act_arena = m->be->alloc(count.offset * sizeof(float));
+    if (!m->act_arena)
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
+                            T, count.offset * sizeof(float) >> 20);
+    act_walk aw = {.base = m->act_arena};
+    plan_acts(c, B, T, &m->a, &aw);
+    m->maxB = B;
+    m->maxT = T;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * forward */
+
+static float classifier_dropout_p(const bert_config *c) {
+    return c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob;
+}
+
+static ops_act ops_activation(bert_act a) {
+    return a == BERT_ACT_GELU_NEW ? OPS_ACT_GELU_NEW : a == BERT_ACT_RELU ? OPS_ACT_RELU : OPS_ACT_GELU;
+}
+
+float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                   const int32_t *labels, int B, int T, int train, uint64_t dropout_seed) {
+    const bert_config *c = &m->cfg;
+    const bertc_backend *be = m->be;
+    m->B = 0; /* invalid until this forward completes */
+    if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT) return NAN;
+    int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
+    size_t BT = (size_t)B * T;
+    /* Inputs from outside are checked here, on the host, so no kernel reads out of bounds. */
+    for (size_t i = 0; i < BT; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab_size) return NAN;
+        if (token_types && (token_types[i] < 0 || token_types[i] >= c->type_vocab_size)) return NAN;
+    }
+    bert_acts *a = &m->a;
+    be->to_device(a->ids, ids, BT * sizeof(int32_t));
+    if (mask) be->to_device(a->mask, mask, BT * sizeof(int32_t));
+    else be->to_device(a->mask, m->ones_host, BT * sizeof(int32_t)); /* every token attends to all */
+    if (token_types) be->to_device(a->types, token_types, BT * sizeof(int32_t));
+    else be->zero(a->types, BT * sizeof(int32_t));
+
+    float p_hidden = train ? c->hidden_dropout_prob : 0.0f;
+    float p_att = train ? c->attention_probs_dropout_prob : 0.0f;
+    float p_cls = train ? classifier_dropout_p(c) : 0.0f;
+    uint64_t seed = dropout_seed;
+
+    /* embeddings */
+    be->embeddings_forward(a->emb_sum, a->ids, a->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, C);
+    be->layernorm_forward(a->emb_out, a->emb_mean, a->emb_rstd, a->emb_sum, m->w.emb_lnw, m->w.emb_lnb,
+                          (int)BT, C, c->layer_norm_eps);
+    be->dropout_forward(a->emb_out, BT * C, p_hidden, seed, STREAM_EMB);
+
+    /* encoder */
+    const float *x = a->emb_out;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const bert_layer_weights *w = &m->w.layers[l];
+        bert_layer_acts *la = &a->layers[l];
+        be->matmul_forward(la->q, x, w->qw, w->qb, (int)BT, C, C);
+        be->matmul_forward(la->k, x, w->kw, w->kb, (int)BT, C, C);
+        be->matmul_forward(la->v, x, w->vw, w->vb, (int)BT, C, C);
+        be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, T, C, NH,
+                              p_att, seed, STREAM_ATT(l));
+        be->matmul_forward(a->proj, la->ctx, w->ow, w->ob, (int)BT, C, C);
+        be->dropout_residual_forward(la->res1, a->proj, x, BT * C, p_hidden, seed, STREAM_ATT_OUT(l));
+        be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)BT, C,
+                              c->layer_norm_eps);
+        be->matmul_forward(la->fpre, la->a1, w->fw1, w->fb1, (int)BT, C, F);
+        be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, BT * F);
+        be->matmul_forward(a->proj, la->fact, w->fw2, w->fb2, (int)BT, F, C);
+        be->dropout_residual_forward(la->res2, a->proj, la->a1, BT * C, p_hidden, seed, STREAM_FFN_OUT(l));
+        be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)BT, C,
+                              c->layer_norm_eps);
+        x = la->out;
+    }
+
+    /* pooler and classifier */
+    be->first_token_forward(a->cls, x, B, T, C);
+    be->matmul_forward(a->pooled, a->cls, m->w.pool_w, m->w.pool_b, B, C, C);
+    be->tanh_forward(a->pooled, a->pooled, (size_t)B * C);
+    be->copy(a->pooled_drop, a->pooled, (size_t)B * C * sizeof(float));
+    be->dropout_forward(a->pooled_drop, (size_t)B * C, p_cls, seed, STREAM_CLS(c->num_hidden_layers));
+    be->matmul_forward(a->logits, a->pooled_drop, m->w.cls_w, m->w.cls_b, B, C, K);
+    be->to_host(m->logits_host, a->logits, (size_t)B * K * sizeof(float));
+
+    m->B = B;
+    m->T = T;
+    m->train = train;
+    m->seed = seed;
+    m->has_labels = labels != NULL;
+    if (!labels) return 0.0f;
+    /* loss: mean over the labelled rows (a label outside [0, K) is ignored, as torch's -100) */
+    be->to_device(a->labels, labels, (size_t)B * sizeof(int32_t));
+    be->crossentropy_forward(a->losses, a->probs, a->logits, a->labels, B, K, m->label_smoothing);
+    be->to_host(m->losses_host, a->losses, (size_t)B * sizeof(float));
+    double sum = 0.0;
+    int n_valid = 0;
+    for (int b = 0; b < B; b++) {
+        if (labels[b] >= 0 && labels[b] < K) {
+            sum += m->losses_host[b];
+            n_valid++;
+        }
+    }
+    m->n_valid = n_valid;
+    return n_valid ? (float)(sum / n_valid) : 0.0f;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * backward */
+
+void bert_backward(bert_model *m, float loss_scale) {
+    const bert_config *c = &m->cfg;
+    const bertc_backend *be = m->be;
+    if (m->B <= 0 || !m->has_labels || m->n_valid == 0) return;
+    int B = m->B, T = m->T;
+    int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
+    int L = c->num_hidden_layers;
+    size_t BT = (size_t)B * T;
+    bert_acts *a = &m->a;
+    float p_hidden = m->train ? c->hidden_dropout_prob : 0.0f;
+    float p_att = m->train ? c->attention_probs_dropout_prob : 0.0f;
+    float p_cls = m->train ? classifier_dropout_p(c) : 0.0f;
+    uint64_t seed = m->seed;
+    ops_act act = ops_activation(c->hidden_act);
+
+    /* loss = (1/n) sum_b loss_b, scaled for gradient accumulation */
+    be->crossentropy_backward(a->g_logits, a->probs, a->labels, B, K, m->label_smoothing,
+                              loss_scale / (float)m->n_valid);
+
+    /* classifier, classifier dropout, tanh, pooler dense, first token */
+    be->matmul_backward(a->g_pooled, m->g.cls_w, m->g.cls_b, a->g_logits, a->pooled_drop, m->w.cls_w, B, C,
+                        K, 0);
+    be->dropout_backward(a->g_pooled, a->g_pooled, (size_t)B * C, p_cls, seed, STREAM_CLS(L));
+    be->tanh_backward(a->g_pooled, a->g_pooled, a->pooled, (size_t)B * C);
+    be->matmul_backward(a->g_cls, m->g.pool_w, m->g.pool_b, a->g_pooled, a->cls, m->w.pool_w, B, C, C, 0);
+
+    /* g_x: gradient w.r.t. the current layer's output; g_y: the other residual-stream buffer */
+    float *g_x = a->g_x, *g_y = a->g_y;
+    be->first_token_backward(g_x, a->g_cls, B, T, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const bert_layer_weights *w = &m->w.layers[l];
+        bert_layer_weights *g = &m->g.layers[l];
+        bert_layer_acts *la = &a->layers[l];
+        const float *x = l > 0 ? a->layers[l - 1].out : a->emb_out;
+
+        /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))) */
+        float *g_res2 = g_x; /* in place: g_x is not needed after this */
+        be->layernorm_backward(g_res2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd,
+                               (int)BT, C);
+        const float *g_o2 = g_res2;
+        if (p_hidden > 0.0f) {
+            be->dropout_backward(a->g_proj, g_res2, BT * C, p_hidden, seed, STREAM_FFN_OUT(l));
+            g_o2 = a->g_proj;
+        }
+        be->matmul_backward(a->g_ff, g->fw2, g->fb2, g_o2, la->fact, w->fw2, (int)BT, F, C, 0);
+        be->act_backward(act, a->g_ff, a->g_ff, la->fpre, BT * F);
+        float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
+        be->matmul_backward(g_a1, g->fw1, g->fb1, a->g_ff, la->a1, w->fw1, (int)BT, C, F, 1);
+
+        /* a1 = LN1(x + dropout(dense_o(ctx))) */
+        float *g_res1 = g_y;
+        be->layernorm_backward(g_res1, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd,
+                               (int)BT, C);
+        const float *g_o1 = g_res1;
+        if (p_hidden > 0.0f) {
+            be->dropout_backward(a->g_proj, g_res1, BT * C, p_hidden, seed, STREAM_ATT_OUT(l));
+            g_o1 = a->g_proj;
+        }
+        be->matmul_backward(a->g_ctx, g->ow, g->ob, g_o1, la->ctx, w->ow, (int)BT, C, C, 0);
+        be->attention_backward(a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch,
+                               B, T, C, NH, p_att, seed, STREAM_ATT(l));
+        /* x feeds the residual (g_res1 already) and q, k, v: add their input gradients */
+        float *g_in = g_res1;
+        be->matmul_backward(g_in, g->qw, g->qb, a->g_q, x, w->qw, (int)BT, C, C, 1);
+        be->matmul_backward(g_in, g->kw, g->kb, a->g_k, x, w->kw, (int)BT, C, C, 1);
+        be->matmul_backward(g_in, g->vw, g->vb, a->g_v, x, w->vw, (int)BT, C, C, 1);
+
+        /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
+        g_y = g_x;
+        g_x = g_in;
+    }
+
+    /* embeddings: dropout, LayerNorm, then scatter into the three tables */
+    be->dropout_backward(g_x, g_x, BT * C, p_hidden, seed, STREAM_EMB);
+    be->layernorm_backward(g_x, m->g.emb_lnw, m->g.emb_lnb, g_x, a->emb_sum, m->w.emb_lnw, a->emb_mean,
+                           a->emb_rstd, (int)BT, C);
+    be->embeddings_backward(m->g.wte, m->g.wpe, m->g.wtt, g_x, a->ids, a->types, B, T, C, c->pad_token_id);
+}
