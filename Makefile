@@ -36,7 +36,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 tests: $(TESTS) bertc
 
 test: tests
-	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+	@BUILD=$(BUILD) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:

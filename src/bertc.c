@@ -324,7 +324,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         goto done;
     }
     struct save_ctx sc = {m, o->out_dir};
-    trainer_hooks hooks = {save_best, &sc, mj};
+    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj};
     if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) goto done;
     fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
             r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);

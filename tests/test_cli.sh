@@ -1,0 +1,83 @@
+#!/bin/sh
+# The command line as a user meets it: each subcommand's --help, a small train -> eval -> predict
+# round trip on a tiny model, and bad input of each kind giving one line on stderr and a non-zero exit.
+# Run from the repository root: sh tests/test_cli.sh [./bertc]
+BERTC=${1:-./bertc}
+T=$(mktemp -d /tmp/bertc-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect STATUS NAME CMD...: the command exits with STATUS; a failure ends stderr with exactly one
+# error line starting "bertc" (progress and notices may come before it).
+expect() {
+    want=$1 name=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err" </dev/null
+    got=$?
+    lines=$(grep -c '^bertc' "$T/err")
+    if [ "$got" -ne "$want" ]; then
+        bad "$name: exit $got, want $want ($(head -c 300 "$T/err"))"
+    elif [ "$want" -eq 1 ] && { [ "$lines" -ne 1 ] || ! tail -n 1 "$T/err" | grep -q '^bertc'; }; then
+        bad "$name: want one error line at the end of stderr, got: $(head -c 300 "$T/err")"
+    else
+        ok
+    fi
+}
+
+# A tiny model folder: the random fixture model with a vocabulary of its 100 ids.
+mkdir -p "$T/model"
+cp tests/fixtures/bert/tiny/config.json tests/fixtures/bert/tiny/model.safetensors "$T/model/"
+{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\nbad\n'; i=7; while [ $i -lt 100 ]; do echo "w$i"; i=$((i + 1)); done; } >"$T/model/vocab.txt"
+i=0
+while [ $i -lt 48 ]; do
+    if [ $((i % 2)) -eq 0 ]; then echo '{"text":"w9 w10 good w11","label":"yes"}'; else echo '{"text":"w12 bad w13","label":"no"}'; fi
+    i=$((i + 1))
+done >"$T/train.jsonl"
+head -8 "$T/train.jsonl" >"$T/val.jsonl"
+
+for c in train eval predict tokenize; do expect 0 "$c --help" "$BERTC" $c --help; done
+expect 0 "--help" "$BERTC" --help
+expect 2 "no command" "$BERTC"
+expect 2 "unknown command" "$BERTC" frobnicate
+expect 2 "train without --model" "$BERTC" train --train "$T/train.jsonl" --out "$T/o"
+expect 2 "train unknown flag" "$BERTC" train --learning-rate 1
+expect 2 "train bad number" "$BERTC" train --lr abc
+expect 2 "train number out of range" "$BERTC" train --batch-size 0
+expect 1 "train missing model" "$BERTC" train --model "$T/nope" --train "$T/train.jsonl" --out "$T/o"
+expect 1 "train missing data" "$BERTC" train --model "$T/model" --train "$T/nope.jsonl" --out "$T/o"
+expect 1 "train missing recipe" "$BERTC" train --recipe "$T/nope.conf"
+expect 1 "train max length too long" "$BERTC" train --model "$T/model" --train "$T/train.jsonl" --out "$T/o" --max-length 64
+printf 'lr = 1e-3\nepochs = 2   # comment\nscheduler cosine\nwarmup-ratio=0.1\nmax-length 16\nquiet\n' >"$T/r.conf"
+expect 0 "train with recipe" "$BERTC" train --recipe "$T/r.conf" --model "$T/model" --train "$T/train.jsonl" \
+    --val "$T/val.jsonl" --out "$T/o" --threads 1 --summary "$T/summary.json"
+for f in config.json model.safetensors vocab.txt tokenizer_config.json metrics.jsonl split.jsonl summary.json; do
+    [ -s "$T/o/$f" ] && ok || bad "train did not write $f"
+done
+grep -Eq '"scheduler":[[:space:]]*"cosine"' "$T/summary.json" && grep -Eq '"epochs":[[:space:]]*2,' "$T/summary.json" && ok || bad "recipe settings not in summary"
+grep -q '"yes"' "$T/o/config.json" && ok || bad "labels not in config.json"
+
+expect 0 "eval" "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --json
+grep -q '"accuracy"' "$T/out" && ok || bad "eval --json has no accuracy"
+expect 1 "eval unknown label" sh -c "echo '{\"text\":\"w9\",\"label\":\"maybe\"}' >$T/x.jsonl; $BERTC eval --model $T/o --data $T/x.jsonl --max-length 16"
+
+printf '{"text":"w9 good"}\n{"text":"bad w12","text_pair":"w13"}\n' >"$T/in.jsonl"
+expect 0 "predict" sh -c "$BERTC predict --model $T/o --max-length 16 --logits <$T/in.jsonl"
+[ "$(grep -c '"probs"' "$T/out")" -eq 2 ] && grep -q '"logits"' "$T/out" && ok || bad "predict output: $(cat "$T/out")"
+expect 1 "predict bad JSON" sh -c "printf '{\"text\":\"ok\"}\n{not json\n' | $BERTC predict --model $T/o"
+grep -q "line 2" "$T/err" && ok || bad "predict error does not name line 2: $(cat "$T/err")"
+expect 1 "predict missing model" "$BERTC" predict --model "$T/nope"
+
+expect 0 "tokenize" sh -c "echo '{\"text\":\"good bad w9\"}' | $BERTC tokenize --model $T/model --max-length 8"
+grep -q '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out" && ok || bad "tokenize output: $(cat "$T/out")"
+expect 1 "tokenize bad JSON" sh -c "echo '[1,2' | $BERTC tokenize --model $T/model"
+
+# A corrupted model file: a clear error, never a crash.
+mkdir -p "$T/broken" && cp "$T/o/config.json" "$T/o/vocab.txt" "$T/broken/"
+head -c 1000 "$T/o/model.safetensors" >"$T/broken/model.safetensors"
+expect 1 "truncated model.safetensors" "$BERTC" predict --model "$T/broken"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
