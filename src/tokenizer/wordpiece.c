@@ -30,6 +30,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "tokenizer/hf_unicode_compat.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
@@ -106,6 +107,19 @@ static inline int vocab_find(const wordpiece *wp, uint32_t h, int cont, const ch
 
 /* ---------------------------------------------------------------- Unicode classes */
 
+/* Hugging Face's own answer for the few code points where its Unicode data and utf8proc's
+ * differ (see hf_unicode_compat.h), or NULL. */
+static const hf_compat_entry *hf_compat_find(uint32_t c) {
+    size_t lo = 0, hi = sizeof hf_compat / sizeof hf_compat[0];
+    if (c < hf_compat[0].cp) return NULL;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (hf_compat[mid].cp < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < sizeof hf_compat / sizeof hf_compat[0] && hf_compat[lo].cp == c ? &hf_compat[lo] : NULL;
+}
+
 /* Whitespace as BertNormalizer sees it: \t \n \r and Rust's char::is_whitespace (White_Space:
  * Zs, Zl, Zp and the controls 09-0D, 85 - the controls other than \t\n\r are dropped first). */
 static int is_space_cp(uint32_t c) {
@@ -119,6 +133,8 @@ static int is_space_cp(uint32_t c) {
 static int is_dropped_cp(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return 0;
     if (c == 0 || c == 0xFFFD) return 1;
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) return (e->flags & HF_OTHER) != 0;
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:
@@ -135,19 +151,25 @@ static int is_dropped_cp(uint32_t c) {
 static int is_punct_cp(uint32_t c) {
     if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
         return 1;
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) return (e->flags & HF_PUNCT) != 0;
     int cat = utf8proc_category((utf8proc_int32_t)c);
     return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
 }
 
-/* The "CJK Unified Ideographs" blocks as BERT defines them. This is the original BERT's list;
- * Hugging Face's Rust code has the same ranges. */
+/* The "CJK Unified Ideographs" blocks as BERT defines them, with Hugging Face's Rust variant of
+ * the original list: its fifth range starts at U+2B920, not U+2B820 (so U+2B820..U+2B91F, CJK
+ * Extension E, stay inside words in BertTokenizerFast, unlike in the Python BertTokenizer). */
 static int is_cjk_cp(uint32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-static uint32_t lower_simple(uint32_t c) { return (uint32_t)utf8proc_tolower((utf8proc_int32_t)c); }
+static uint32_t lower_simple(uint32_t c) {
+    const hf_compat_entry *e = hf_compat_find(c);
+    return e ? e->lower : (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+}
 
 /* Class of a code point under the tokenizer's options (see the C_* enum). */
 static int classify_cp(const wordpiece *wp, uint32_t c) {
@@ -155,7 +177,10 @@ static int classify_cp(const wordpiece *wp, uint32_t c) {
     if (is_space_cp(c)) return C_SPACE;
     if (wp->chinese && is_cjk_cp(c)) return C_CJK;
     const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
-    if (wp->strip_accents) {
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (wp->strip_accents && e) {
+        if (e->flags & HF_STRIP_DROPS) return C_OTHER;
+    } else if (wp->strip_accents) {
         if (p->combining_class != 0 || p->category == UTF8PROC_CATEGORY_MN) return C_OTHER;
         utf8proc_int32_t d[8];
         int last = 0;
@@ -304,6 +329,16 @@ static void normalize_char(tok_state *st, uint32_t c) {
     const wordpiece *wp = st->wp;
     if (!wp->strip_accents) {
         lower_char(st, c);
+        return;
+    }
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) {
+        /* Hugging Face's tables do not decompose it: either a mark to drop, or kept whole. */
+        if (utf8proc_get_property((utf8proc_int32_t)c)->combining_class == 0) flush_run(st);
+        if (!(e->flags & HF_STRIP_DROPS)) {
+            flush_run(st);
+            lower_char(st, c);
+        }
         return;
     }
     utf8proc_int32_t d[32];
