@@ -5,8 +5,9 @@
  * parameter's gradient, computed by transformers in float64 (reference/make_bert_fixture.py).
  *
  * Tolerances: logits and loss |a - b| <= 1e-5; a gradient tensor passes when
- * max|a - b| <= 1e-4 * max(max|b|, 1e-3), i.e. its worst error relative to the tensor's scale
- * (the floor keeps all-but-zero tensors from demanding impossible precision). */
+ * max|a - b| <= 1e-4 * max(max|b|, 1e-2), i.e. its worst error relative to the tensor's scale.
+ * The floor is for the key biases, whose true gradient is exactly zero (softmax is shift-invariant):
+ * their float32 noise (~1e-7) must not count as a relative error. Other tensors here have max|b| > 1e-2. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@
 #define TINY "tests/fixtures/bert/tiny"
 #define REF "tests/fixtures/bert/tiny_ref.safetensors"
 #define GRAD_TOL 1e-4
-#define GRAD_FLOOR 1e-3
+#define GRAD_FLOOR 1e-2
 
 static char tmpdir[256];
 

@@ -54,7 +54,8 @@ static void thread_slice(size_t n, int tid, int nth, size_t *begin, size_t *end)
 static inline float exp_vec(float x) {
     float xc = x > 88.3f ? 88.3f : x;
     xc = xc < -87.3f ? -87.3f : xc;
-    float n = floorf(xc * 1.44269504088896341f + 0.5f);
+    /* round to nearest by the 1.5 * 2^23 trick (floorf/rintf are library calls without -ffast-math) */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
@@ -99,6 +100,7 @@ static void cpu_embeddings_forward(float *out, const int32_t *ids, const int32_t
             const float *p = wpe + (size_t)t * C;
             const float *y = wtt + (size_t)types[b * T + t] * C;
             /* Same summation order as HF: (word + token_type) + position. */
+            #pragma omp simd
             for (int c = 0; c < C; c++) o[c] = (w[c] + y[c]) + p[c];
         }
     }
@@ -139,15 +141,18 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
         float m = 0.0f;
+        #pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; c++) m += x[c];
         m /= (float)C;
         float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
+        #pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
             v += d * d;
         }
         v /= (float)C;
         float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
         mean[n] = m;
         rstd[n] = s;
@@ -166,6 +171,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
             const float *x = inp + (size_t)n * C;
             const float *d = dout + (size_t)n * C;
             float m = mean[n], s = rstd[n];
+            #pragma omp simd
             for (size_t c = c0; c < c1; c++) {
                 dbias[c] += d[c];
                 dweight[c] += (x[c] - m) * s * d[c];
@@ -181,6 +187,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         float *dx = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n];
         float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
         for (int c = 0; c < C; c++) {
             float norm = (x[c] - m) * s;
             float dn = d[c] * weight[c];
@@ -189,6 +196,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         }
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
+        #pragma omp simd
         for (int c = 0; c < C; c++) {
             float norm = (x[c] - m) * s;
             float dn = d[c] * weight[c];
@@ -239,6 +247,7 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
             if (dbias) {
                 for (int n = 0; n < N; n++) {
                     const float *d = dout + (size_t)n * OC;
+                    #pragma omp simd
                     for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
                 }
             }
@@ -255,10 +264,11 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
 /* softmax of one row of scores with HF's additive mask, in place */
 static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     float maxv = -INFINITY;
+    #pragma omp simd reduction(max : maxv)
     for (int j = 0; j < T; j++) {
         /* (1 - mask) * finfo(float32).min, added as Hugging Face does */
         row[j] += (1.0f - (float)mask[j]) * -FLT_MAX;
-        if (row[j] > maxv) maxv = row[j];
+        maxv = row[j] > maxv ? row[j] : maxv;
     }
     float sum = 0.0f;
     #pragma omp simd reduction(+ : sum)
@@ -268,6 +278,7 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
         sum += e;
     }
     float inv = 1.0f / sum;
+    #pragma omp simd
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
@@ -335,11 +346,14 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
                 if (p_drop > 0.0f) /* through the dropout: dP = dPd * keep / (1 - p) */
+                    #pragma omp simd
                     for (int j = 0; j < T; j++)
                         dpi[j] = Pd[(size_t)i * T + j] != 0.0f ? dpi[j] * keep_scale : 0.0f;
                 /* softmax backward: dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), times the scaling */
                 float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
                 for (int j = 0; j < T; j++) s += pi[j] * dpi[j];
+                #pragma omp simd
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
             /* S = q k^T  =>  dq (T,HS) = dS (T,T) @ k (T,HS);  dk (T,HS) = dS^T @ q */
