@@ -2,8 +2,9 @@
 """bertc vs transformers on a real checkpoint (all-MiniLM-L6-v2) with a fresh 2-label head.
 
   1. loads the checkpoint as BertForSequenceClassification (eager attention), gives it a
-     classifier initialised as transformers does (normal(0, initializer_range), zero bias) from
-     a fixed seed, and saves it as a Hugging Face folder in WORK/model;
+     classifier drawn from a fixed seed, normal(0, 1) weights and normal(0, 1) bias (not the
+     init's 0.02: logits of size ~1 make the 1e-4 bound a real test of the encoder, where
+     0.02-sized logits would pass almost any encoder), and saves it as a Hugging Face folder in WORK/model;
   2. tokenizes N IMDB test reviews (half positive, half negative, the first in the tarball's
      order) at max_length 128 with transformers' tokenizer and writes WORK/ids.bin
      (int32 N, T, ids, mask) for build/tools/check_logits;
@@ -46,9 +47,8 @@ def prepare(work):
     model = BertForSequenceClassification.from_pretrained(MINILM, num_labels=2, attn_implementation="eager")
     g = torch.Generator().manual_seed(SEED)
     with torch.no_grad():
-        model.classifier.weight.copy_(torch.randn(model.classifier.weight.shape, generator=g)
-                                      * model.config.initializer_range)
-        model.classifier.bias.zero_()
+        model.classifier.weight.copy_(torch.randn(model.classifier.weight.shape, generator=g))
+        model.classifier.bias.copy_(torch.randn(model.classifier.bias.shape, generator=g))
     model.eval()
     model.save_pretrained(f"{work}/model", safe_serialization=True)
 

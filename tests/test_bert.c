@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include "model/bert.h"
 #include "model/safetensors.h"
 #include "util/fs.h"
@@ -273,6 +275,34 @@ static void test_dropout_determinism(void **state) {
     assert_int_equal(bert_prepare(m, B, T, &err), 0);
     float z = bert_forward(m, ids, mask, types, labels, B, T, 1, 123);
     assert_true(z == eval);
+    bert_free(m);
+}
+
+/* Dropout masks are a function of (seed, site, element), not of the thread that draws them:
+ * one thread and two give the same training loss and gradients (up to summation order). */
+static void test_thread_count_invariance(void **state) {
+    (void)state;
+    bert_model *m = load_tiny();
+    size_t n = bert_num_params(m);
+    int saved = omp_get_max_threads();
+    float loss[2];
+    float *grads[2];
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r == 0 ? 1 : 2);
+        bert_zero_grad(m);
+        loss[r] = bert_forward(m, ids, mask, types, labels, B, T, 1, 99);
+        bert_backward(m, 1.0f);
+        grads[r] = malloc(n * sizeof(float));
+        memcpy(grads[r], bert_grads(m), n * sizeof(float));
+    }
+    omp_set_num_threads(saved);
+    printf("  1 thread %.7f, 2 threads %.7f\n", loss[0], loss[1]);
+    assert_true(fabsf(loss[0] - loss[1]) <= 1e-6f);
+    double mref;
+    double d = max_abs_diff(grads[1], grads[0], n, &mref);
+    assert_true(d <= 1e-5 * mref);
+    free(grads[0]);
+    free(grads[1]);
     bert_free(m);
 }
 
@@ -569,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_activation_variants),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_dropout_determinism),
+        cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_smaller_batch),
         cmocka_unit_test(test_save_load_round_trip),
