@@ -347,6 +347,9 @@ static void test_bad_files(void **state) {
     expect_header_error("{\"__metadata__\":[\"pt\"]}", 0, "__metadata__ must be an object of strings");
     expect_header_error("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "__metadata__ appears twice");
 
+    expect_header_error("{\"caf\xe9\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                        "header is not valid UTF-8 (byte 5)");
+
     /* A NUL byte inside the header: JSON never holds one. */
     fp = fopen(path, "wb");
     fwrite("\x08\0\0\0\0\0\0\0{\"a\0\":{}", 1, 16, fp);
@@ -448,13 +451,94 @@ static void test_mutated_headers(void **state) {
     free(full);
 }
 
+/* The IEEE half value of h, computed independently of the reader (from the definition). */
+static float half_reference(uint16_t h) {
+    int sign = h >> 15, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    double v;
+    if (exp == 0x1f) v = mant ? NAN : INFINITY;
+    else if (exp == 0) v = ldexp(mant, -24);
+    else v = ldexp(1024 + mant, exp - 25);
+    return (float)(sign ? -v : v);
+}
+
+/* All 65536 F16 and all 65536 BF16 bit patterns, converted through a file, against the definition.
+ * Covers the vector path (8 at a time) and the scalar tail (the count is odd on purpose). */
+static void test_all_half_values(void **state) {
+    (void)state;
+    enum { N = 65536 + 3 };
+    uint16_t *bits = malloc(N * 2);
+    for (uint32_t i = 0; i < N; i++) bits[i] = (uint16_t)(i * 1u); /* wraps: the last 3 repeat 0..2 */
+    char header[256];
+    snprintf(header, sizeof header,
+             "{\"h\":{\"dtype\":\"F16\",\"shape\":[%d],\"data_offsets\":[0,%d]},"
+             "\"b\":{\"dtype\":\"BF16\",\"shape\":[%d],\"data_offsets\":[%d,%d]}}", N, 2 * N, N, 2 * N, 4 * N);
+    char path[300];
+    tmp_path(path, sizeof path, "halves.safetensors");
+    FILE *fp = fopen(path, "wb");
+    uint64_t hlen = strlen(header);
+    fwrite(&hlen, 8, 1, fp); /* little-endian machine */
+    fwrite(header, 1, hlen, fp);
+    fwrite(bits, 2, N, fp);
+    fwrite(bits, 2, N, fp);
+    fclose(fp);
+
+    safetensors_file f;
+    bertc_error err = {0};
+    int rc = safetensors_open(&f, path, &err);
+    if (rc) fail_msg("%s", err.msg);
+    float *out = malloc(N * sizeof(float));
+    assert_int_equal(safetensors_to_f32(safetensors_find(&f, "h"), out, N, &err), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        float want = half_reference(bits[i]);
+        if (isnan(want)) {
+            if (!isnan(out[i])) fail_msg("F16 0x%04x: got %a, want NaN", bits[i], (double)out[i]);
+        } else if (memcmp(&out[i], &want, 4) != 0) {
+            fail_msg("F16 0x%04x: got %a, want %a", bits[i], (double)out[i], (double)want);
+        }
+    }
+    assert_int_equal(safetensors_to_f32(safetensors_find(&f, "b"), out, N, &err), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t want = (uint32_t)bits[i] << 16, got;
+        memcpy(&got, &out[i], 4);
+        if (got != want) fail_msg("BF16 0x%04x: got 0x%08x", bits[i], got);
+    }
+    free(out);
+    free(bits);
+    safetensors_close(&f);
+}
+
+static void test_load_f32(void **state) {
+    (void)state;
+    safetensors_file f;
+    bertc_error err = {0};
+    assert_int_equal(safetensors_open(&f, FIXTURE, &err), 0);
+    float buf[6];
+    const int64_t shape23[2] = {2, 3}, shape32[2] = {3, 2}, shape6[1] = {6};
+    assert_int_equal(safetensors_load_f32(&f, "bf16", buf, 2, shape23, &err), 0);
+    assert_true(buf[0] == 1.0f && buf[1] == -3.140625f);
+    assert_int_equal(safetensors_load_f32(&f, "f32", buf, 2, shape32, &err), BERTC_EFORMAT);
+    assert_non_null(strstr(err.msg, FIXTURE ": tensor 'f32' has shape [2, 3], expected [3, 2]"));
+    assert_int_equal(safetensors_load_f32(&f, "f32", buf, 1, shape6, &err), BERTC_EFORMAT);
+    assert_non_null(strstr(err.msg, "has shape [2, 3], expected [6]"));
+    assert_int_equal(safetensors_load_f32(&f, "classifier.weight", buf, 1, shape6, &err), BERTC_EFORMAT);
+    assert_string_equal(err.msg, FIXTURE ": tensor 'classifier.weight' not found");
+    const int64_t shape3[1] = {3};
+    assert_int_equal(safetensors_load_f32(&f, "i64", buf, 1, shape3, &err), BERTC_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, FIXTURE ": tensor 'i64': dtype I64 cannot be read as float"));
+    assert_int_equal(safetensors_load_f32(&f, "scalar", buf, 0, NULL, &err), 0);
+    assert_true(buf[0] == 7.5f);
+    safetensors_close(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_python_fixture),
+        cmocka_unit_test(test_load_f32),
         cmocka_unit_test(test_write_read_round_trip),
         cmocka_unit_test(test_write_rejects_bad_input),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_good_edge_cases),
+        cmocka_unit_test(test_all_half_values),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_mutated_headers),
     };

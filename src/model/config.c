@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <utf8proc.h>
 
 #include "util/error.h"
 #include "util/fs.h"
@@ -50,6 +51,19 @@ const char *bert_act_name(bert_act a) {
     case BERT_ACT_RELU: return "relu";
     }
     return "unknown";
+}
+
+/* Where s[0..n) stops being valid UTF-8 (n when it is valid). JSON files are UTF-8, and a
+ * label name that is not would make the saved config.json unreadable to Python. */
+static size_t utf8_valid_prefix(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (r <= 0) return i;
+        i += (size_t)r;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -128,6 +142,9 @@ static void free_labels(char **names, int n) {
 static int check_label_names(const char *where, int code, char *const *names, int n, bertc_error *err) {
     for (int i = 0; i < n; i++) {
         if (!names[i] || !names[i][0]) return bertc_errorf(err, code, "%s: label %d has an empty name", where, i);
+        size_t n_bytes = strlen(names[i]);
+        if (utf8_valid_prefix(names[i], n_bytes) != n_bytes)
+            return bertc_errorf(err, code, "%s: label %d is not valid UTF-8", where, i);
         for (int j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0)
                 return bertc_errorf(err, code, "%s: label name '%s' is used for both %d and %d", where, names[i],
@@ -213,6 +230,13 @@ int bert_config_load(bert_config *c, const char *path, bertc_error *err) {
     size_t len = 0;
     int rc = fs_read_all(path, &text, &len, CONFIG_MAX_BYTES, err);
     if (rc) return rc;
+    size_t bad = utf8_valid_prefix(text, len);
+    if (bad != len) {
+        size_t line = 1;
+        for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+        free(text);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: line %zu: not valid UTF-8", path, line);
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     /* Only whitespace may follow the object (cJSON stops at its end without looking further). */
@@ -441,16 +465,25 @@ int bert_config_save(const bert_config *c, const char *path, bertc_error *err) {
     char *text = bad ? NULL : cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory building the JSON", path);
+    /* cJSON indents with tabs and puts a tab after each colon; transformers' json.dumps(indent=2)
+     * uses two spaces and one. Raw tabs only ever appear as such layout (tabs inside strings are
+     * escaped as \t), so rewriting them is safe. */
     size_t len = strlen(text);
-    char *with_nl = realloc(text, len + 2);
-    if (!with_nl) {
+    char *out = malloc(2 * len + 2);
+    if (!out) {
         free(text);
         return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", path);
     }
-    with_nl[len] = '\n';
-    with_nl[len + 1] = '\0';
-    int rc = fs_write_atomic(path, with_nl, len + 1, err);
-    free(with_nl);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '\t') out[o++] = text[i];
+        else if (i > 0 && text[i - 1] == ':') out[o++] = ' ';
+        else out[o++] = ' ', out[o++] = ' ';
+    }
+    out[o++] = '\n';
+    free(text);
+    int rc = fs_write_atomic(path, out, o, err);
+    free(out);
     return rc;
 }
 

@@ -11,6 +11,16 @@
  * dtype string (including the sub-byte F4/F6 types) is rejected at open: its size is unknown,
  * so its offsets could not be checked.
  *
+ * Other rules: the header must be strict UTF-8 JSON, an object, with only whitespace after it;
+ * __metadata__ (optional, at most once) must map strings to strings and is skipped; tensor names
+ * must be unique; non-empty tensors must not overlap (empty ones occupy no bytes and may sit
+ * anywhere); unlike the Rust reader, gaps between tensors are tolerated, since they are harmless.
+ * Unknown keys inside a tensor entry are ignored, as the Rust reader does.
+ *
+ * Writing (safetensors_write) produces what the Rust library produces for F32 tensors:
+ * __metadata__ first, tensors contiguous in the given order, the header padded with spaces to a
+ * multiple of 8, all through a temporary file renamed into place (util/fs.h).
+ *
  * st_tensor.data is only as aligned as the file makes it (the format does not promise alignment
  * when the header length is not a multiple of 8): read it through safetensors_to_f32 or memcpy.
  * Byte order: the format is little-endian and so is every machine bertc targets (checked below).
@@ -30,6 +40,11 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <utf8proc.h>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "util/error.h"
 #include "util/fs.h"
@@ -37,6 +52,7 @@
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "bertc reads safetensors data in place and needs a little-endian machine"
 #endif
+_Static_assert(sizeof(size_t) == 8, "bertc maps whole model files and needs a 64-bit size_t");
 
 /* The Rust reference implementation refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER_BYTES 100000000ULL
@@ -67,6 +83,24 @@ const char *safetensors_dtype_name(st_dtype d) {
     for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
         if (DTYPES[i].dtype == d && d != ST_OTHER) return DTYPES[i].name;
     return "another dtype";
+}
+
+/* Where s[0..n) stops being valid UTF-8 (n when it is valid). Strict, as the Rust and Python
+ * readers are: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_valid_prefix(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (r <= 0) return i;
+        i += (size_t)r;
+    }
+    return n;
+}
+
+static int is_valid_utf8(const char *s) {
+    size_t n = strlen(s);
+    return utf8_valid_prefix(s, n) == n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -197,6 +231,9 @@ static int parse_header(safetensors_file *f, const char *hdr, size_t hdr_len, ui
     /* JSON text never holds a raw NUL; one would also let two different names compare equal as C strings. */
     if (memchr(hdr, '\0', hdr_len))
         return bertc_errorf(err, BERTC_EFORMAT, "%s: header holds a NUL byte; it is not JSON", path);
+    size_t bad_utf8 = utf8_valid_prefix(hdr, hdr_len);
+    if (bad_utf8 != hdr_len)
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: header is not valid UTF-8 (byte %zu)", path, bad_utf8);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, hdr_len, &end, 0);
     if (!root)
@@ -414,13 +451,20 @@ int safetensors_to_f32(const st_tensor *t, float *dst, size_t n, bertc_error *er
     case ST_F32:
         memcpy(dst, src, n * sizeof(float));
         return BERTC_OK;
-    case ST_F16:
-        for (size_t i = 0; i < n; i++) {
+    case ST_F16: {
+        size_t i = 0;
+#if defined(__F16C__)
+        /* The hardware conversion is exact too (it quiets signalling NaNs, which stay NaNs). */
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+#endif
+        for (; i < n; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
             dst[i] = f16_to_f32(h);
         }
         return BERTC_OK;
+    }
     case ST_BF16:
         /* bfloat16 is the top half of a float32. */
         for (size_t i = 0; i < n; i++) {
@@ -435,6 +479,33 @@ int safetensors_to_f32(const st_tensor *t, float *dst, size_t n, bertc_error *er
                             "tensor '%s': dtype %s cannot be read as float (only F32, F16 and BF16 can)", t->name,
                             safetensors_dtype_name(t->dtype));
     }
+}
+
+static void format_shape(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && len < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%" PRId64, d ? ", " : "", shape[d]);
+    if (len < n) snprintf(buf + len, n - len, "]");
+}
+
+int safetensors_load_f32(const safetensors_file *f, const char *name, float *dst, int ndim, const int64_t *shape,
+                         bertc_error *err) {
+    const st_tensor *t = safetensors_find(f, name);
+    if (!t) return bertc_errorf(err, BERTC_EFORMAT, "%s: tensor '%s' not found", f->path, name);
+    int same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char have[160], want[160];
+        format_shape(have, sizeof have, t->ndim, t->shape);
+        format_shape(want, sizeof want, ndim < 0 ? 0 : ndim > ST_MAX_DIMS ? ST_MAX_DIMS : ndim, shape);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: tensor '%s' has shape %s, expected %s", f->path, name, have,
+                            want);
+    }
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return bertc_errorf(err, BERTC_EUNSUPPORTED,
+                            "%s: tensor '%s': dtype %s cannot be read as float (only F32, F16 and BF16 can)", f->path,
+                            name, safetensors_dtype_name(t->dtype));
+    return safetensors_to_f32(t, dst, t->numel, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -485,29 +556,6 @@ static void sb_put_json_string(strbuf *b, const char *s) {
         }
     }
     sb_puts(b, "\"");
-}
-
-/* Strict UTF-8 check (no overlongs, no surrogates, at most U+10FFFF): the Rust and Python
- * readers refuse a header that is not valid UTF-8, so the writer must never produce one. */
-static int is_valid_utf8(const char *str) {
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        unsigned c = *s;
-        int extra;
-        unsigned min;
-        if (c < 0x80) { s++; continue; }
-        else if ((c & 0xe0) == 0xc0) { extra = 1; min = 0x80; c &= 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { extra = 2; min = 0x800; c &= 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { extra = 3; min = 0x10000; c &= 0x07; }
-        else return 0;
-        s++;
-        for (int i = 0; i < extra; i++, s++) {
-            if ((*s & 0xc0) != 0x80) return 0;
-            c = c << 6 | (*s & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    }
-    return 1;
 }
 
 int safetensors_write(const char *path, const st_write_tensor *t, size_t n, const char *const *metadata_kv,

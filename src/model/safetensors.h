@@ -42,6 +42,11 @@ void safetensors_close(safetensors_file *f);
 const st_tensor *safetensors_find(const safetensors_file *f, const char *name);
 /* Converts an F32, F16 or BF16 tensor to float; n must equal t->numel. */
 int safetensors_to_f32(const st_tensor *t, float *dst, size_t n, bertc_error *err);
+/* Finds name, checks its shape is exactly shape[0..ndim) and converts it into dst (which holds
+ * the product of shape floats). The one-call way to load a weight: errors name the file, the
+ * tensor and both shapes ("model.safetensors: tensor 'x' has shape [2, 3], expected [3, 2]"). */
+int safetensors_load_f32(const safetensors_file *f, const char *name, float *dst, int ndim, const int64_t *shape,
+                         bertc_error *err);
 /* "F32", "BF16", ...; "another dtype" for ST_OTHER (U16, U32, U64, F8_*, C64: opened and
  * bounds-checked, never converted). */
 const char *safetensors_dtype_name(st_dtype d);
