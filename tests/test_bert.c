@@ -345,6 +345,10 @@ static void test_smaller_batch(void **state) {
     bad[1] = 100000;
     assert_true(isnan(bert_forward(m, bad, mask, types, labels, 1, T, 0, 0)));
     assert_true(isnan(bert_forward(m, ids, mask, types, labels, B + 1, T, 0, 0)));
+    int32_t bad_mask[64];
+    memcpy(bad_mask, mask, sizeof(int32_t) * (size_t)T);
+    bad_mask[0] = 2;
+    assert_true(isnan(bert_forward(m, ids, bad_mask, types, labels, 1, T, 0, 0)));
     bert_backward(m, 1.0f); /* after a refused forward: does nothing */
     bert_free(m);
 }

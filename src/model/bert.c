@@ -663,6 +663,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     for (size_t i = 0; i < BT; i++) {
         if (ids[i] < 0 || ids[i] >= c->vocab_size) return NAN;
         if (token_types && (token_types[i] < 0 || token_types[i] >= c->type_vocab_size)) return NAN;
+        if (mask && mask[i] != 0 && mask[i] != 1) return NAN; /* (1 - mask) * min would overflow */
     }
     bert_acts *a = &m->a;
     be->to_device(a->ids, ids, BT * sizeof(int32_t));
