@@ -110,6 +110,14 @@ def hard_cases():
         ("bad_before_special", b"\xe2[SEP]\xe2\x82[CLS]x"),
         ("bad_mixed_valid", b"\xce\xa3\xce\x91\xce\xa3 \xce\xa3\xce caf\xc3\xa9"),
     ]
+    # Every code point of bertc's Hugging Face compatibility table (src/tokenizer/hf_unicode_compat.h),
+    # each as "a" + c + "a", and the CJK Extension E range Hugging Face does not split.
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "src", "tokenizer", "hf_unicode_compat.h")) as f:
+        compat = [int(line.split(",")[0].strip(" {"), 16) for line in f if line.startswith("    {0x")]
+    singles.append(("unicode_compat", u(" ".join("a%sa" % chr(c) for c in compat))))
+    singles.append(("cjk_ext_e", u("".join(chr(c) for c in range(0x2B810, 0x2B930, 7)))))
+    singles.append(("canonical_order", u("a\U0001D16D\U0001D165b c\U0001D165\U0001D16Dd e\u0301\U0001D16D\u0316\U0001D165f")))
     cases = []
     for name, text in singles:
         cases.append((name, text, None, 0, 0))

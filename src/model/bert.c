@@ -381,7 +381,9 @@ int bert_load(bert_model **out, const char *model_dir, const bert_load_options *
         bert_free(m);
         return bertc_errorf(err, BERTC_EINVAL, "%s: dropout probabilities must be below 1", model_dir);
     }
-    if (opts->num_labels > 0) {
+    /* The task's labels replace the checkpoint's; without names, the checkpoint's are kept when
+     * the count agrees, else they become LABEL_0.. as transformers names them. */
+    if (opts->num_labels > 0 && (opts->label_names || opts->num_labels != c->num_labels)) {
         rc = opts->label_names ? bert_config_set_labels(c, opts->label_names, opts->num_labels, err)
                                : set_default_labels(c, opts->num_labels, err);
         if (rc) {
@@ -661,6 +663,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     for (size_t i = 0; i < BT; i++) {
         if (ids[i] < 0 || ids[i] >= c->vocab_size) return NAN;
         if (token_types && (token_types[i] < 0 || token_types[i] >= c->type_vocab_size)) return NAN;
+        if (mask && mask[i] != 0 && mask[i] != 1) return NAN; /* (1 - mask) * min would overflow */
     }
     bert_acts *a = &m->a;
     be->to_device(a->ids, ids, BT * sizeof(int32_t));

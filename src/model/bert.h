@@ -48,7 +48,10 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
 
 /* One batch. ids, mask, token_types are (B, T) int32 (row-major); labels is (B) or NULL.
  * train != 0 turns dropout on, drawn from dropout_seed. Returns the mean cross-entropy over
- * the batch (with label_smoothing applied when set), or 0 when labels is NULL. */
+ * the batch (with label_smoothing applied when set), or 0 when labels is NULL.
+ * mask NULL means all ones, token_types NULL all zeros; a label outside [0, K) is ignored
+ * (torch's ignore_index). Returns NaN, and computes nothing, when B or T exceed bert_prepare's
+ * or an id / token type is out of range, or a mask value is not 0 or 1. */
 float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
                    const int32_t *labels, int B, int T, int train, uint64_t dropout_seed);
 /* Logits of the last forward, (B, K) row-major. */

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "tokenizer/hf_unicode_compat.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
@@ -48,10 +49,16 @@ enum {
     C_OTHER = 5   /* needs the general path (NFD, marks, lower-case mapping) */
 };
 
+/* A hash-table slot, 8 bytes so the table (2 slots per token) stays in cache: the token's
+ * length is packed next to its id, so a probe reads the token text only when hash and length
+ * both match. */
 typedef struct vocab_slot {
     uint32_t hash;
-    int32_t id; /* -1: empty */
+    uint32_t id_len; /* id << 8 | min(length, 255); SLOT_EMPTY when free */
 } vocab_slot;
+
+#define SLOT_EMPTY 0xFFFFFFFFu
+#define MAX_VOCAB (1 << 24) /* ids must fit in 24 bits */
 
 struct wordpiece {
     int n_tokens;
@@ -88,23 +95,45 @@ static inline uint32_t fnv_bytes(uint32_t h, const char *s, size_t n) {
 /* hash of "##" + s equals fnv_bytes(hash_prefix, s): the continuation prefix costs nothing. */
 static uint32_t hash_prefix(void) { return fnv_bytes(FNV_OFFSET, "##", 2); }
 
+static inline int bytes_equal(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* Id of the token (cont ? "##" : "") + s[0..n) whose hash is h, or -1. */
 static inline int vocab_find(const wordpiece *wp, uint32_t h, int cont, const char *s, size_t n) {
-    size_t full = n + (cont ? 2 : 0);
+    const size_t full = n + (cont ? 2 : 0);
+    const uint32_t packed_len = full < 255 ? (uint32_t)full : 255;
     for (uint32_t i = h & wp->mask;; i = (i + 1) & wp->mask) {
         const vocab_slot *sl = &wp->slots[i];
-        if (sl->id < 0) return -1;
-        if (sl->hash != h || wp->tok_len[sl->id] != full) continue;
-        const char *t = wp->pool + wp->tok_off[sl->id];
+        if (sl->id_len == SLOT_EMPTY) return -1;
+        if (sl->hash != h || (sl->id_len & 0xFF) != packed_len) continue;
+        const int id = (int)(sl->id_len >> 8);
+        if (packed_len == 255 && wp->tok_len[id] != full) continue;
+        const char *t = wp->pool + wp->tok_off[id];
         if (cont) {
             if (t[0] != '#' || t[1] != '#') continue;
             t += 2;
         }
-        if (memcmp(t, s, n) == 0) return sl->id;
+        if (bytes_equal(t, s, n)) return id;
     }
 }
 
 /* ---------------------------------------------------------------- Unicode classes */
+
+/* Hugging Face's own answer for the few code points where its Unicode data and utf8proc's
+ * differ (see hf_unicode_compat.h), or NULL. */
+static const hf_compat_entry *hf_compat_find(uint32_t c) {
+    size_t lo = 0, hi = sizeof hf_compat / sizeof hf_compat[0];
+    if (c < hf_compat[0].cp) return NULL;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (hf_compat[mid].cp < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < sizeof hf_compat / sizeof hf_compat[0] && hf_compat[lo].cp == c ? &hf_compat[lo] : NULL;
+}
 
 /* Whitespace as BertNormalizer sees it: \t \n \r and Rust's char::is_whitespace (White_Space:
  * Zs, Zl, Zp and the controls 09-0D, 85 - the controls other than \t\n\r are dropped first). */
@@ -119,6 +148,8 @@ static int is_space_cp(uint32_t c) {
 static int is_dropped_cp(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return 0;
     if (c == 0 || c == 0xFFFD) return 1;
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) return (e->flags & HF_OTHER) != 0;
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:
@@ -135,19 +166,25 @@ static int is_dropped_cp(uint32_t c) {
 static int is_punct_cp(uint32_t c) {
     if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
         return 1;
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) return (e->flags & HF_PUNCT) != 0;
     int cat = utf8proc_category((utf8proc_int32_t)c);
     return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
 }
 
-/* The "CJK Unified Ideographs" blocks as BERT defines them. This is the original BERT's list;
- * Hugging Face's Rust code has the same ranges. */
+/* The "CJK Unified Ideographs" blocks as BERT defines them, with Hugging Face's Rust variant of
+ * the original list: its fifth range starts at U+2B920, not U+2B820 (so U+2B820..U+2B91F, CJK
+ * Extension E, stay inside words in BertTokenizerFast, unlike in the Python BertTokenizer). */
 static int is_cjk_cp(uint32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-static uint32_t lower_simple(uint32_t c) { return (uint32_t)utf8proc_tolower((utf8proc_int32_t)c); }
+static uint32_t lower_simple(uint32_t c) {
+    const hf_compat_entry *e = hf_compat_find(c);
+    return e ? e->lower : (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+}
 
 /* Class of a code point under the tokenizer's options (see the C_* enum). */
 static int classify_cp(const wordpiece *wp, uint32_t c) {
@@ -155,7 +192,10 @@ static int classify_cp(const wordpiece *wp, uint32_t c) {
     if (is_space_cp(c)) return C_SPACE;
     if (wp->chinese && is_cjk_cp(c)) return C_CJK;
     const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
-    if (wp->strip_accents) {
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (wp->strip_accents && e) {
+        if (e->flags & HF_STRIP_DROPS) return C_OTHER;
+    } else if (wp->strip_accents) {
         if (p->combining_class != 0 || p->category == UTF8PROC_CATEGORY_MN) return C_OTHER;
         utf8proc_int32_t d[8];
         int last = 0;
@@ -177,6 +217,7 @@ typedef struct tok_state {
     int32_t *out;   /* ids are written here while n < cap */
     size_t cap;
     size_t n;       /* ids produced so far (may exceed cap) */
+    size_t stop;    /* tokenizing may stop once n >= stop (a single text truncated to cap) */
     /* debugging mode (wordpiece_basic_tokenize): words are written as text instead */
     int text_mode;
     char *text_out;
@@ -306,6 +347,16 @@ static void normalize_char(tok_state *st, uint32_t c) {
         lower_char(st, c);
         return;
     }
+    const hf_compat_entry *e = hf_compat_find(c);
+    if (e) {
+        /* Hugging Face's tables do not decompose it: either a mark to drop, or kept whole. */
+        if (utf8proc_get_property((utf8proc_int32_t)c)->combining_class == 0) flush_run(st);
+        if (!(e->flags & HF_STRIP_DROPS)) {
+            flush_run(st);
+            lower_char(st, c);
+        }
+        return;
+    }
     utf8proc_int32_t d[32];
     int last = 0;
     utf8proc_ssize_t nd = utf8proc_decompose_char((utf8proc_int32_t)c, d, 32, UTF8PROC_DECOMPOSE, &last);
@@ -340,6 +391,7 @@ static void tokenize_piece(tok_state *st, const unsigned char *s, size_t n) {
     const wordpiece *wp = st->wp;
     size_t i = 0;
     while (i < n) {
+        if (st->n >= st->stop) return; /* enough ids for the truncated output */
         unsigned c = s[i];
         if (c < 0x80) {
             /* ASCII fast path: a class-table look-up and a lower-case table. */
@@ -420,7 +472,7 @@ static void tokenize_text(tok_state *st, const char *text, size_t len) {
     const wordpiece *wp = st->wp;
     const unsigned char *s = (const unsigned char *)text;
     size_t piece = 0;
-    for (size_t i = 0; i < len;) {
+    for (size_t i = 0; i < len && st->n < st->stop;) {
         if (wp->special_first[s[i]]) {
             int id = -1;
             size_t m = match_special(wp, s + i, len - i, &id);
@@ -445,6 +497,7 @@ static void state_init(tok_state *st, const wordpiece *wp, int32_t *out, size_t 
     st->out = out;
     st->cap = cap;
     st->n = 0;
+    st->stop = SIZE_MAX;
     st->text_mode = 0;
     st->text_out = NULL;
     st->text_cap = st->text_n = 0;
@@ -508,6 +561,9 @@ int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len, con
      * ids of each are stored; the rest are just counted, which is all truncation needs. */
     tok_state st;
     state_init(&st, wp, input_ids + 1, budget);
+    /* A single text only needs its first `budget` ids. A pair needs both full lengths, as
+     * longest-first truncation compares them. */
+    if (!pair) st.stop = budget;
     tokenize_text(&st, text ? text : "", text_len);
     size_t len_a = st.n, len_b = 0;
     if (pair) {
@@ -647,10 +703,10 @@ static int build(wordpiece **out, const char *vocab_path, const tokenizer_option
     size_t n_lines = 0;
     for (size_t i = 0; i < len; i++) n_lines += text[i] == '\n';
     if (len && text[len - 1] != '\n') n_lines++;
-    if (n_lines == 0 || n_lines > 10000000) {
+    if (n_lines == 0 || n_lines >= MAX_VOCAB) {
         free(text);
         wordpiece_free(wp);
-        return bertc_errorf(err, BERTC_EFORMAT, "%s: %s", vocab_path, n_lines ? "more than 10 million tokens" : "empty vocabulary");
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: %s", vocab_path, n_lines ? "more than 16 million tokens" : "empty vocabulary");
     }
     wp->n_tokens = (int)n_lines;
     wp->pool = text; /* the newlines become the terminators */
@@ -664,7 +720,7 @@ static int build(wordpiece **out, const char *vocab_path, const tokenizer_option
         wordpiece_free(wp);
         return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", vocab_path);
     }
-    for (uint32_t i = 0; i < size; i++) wp->slots[i].id = -1;
+    for (uint32_t i = 0; i < size; i++) wp->slots[i].id_len = SLOT_EMPTY;
     size_t pos = 0;
     for (size_t id = 0; id < n_lines; id++) {
         size_t end = pos;
@@ -683,15 +739,17 @@ static int build(wordpiece **out, const char *vocab_path, const tokenizer_option
         /* Insert; a repeated token takes its last line's id, as in Hugging Face's vocab map. */
         uint32_t h = fnv_bytes(FNV_OFFSET, text + pos, tl);
         uint32_t s = h & wp->mask;
+        const uint32_t packed = (uint32_t)id << 8 | (tl < 255 ? (uint32_t)tl : 255);
         for (;; s = (s + 1) & wp->mask) {
             vocab_slot *sl = &wp->slots[s];
-            if (sl->id < 0) {
+            if (sl->id_len == SLOT_EMPTY) {
                 sl->hash = h;
-                sl->id = (int32_t)id;
+                sl->id_len = packed;
                 break;
             }
-            if (sl->hash == h && wp->tok_len[sl->id] == tl && !memcmp(wp->pool + wp->tok_off[sl->id], text + pos, tl)) {
-                sl->id = (int32_t)id;
+            uint32_t other = sl->id_len >> 8;
+            if (sl->hash == h && wp->tok_len[other] == tl && !memcmp(wp->pool + wp->tok_off[other], text + pos, tl)) {
+                sl->id_len = packed;
                 break;
             }
         }

@@ -1,4 +1,10 @@
-/* The CPU backend: OpenBLAS cblas_sgemm for every large product, OpenMP for the rest.
+/* The CPU backend: OpenBLAS cblas_sgemm for every product, OpenMP for all threading.
+ *
+ * Threading: OpenBLAS is set to one thread and every sgemm is split over the OpenMP threads
+ * (rows of the output, or (batch, head) pairs in attention). One thread pool for everything:
+ * a pthreads OpenBLAS pool next to OpenMP's makes the two spin against each other and, on a
+ * 2-core machine, cost more than half the step time.
+ *
  * Shapes and conventions are in backend/ops.h. Loops that reduce over rows (bias and
  * LayerNorm weight gradients, embedding scatter-add) give each thread a slice of channels and
  * walk the rows in order, so their results do not depend on the number of threads. */
@@ -39,6 +45,48 @@ static void thread_slice(size_t n, int tid, int nth, size_t *begin, size_t *end)
 }
 
 /* ------------------------------------------------------------------------------------------
+ * exp and erf that the compiler can vectorise (glibc's expf/erff are scalar calls, and were a
+ * tenth of the step). Both are within a few float ulps of the exact value over the range used. */
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (relative error
+ * < 2e-9 before rounding), 2^n through the exponent bits. Below -87.3 (where float e^x is
+ * subnormal or 0) it returns 0, so masked attention scores give exactly 0. */
+static inline float exp_vec(float x) {
+    float xc = x > 88.3f ? 88.3f : x;
+    xc = xc < -87.3f ? -87.3f : xc;
+    /* round to nearest by the 1.5 * 2^23 trick (floorf/rintf are library calls without -ffast-math) */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
+    float e = p * two_n.f;
+    return x < -87.3f ? 0.0f : e;
+}
+
+/* erf(x) by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), the same formula PyTorch's
+ * vectorised CPU GELU uses. */
+static inline float erf_vec(float x) {
+    float ax = fabsf(x);
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float y = 1.0f - poly * exp_vec(-ax * ax);
+    return x < 0.0f ? -y : y;
+}
+
+/* tanh(u) = 1 - 2 / (e^(2u) + 1), saturating cleanly at both ends */
+static inline float tanh_vec(float u) {
+    float uc = u > 20.0f ? 20.0f : (u < -20.0f ? -20.0f : u);
+    return 1.0f - 2.0f / (exp_vec(2.0f * uc) + 1.0f);
+}
+
+/* ------------------------------------------------------------------------------------------
  * embeddings */
 
 static void cpu_embeddings_forward(float *out, const int32_t *ids, const int32_t *types,
@@ -52,6 +100,7 @@ static void cpu_embeddings_forward(float *out, const int32_t *ids, const int32_t
             const float *p = wpe + (size_t)t * C;
             const float *y = wtt + (size_t)types[b * T + t] * C;
             /* Same summation order as HF: (word + token_type) + position. */
+            #pragma omp simd
             for (int c = 0; c < C; c++) o[c] = (w[c] + y[c]) + p[c];
         }
     }
@@ -92,15 +141,18 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
         float m = 0.0f;
+        #pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; c++) m += x[c];
         m /= (float)C;
         float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
+        #pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
             v += d * d;
         }
         v /= (float)C;
         float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
         mean[n] = m;
         rstd[n] = s;
@@ -119,6 +171,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
             const float *x = inp + (size_t)n * C;
             const float *d = dout + (size_t)n * C;
             float m = mean[n], s = rstd[n];
+            #pragma omp simd
             for (size_t c = c0; c < c1; c++) {
                 dbias[c] += d[c];
                 dweight[c] += (x[c] - m) * s * d[c];
@@ -134,6 +187,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         float *dx = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n];
         float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
         for (int c = 0; c < C; c++) {
             float norm = (x[c] - m) * s;
             float dn = d[c] * weight[c];
@@ -142,6 +196,7 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         }
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
+        #pragma omp simd
         for (int c = 0; c < C; c++) {
             float norm = (x[c] - m) * s;
             float dn = d[c] * weight[c];
@@ -155,35 +210,46 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
-    float beta = 0.0f;
-    if (bias) {
-        /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
-        #pragma omp parallel for
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
-        beta = 1.0f;
+    #pragma omp parallel
+    {
+        size_t n0, n1;
+        thread_slice((size_t)N, omp_get_thread_num(), omp_get_num_threads(), &n0, &n1);
+        if (n1 > n0) {
+            float beta = 0.0f;
+            if (bias) {
+                /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
+                for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
+                beta = 1.0f;
+            }
+            /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
+                        weight, IC, beta, out + n0 * OC, OC);
+        }
     }
-    /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) read transposed: no copy. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, weight, IC, beta,
-                out, OC);
 }
 
 static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int IC, int OC,
                                 int accumulate) {
-    if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, weight, IC,
-                    accumulate ? 1.0f : 0.0f, dinp, IC);
-    /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f,
-                dweight, IC);
-    if (dbias) {
-        #pragma omp parallel
-        {
-            size_t o0, o1;
-            thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (size_t)n * OC;
-                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
+    #pragma omp parallel
+    {
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        size_t n0, n1, o0, o1;
+        thread_slice((size_t)N, tid, nth, &n0, &n1);
+        thread_slice((size_t)OC, tid, nth, &o0, &o1);
+        if (dinp && n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f, dout + n0 * OC, OC,
+                        weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
+        if (o1 > o0) {
+            /* dweight[o0:o1] (cols,IC) += dout[:, o0:o1]^T (cols,N) @ inp (N,IC) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), IC, N, 1.0f, dout + o0, OC, inp, IC,
+                        1.0f, dweight + o0 * IC, IC);
+            if (dbias) {
+                for (int n = 0; n < N; n++) {
+                    const float *d = dout + (size_t)n * OC;
+                    #pragma omp simd
+                    for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
+                }
             }
         }
     }
@@ -192,19 +258,28 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
 /* ------------------------------------------------------------------------------------------
  * attention
  *
- * One (b, h) pair per task; inside, plain loops over contiguous head slices (HS floats), which
- * the compiler vectorises. q/k/v/ctx rows of one head are read in place with stride C, so no
- * (B,T,C) -> (B,NH,T,HS) transpose is ever materialised. */
+ * One (b, h) pair per task, each a few single-threaded sgemms over that head's (T,HS) slices,
+ * read in place with row stride C: no (B,T,C) -> (B,NH,T,HS) transpose is ever materialised. */
 
-static inline float dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-static inline void axpy(float *y, float a, const float *x, int n) {
+/* softmax of one row of scores with HF's additive mask, in place */
+static void masked_softmax_row(float *row, const int32_t *mask, int T) {
+    float maxv = -INFINITY;
+    #pragma omp simd reduction(max : maxv)
+    for (int j = 0; j < T; j++) {
+        /* (1 - mask) * finfo(float32).min, added as Hugging Face does */
+        row[j] += (1.0f - (float)mask[j]) * -FLT_MAX;
+        maxv = row[j] > maxv ? row[j] : maxv;
+    }
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < T; j++) {
+        float e = exp_vec(row[j] - maxv);
+        row[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
     #pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
+    for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
@@ -218,42 +293,23 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t slab = ((size_t)b * NH + h) * T * T;
-            const int32_t *mrow = mask + (size_t)b * T;
-            for (int i = 0; i < T; i++) {
-                const float *qi = q + ((size_t)b * T + i) * C + h * HS;
-                float *row = att + slab + (size_t)i * T;
-                float maxv = -INFINITY;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = k + ((size_t)b * T + j) * C + h * HS;
-                    /* HF: (q.k) * scaling + (1 - mask) * finfo(float32).min */
-                    float s = dot(qi, kj, HS) * scale + (1.0f - (float)mrow[j]) * -FLT_MAX;
-                    row[j] = s;
-                    if (s > maxv) maxv = s;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    float e = expf(row[j] - maxv);
-                    row[j] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int j = 0; j < T; j++) row[j] *= inv;
-
-                const float *prow = row;
-                if (p_drop > 0.0f) {
-                    float *drow = scratch + slab + (size_t)i * T;
-                    uint64_t base = slab + (uint64_t)i * T;
-                    for (int j = 0; j < T; j++)
-                        drow[j] = dropout_keep(seed, stream, base + j, p_drop) ? row[j] * keep_scale : 0.0f;
-                    prow = drow;
-                }
-                float *ci = ctx + ((size_t)b * T + i) * C + h * HS;
-                for (int d = 0; d < HS; d++) ci[d] = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    if (prow[j] == 0.0f) continue; /* padding and dropped keys add nothing */
-                    axpy(ci, prow[j], v + ((size_t)b * T + j) * C + h * HS, HS);
-                }
+            size_t head = (size_t)b * T * C + (size_t)h * HS; /* row 0 of this head in q/k/v/ctx */
+            float *S = att + slab;
+            /* S (T,T) = q_h (T,HS) @ k_h^T * scaling, then masked softmax row by row */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + head, C, k + head, C, 0.0f,
+                        S, T);
+            for (int i = 0; i < T; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
+            const float *P = S;
+            if (p_drop > 0.0f) {
+                float *Pd = scratch + slab;
+                #pragma omp simd
+                for (size_t e = 0; e < (size_t)T * T; e++)
+                    Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? S[e] * keep_scale : 0.0f;
+                P = Pd;
             }
+            /* ctx_h (T,HS) = dropout(P) (T,T) @ v_h (T,HS) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, v + head, C, 0.0f,
+                        ctx + head, C);
         }
     }
 }
@@ -270,47 +326,41 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t slab = ((size_t)b * NH + h) * T * T;
+            size_t head = (size_t)b * T * C + (size_t)h * HS;
             const float *P = att + slab;          /* (T,T) softmax output */
-            float *Pd = scratch + slab;           /* (T,T) dropped probabilities */
-            float *dP = scratch + total + slab;   /* (T,T) gradient wrt P, then wrt scores */
+            const float *Pd = P;                  /* (T,T) after dropout */
+            float *dP = scratch + total + slab;   /* (T,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
+                float *drop = scratch + slab;
+                #pragma omp simd
                 for (size_t e = 0; e < (size_t)T * T; e++)
-                    Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
-            } else {
-                Pd = (float *)P;
+                    drop[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
+                Pd = drop;
             }
-            /* zero this head's dv, dk slices (dq is written row by row below) */
-            for (int t = 0; t < T; t++) {
-                memset(dv + ((size_t)b * T + t) * C + h * HS, 0, (size_t)HS * sizeof(float));
-                memset(dk + ((size_t)b * T + t) * C + h * HS, 0, (size_t)HS * sizeof(float));
-            }
+            /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,T) @ dctx (T,HS);  dPd (T,T) = dctx @ v^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, dctx + head, C, 0.0f,
+                        dv + head, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dctx + head, C, v + head, C, 0.0f,
+                        dP, T);
             for (int i = 0; i < T; i++) {
-                const float *dci = dctx + ((size_t)b * T + i) * C + h * HS;
-                const float *pdi = Pd + (size_t)i * T;
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
-                /* ctx_i = sum_j Pd_ij v_j  =>  dv_j += Pd_ij dctx_i,  dPd_ij = dctx_i . v_j */
-                for (int j = 0; j < T; j++) {
-                    if (pi[j] == 0.0f) { dpi[j] = 0.0f; continue; } /* masked key: no gradient */
-                    const float *vj = v + ((size_t)b * T + j) * C + h * HS;
-                    if (pdi[j] != 0.0f) axpy(dv + ((size_t)b * T + j) * C + h * HS, pdi[j], dci, HS);
-                    float g = dot(dci, vj, HS);
-                    if (p_drop > 0.0f) g = pdi[j] != 0.0f ? g * keep_scale : 0.0f;
-                    dpi[j] = g;
-                }
+                if (p_drop > 0.0f) /* through the dropout: dP = dPd * keep / (1 - p) */
+                    #pragma omp simd
+                    for (int j = 0; j < T; j++)
+                        dpi[j] = Pd[(size_t)i * T + j] != 0.0f ? dpi[j] * keep_scale : 0.0f;
                 /* softmax backward: dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), times the scaling */
-                float s = dot(pi, dpi, T);
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int j = 0; j < T; j++) s += pi[j] * dpi[j];
+                #pragma omp simd
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
-                /* S_ij = q_i . k_j  =>  dq_i = sum_j dS_ij k_j,  dk_j += dS_ij q_i */
-                float *dqi = dq + ((size_t)b * T + i) * C + h * HS;
-                const float *qi = q + ((size_t)b * T + i) * C + h * HS;
-                for (int d = 0; d < HS; d++) dqi[d] = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    if (dpi[j] == 0.0f) continue;
-                    axpy(dqi, dpi[j], k + ((size_t)b * T + j) * C + h * HS, HS);
-                    axpy(dk + ((size_t)b * T + j) * C + h * HS, dpi[j], qi, HS);
-                }
             }
+            /* S = q k^T  =>  dq (T,HS) = dS (T,T) @ k (T,HS);  dk (T,HS) = dS^T @ q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, k + head, C, 0.0f,
+                        dq + head, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, q + head, C, 0.0f,
+                        dk + head, C);
         }
     }
 }
@@ -324,21 +374,21 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
 static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
     switch (act) {
     case OPS_ACT_GELU: /* exact: x * Phi(x), as torch.nn.functional.gelu */
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) {
             float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+            out[i] = 0.5f * x * (1.0f + erf_vec(x * (float)M_SQRT1_2));
         }
         break;
     case OPS_ACT_GELU_NEW: /* tanh approximation (HF NewGELUActivation) */
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) {
             float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
+            out[i] = 0.5f * x * (1.0f + tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
         }
         break;
     case OPS_ACT_RELU:
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
         break;
     }
@@ -347,25 +397,25 @@ static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N)
 static void cpu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
     switch (act) {
     case OPS_ACT_GELU:
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) {
             float x = inp[i];
-            float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-            float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+            float cdf = 0.5f * (1.0f + erf_vec(x * (float)M_SQRT1_2));
+            float pdf = INV_SQRT_2PI * exp_vec(-0.5f * x * x);
             dinp[i] = dout[i] * (cdf + x * pdf);
         }
         break;
     case OPS_ACT_GELU_NEW:
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) {
             float x = inp[i];
-            float th = tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
+            float th = tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
             float du = GELU_TANH_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
             dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
         }
         break;
     case OPS_ACT_RELU: /* torch: zero gradient at x == 0 */
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
         break;
     }
@@ -377,7 +427,7 @@ static void cpu_tanh_forward(float *out, const float *inp, size_t N) {
 }
 
 static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
-    #pragma omp parallel for
+    #pragma omp parallel for simd
     for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 
@@ -387,7 +437,7 @@ static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, 
 static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for
+    #pragma omp parallel for simd
     for (size_t i = 0; i < N; i++) x[i] = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
 }
 
@@ -398,19 +448,19 @@ static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for
+    #pragma omp parallel for simd
     for (size_t i = 0; i < N; i++) dinp[i] = dropout_keep(seed, stream, i, p) ? dout[i] * scale : 0.0f;
 }
 
 static void cpu_dropout_residual_forward(float *out, float *x, const float *res, size_t N, float p,
                                          uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) {
-        #pragma omp parallel for
+        #pragma omp parallel for simd
         for (size_t i = 0; i < N; i++) out[i] = res[i] + x[i];
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for
+    #pragma omp parallel for simd
     for (size_t i = 0; i < N; i++) {
         float xd = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
         x[i] = xd;
@@ -512,4 +562,8 @@ static const bertc_backend cpu_backend = {
     .crossentropy_backward = cpu_crossentropy_backward,
 };
 
-const bertc_backend *bertc_backend_cpu(void) { return &cpu_backend; }
+const bertc_backend *bertc_backend_cpu(void) {
+    /* All threading is OpenMP's (see the top of this file): each sgemm runs on its caller. */
+    openblas_set_num_threads(1);
+    return &cpu_backend;
+}
