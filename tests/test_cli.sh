@@ -79,5 +79,19 @@ mkdir -p "$T/broken" && cp "$T/o/config.json" "$T/o/vocab.txt" "$T/broken/"
 head -c 1000 "$T/o/model.safetensors" >"$T/broken/model.safetensors"
 expect 1 "truncated model.safetensors" "$BERTC" predict --model "$T/broken"
 
+# A folder without vocab.txt, a config.json with an unknown activation, and one whose sizes
+# disagree with the weights.
+mkdir -p "$T/novocab" && cp "$T/o/config.json" "$T/o/model.safetensors" "$T/novocab/"
+expect 1 "missing vocab.txt" "$BERTC" predict --model "$T/novocab"
+grep -q "vocab.txt" "$T/err" && ok || bad "missing vocab.txt error does not name it: $(cat "$T/err")"
+mkdir -p "$T/swish" && cp "$T/o/model.safetensors" "$T/o/vocab.txt" "$T/swish/"
+sed 's/"hidden_act": *"gelu"/"hidden_act": "swish"/' "$T/o/config.json" >"$T/swish/config.json"
+expect 1 "unknown hidden_act" "$BERTC" predict --model "$T/swish"
+grep -q "swish" "$T/err" && ok || bad "unknown hidden_act error does not name it: $(cat "$T/err")"
+mkdir -p "$T/sizes" && cp "$T/o/model.safetensors" "$T/o/vocab.txt" "$T/sizes/"
+sed 's/"intermediate_size": *64/"intermediate_size": 48/' "$T/o/config.json" >"$T/sizes/config.json"
+expect 1 "config sizes disagree with weights" "$BERTC" predict --model "$T/sizes"
+grep -q "intermediate" "$T/err" && ok || bad "size mismatch error does not name the tensor: $(cat "$T/err")"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
