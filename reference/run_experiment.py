@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The IMDB experiment side by side: each recipe, model and seed trained by `bertc train` and by the
+PyTorch + transformers reference (reference/finetune_hf.py) on exactly the same examples (bertc's
+split.jsonl), on the same machine with the same threads; then a Markdown table of the figures.
+
+    python3 reference/run_experiment.py --models minilm --recipes dropout-fix --seeds 42 43 44 \
+        --out runs/experiment --table docs/EXPERIMENT-table.md
+
+Models are folders under models/ (scripts/get-model.sh NAME). Each run's summary.json stays in
+--out, so an interrupted experiment resumes where it stopped (--rerun to redo).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd, log):
+    t0 = time.time()
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if r.returncode:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}; see {log}")
+    return time.time() - t0
+
+
+def one(tool, model, recipe, seed, a):
+    d = os.path.join(a.out, f"{model}-{recipe}-{seed}")
+    os.makedirs(d, exist_ok=True)
+    summary = os.path.join(d, f"{tool}-summary.json")
+    if os.path.exists(summary) and not a.rerun:
+        with open(summary) as f:
+            return json.load(f)
+    rfile = os.path.join("recipes", f"imdb-{recipe}.conf")
+    mdir = os.path.join("models", model)
+    extra = a.extra or []
+    if tool == "bertc":
+        cmd = ["./bertc", "train", "--recipe", rfile, "--model", mdir, "--out", os.path.join(d, "bertc"), "--seed",
+               str(seed), "--threads", str(a.threads), "--summary", summary, "--quiet"] + extra
+    else:
+        split = os.path.join(d, "bertc", "split.jsonl")
+        cmd = [sys.executable, "reference/finetune_hf.py", "--recipe", rfile, "--model", mdir, "--split", split,
+               "--seed", str(seed), "--threads", str(a.threads), "--summary", summary] + extra
+    wall = run(cmd, os.path.join(d, f"{tool}.log"))
+    with open(summary) as f:
+        s = json.load(f)
+    s["wall_seconds"] = wall
+    with open(summary, "w") as f:
+        json.dump(s, f, indent=2)
+    return s
+
+
+def fmt(xs, pct=True):
+    m = statistics.mean(xs)
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{100 * m:.1f} ± {100 * sd:.1f}" if pct else f"{m:.3f} ± {sd:.3f}"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--models", nargs="+", default=["minilm"])
+    p.add_argument("--recipes", nargs="+", default=["overfit", "dropout-fix", "warmup-decay"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--tools", nargs="+", default=["bertc", "pytorch"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="runs/experiment")
+    p.add_argument("--table", help="write the Markdown table here (default: print it)")
+    p.add_argument("--rerun", action="store_true")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, help="more flags for both tools, e.g. --train-size 200")
+    a = p.parse_args()
+
+    rows = ["| model | recipe | tool | train acc % | val acc % | train loss | val loss | best epoch | wall s | train ex/s |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for model in a.models:
+        for recipe in a.recipes:
+            for tool in a.tools:
+                ss = []
+                for seed in a.seeds:
+                    if tool == "pytorch" and "bertc" not in a.tools:
+                        one("bertc", model, recipe, seed, a)  # its split file
+                    ss.append(one(tool, model, recipe, seed, a))
+                    print(f"{model} {recipe} {tool} seed {seed}: train {ss[-1]['train']['accuracy']:.4f} "
+                          f"val {ss[-1]['val']['accuracy']:.4f} ({ss[-1]['wall_seconds']:.0f} s)", file=sys.stderr)
+                rows.append(f"| {model} | {recipe} | {tool} | {fmt([s['train']['accuracy'] for s in ss])} | "
+                            f"{fmt([s['val']['accuracy'] for s in ss])} | {fmt([s['train']['loss'] for s in ss], False)} | "
+                            f"{fmt([s['val']['loss'] for s in ss], False)} | "
+                            f"{', '.join(str(s['best_epoch']) for s in ss)} | "
+                            f"{statistics.mean(s['wall_seconds'] for s in ss):.0f} | "
+                            f"{statistics.mean(s['examples_per_s'] for s in ss):.1f} |")
+    table = "\n".join(rows) + f"\n\nSeeds {', '.join(map(str, a.seeds))}; mean ± standard deviation; {a.threads} threads; " \
+                              f"command: `python3 reference/run_experiment.py {' '.join(sys.argv[1:])}`\n"
+    if a.table:
+        with open(a.table, "w") as f:
+            f.write(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
