@@ -300,9 +300,9 @@ static void end_word(tok_state *st) {
 }
 
 static inline void word_append(tok_state *st, uint32_t c) {
-    if (st->nchars < MAX_WORD_CHARS || st->text_mode) {
-        if (st->nchars < MAX_WORD_CHARS) st->start[st->nchars] = (uint16_t)st->nbytes;
-        if (st->nbytes <= WORD_BYTES) st->nbytes += utf8_encode(c, st->word + st->nbytes);
+    if (st->nchars < MAX_WORD_CHARS) {
+        st->start[st->nchars] = (uint16_t)st->nbytes;
+        st->nbytes += utf8_encode(c, st->word + st->nbytes);
     }
     st->nchars++;
 }

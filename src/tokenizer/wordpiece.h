@@ -53,8 +53,9 @@ int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len,
 size_t wordpiece_tokenize(const wordpiece *wp, const char *text, size_t len, int32_t *ids, size_t cap);
 
 /* For tests and debugging: the text after normalization and pre-tokenization, words joined by
- * one space (special tokens kept as they are). Writes at most cap bytes including a NUL;
- * returns the full length. */
+ * one space (special tokens kept as they are; a word longer than 100 characters, [UNK] for
+ * WordPiece, shows its first 100). Writes at most cap bytes including a NUL; returns the full
+ * length. */
 size_t wordpiece_basic_tokenize(const wordpiece *wp, const char *text, size_t len, char *out, size_t cap);
 
 #endif
