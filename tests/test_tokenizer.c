@@ -16,6 +16,7 @@
 
 #include "tokenizer/utf8.h"
 #include "tokenizer/wordpiece.h"
+#include "util/rng.h"
 
 #define FIXTURES "tests/fixtures/tokenizer"
 
@@ -413,6 +414,53 @@ static void test_small_vocab(void **state) {
     assert_int_equal(wordpiece_load(&wp, "/nonexistent/vocab.txt", 1, &err), BERTC_EIO);
 }
 
+/* Random mixtures of hard fragments never crash (run under ASan by `make asan`), and a truncated
+ * single text is exactly [CLS] + the first ids of the untruncated one + [SEP] (bertc stops
+ * tokenizing early there, which must not change anything). */
+static void test_random_texts(void **state) {
+    (void)state;
+    static const char *frags[] = {"a", "b", "the", "un", "##", " ", "  ", "\t", "\n", ".", ",", "!", "'", "[SEP]",
+                                  "[CLS", "]", "[", "\xc3\xa9", "\xc3", "\xe2\x82", "\xed\xa0\x80",
+                                  "\xf0\x9f\x98\x80", "\xf0\x9f\x98", "\xcc\x81", "\xe4\xb8\xad",
+                                  "\xe2\x80\x8d", "\xc2\xad", "\xc4\xb0", "\xce\xa3", "\xef\xbf\xbd",
+                                  "\xf0\x9d\x85\xa5", "\xf0\x9d\x85\xad", "\xff", "\x80", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    const int n_frags = (int)(sizeof frags / sizeof frags[0]);
+    wordpiece *wp = load_bert();
+    rng r;
+    rng_seed(&r, 20261126);
+    char text[120 * 64 + 1], pair[120 * 64];
+    int32_t all[8192], ids[32], mask[32], types[32];
+    bertc_error err;
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t tl = 0, pl = 0;
+        int nt = (int)rng_below(&r, 120), np = (int)rng_below(&r, 120);
+        for (int i = 0; i < nt; i++) {
+            const char *f = frags[rng_below(&r, (uint64_t)n_frags)];
+            memcpy(text + tl, f, strlen(f));
+            tl += strlen(f);
+        }
+        if (rng_below(&r, 10) == 0) text[tl++] = '\0';
+        for (int i = 0; i < np; i++) {
+            const char *f = frags[rng_below(&r, (uint64_t)n_frags)];
+            memcpy(pair + pl, f, strlen(f));
+            pl += strlen(f);
+        }
+        size_t n_all = wordpiece_tokenize(wp, text, tl, all, 8192);
+        assert_true(n_all < 8192);
+        int n;
+        assert_int_equal(wordpiece_encode(wp, text, tl, NULL, 0, 32, 1, ids, mask, types, &n, &err), 0);
+        size_t keep = n_all < 30 ? n_all : 30;
+        assert_int_equal(n, (int)keep + 2);
+        assert_int_equal(ids[0], 101);
+        assert_memory_equal(ids + 1, all, keep * sizeof(int32_t));
+        assert_int_equal(ids[keep + 1], 102);
+        assert_int_equal(wordpiece_encode(wp, text, tl, pair, pl, 32, 0, ids, mask, types, &n, &err), 0);
+        assert_true(n >= 3 && n <= 32);
+        assert_int_equal(ids[n - 1], 102);
+    }
+    wordpiece_free(wp);
+}
+
 /* ------------------------------------------------------------------ the command */
 
 /* Runs a shell command, returns its exit status and its stdout (first cap-1 bytes). */
@@ -465,6 +513,7 @@ int main(void) {
         cmocka_unit_test(test_vocab_and_specials), cmocka_unit_test(test_pair_truncation_and_padding),
         cmocka_unit_test(test_basic_tokenize),     cmocka_unit_test(test_utf8_replacement),
         cmocka_unit_test(test_small_vocab),        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_random_texts),
         cmocka_unit_test(test_hard_cases),         cmocka_unit_test(test_imdb_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

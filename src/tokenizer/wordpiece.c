@@ -5,9 +5,9 @@
  *   0. bytes -> code points, invalid UTF-8 read as U+FFFD (Python's errors="replace"; utf8.h)
  *   1. special tokens ("[CLS]", "[SEP]", ...) are cut out of the raw text and kept whole
  *   2. per remaining character (BertNormalizer):
- *        clean:   drop NUL, U+FFFD and "other" characters (Cc Cf Cs Co Cn) except \t \n \r;
- *                 whitespace (\t \n \r and Zs Zl Zp) becomes ' '
- *        chinese: a CJK ideograph c becomes " c "
+ *        clean:   drop NUL, U+FFFD and "other" characters (Cc Cf Cs Co; unassigned code points
+ *                 stay) except \t \n \r; whitespace (\t \n \r and Zs Zl Zp) becomes ' '
+ *        chinese: a CJK ideograph c becomes " c " (Hugging Face's ranges: see is_cjk_cp)
  *        strip accents (default: when lower-casing): NFD, then drop Mn (nonspacing marks)
  *        lowercase: the full lower-case mapping, char by char (so 'Σ' -> 'σ', never 'ς')
  *      Note that the accents are stripped BEFORE lower-casing, unlike the Python BertTokenizer.
@@ -20,7 +20,9 @@
  * Everything is streamed: a word is collected in a fixed buffer (at most 100 characters are
  * kept; longer words only need counting) and turned into ids as soon as it ends, so encoding a
  * text allocates nothing. Unicode properties come from utf8proc; for the Basic Multilingual Plane
- * they are cached in a 64 KiB table built when the vocabulary is loaded. */
+ * they are cached in a 64 KiB table built when the vocabulary is loaded. Hugging Face's Unicode
+ * data is of mixed (mostly older) versions; the ~600 code points where it disagrees with
+ * utf8proc's are listed, with Hugging Face's answer, in the generated hf_unicode_compat.h. */
 #include "tokenizer/wordpiece.h"
 
 #include <cjson/cJSON.h>
@@ -298,9 +300,9 @@ static void end_word(tok_state *st) {
 }
 
 static inline void word_append(tok_state *st, uint32_t c) {
-    if (st->nchars < MAX_WORD_CHARS || st->text_mode) {
-        if (st->nchars < MAX_WORD_CHARS) st->start[st->nchars] = (uint16_t)st->nbytes;
-        if (st->nbytes <= WORD_BYTES) st->nbytes += utf8_encode(c, st->word + st->nbytes);
+    if (st->nchars < MAX_WORD_CHARS) {
+        st->start[st->nchars] = (uint16_t)st->nbytes;
+        st->nbytes += utf8_encode(c, st->word + st->nbytes);
     }
     st->nchars++;
 }

@@ -39,7 +39,9 @@ int wordpiece_mask_id(const wordpiece *wp);
  * *out_len receives the number of real (unpadded) tokens. Bytes that are not valid
  * UTF-8 are read as U+FFFD, as Python's errors="replace" does. Special-token strings in
  * the text ("[SEP]", ...) become those tokens, as in Hugging Face. max_length must leave
- * room for the special tokens (2, or 3 with a pair), else BERTC_EINVAL. */
+ * room for the special tokens (2, or 3 with a pair), else BERTC_EINVAL. An empty pair
+ * (pair != NULL, pair_len 0) is still a pair, [CLS] a [SEP] [SEP], as in Hugging Face's
+ * batch calls and its Rust backend (a single Python call would drop an empty text_pair). */
 int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len,
                      const char *pair, size_t pair_len, int max_length, int pad,
                      int32_t *input_ids, int32_t *attention_mask, int32_t *token_type_ids,
@@ -51,8 +53,9 @@ int wordpiece_encode(const wordpiece *wp, const char *text, size_t text_len,
 size_t wordpiece_tokenize(const wordpiece *wp, const char *text, size_t len, int32_t *ids, size_t cap);
 
 /* For tests and debugging: the text after normalization and pre-tokenization, words joined by
- * one space (special tokens kept as they are). Writes at most cap bytes including a NUL;
- * returns the full length. */
+ * one space (special tokens kept as they are; a word longer than 100 characters, [UNK] for
+ * WordPiece, shows its first 100). Writes at most cap bytes including a NUL; returns the full
+ * length. */
 size_t wordpiece_basic_tokenize(const wordpiece *wp, const char *text, size_t len, char *out, size_t cap);
 
 #endif
