@@ -9,6 +9,7 @@ CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclu
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
 
 BUILD   ?= build
+BIN     ?= bertc
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/test_*.c))
@@ -16,9 +17,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-all: bertc
+all: $(BIN)
 
-bertc: $(CLI_OBJ) $(BUILD)/libbertc.a
+$(BIN): $(CLI_OBJ) $(BUILD)/libbertc.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbertc.a $(LDLIBS)
 
 $(BUILD)/libbertc.a: $(LIB_OBJ)
@@ -33,15 +34,15 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) bertc
+tests: $(TESTS) $(BIN)
 
 test: tests
-	@BUILD=$(BUILD) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh"
+	@BERTC=./$(BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh $(BIN)"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    LDLIBS_EXTRA= test
+	$(MAKE) BUILD=build-asan BIN=build-asan/bertc \
+	    OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 clean:
 	rm -rf build build-asan bertc

@@ -324,7 +324,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         goto done;
     }
     struct save_ctx sc = {m, o->out_dir};
-    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj};
+    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels};
     if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) goto done;
     fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
             r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);
@@ -399,7 +399,10 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
     r->loss = metrics_loss(&mt);
     r->macro_f1 = metrics_macro_f1(&mt);
     r->n = (long)mt.n;
-    if (json) metrics_write_json(&mt, d.labels, json);
+    if (json) {
+        metrics_write_json(&mt, d.labels, json);
+        fputc('\n', json);
+    }
     if (text) metrics_write_text(&mt, d.labels, text);
 done:
     metrics_free(&mt);

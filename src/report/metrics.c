@@ -157,7 +157,7 @@ void metrics_write_json(const metrics *m, char *const *label_names, FILE *f) {
         for (int j = 0; j < m->k; j++) fprintf(f, j ? ",%ld" : "%ld", m->confusion[(size_t)i * m->k + j]);
         fputc(']', f);
     }
-    fputs("]}\n", f);
+    fputs("]}", f);
 }
 
 /* Terminal columns a UTF-8 string takes, counting one per character (no wide-glyph tables). */

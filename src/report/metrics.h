@@ -32,7 +32,7 @@ long metrics_support(const metrics *m, int c);
  * is sklearn's f1_score(average="macro"): the mean over the classes seen as a true label or as a
  * prediction. Accuracy and loss are 0 when no example was added. */
 double metrics_macro_f1(const metrics *m);
-/* Writes {"n":..,"accuracy":..,"loss":..,"macro_f1":..,"per_class":[{"label":..,"precision":..,..}],"confusion":[[..]]}
+/* Writes (no newline after it) {"n":..,"accuracy":..,"loss":..,"macro_f1":..,"per_class":[{"label":..,"precision":..,..}],"confusion":[[..]]}
  * on one line, keys in that order; per_class entries are {"label","precision","recall","f1","support"}.
  * label_names (k strings) may be NULL, or hold NULLs, for class numbers instead. Non-finite numbers are null. */
 void metrics_write_json(const metrics *m, char *const *label_names, FILE *f);

@@ -100,6 +100,18 @@ static int make_groups(bert_model *m, float weight_decay, adamw_group **out, siz
     return 0;
 }
 
+static long count_correct(const float *logits, int K, const int32_t *labels, int B) {
+    long c = 0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (z[k] > z[best]) best = k;
+        c += best == labels[i];
+    }
+    return c;
+}
+
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ULL;
@@ -160,7 +172,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         rng_shuffle_u32(&shuffle_rng, order, (size_t)train->n);
         double t_epoch = now_s(), loss_sum = 0;
-        long loss_n = 0, done_ex = 0;
+        long loss_n = 0, done_ex = 0, correct = 0;
         for (long bi = 0; bi < batches_per_epoch;) {
             /* One optimiser update over up to `accum` micro-batches. */
             long n_micro = batches_per_epoch - bi < accum ? batches_per_epoch - bi : accum;
@@ -181,6 +193,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 bert_backward(m, 1.0f / (float)n_micro);
                 update_loss += loss / n_micro;
                 loss_sum += (double)loss * nb;
+                correct += count_correct(bert_logits(m), K, b.labels, nb);
                 loss_n += nb;
                 done_ex += nb;
                 examples_seen += nb;
@@ -216,11 +229,14 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         train_time += now_s() - t_epoch;
         r->epochs_run = epoch;
         double train_loss_running = loss_sum / (loss_n ? loss_n : 1);
+        /* From the training-mode logits of the epoch's batches (dropout on, weights moving): a
+         * cheap running figure for the learning curves, not the final eval-mode accuracy. */
+        double train_acc_running = (double)correct / (loss_n ? loss_n : 1);
         if (!val) {
             logf_line(o, "epoch %d/%d: train loss %.4f", epoch, o->epochs, train_loss_running);
             if (h && h->metrics_jsonl)
-                fprintf(h->metrics_jsonl, "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f}\n", epoch, step,
-                        train_loss_running);
+                fprintf(h->metrics_jsonl, "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f}\n",
+                        epoch, step, train_loss_running, train_acc_running);
             continue;
         }
         if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
@@ -228,8 +244,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         int improved = vacc > best_acc;
         if (h && h->metrics_jsonl)
             fprintf(h->metrics_jsonl,
-                    "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s}\n",
-                    epoch, step, train_loss_running, vloss, vacc, improved ? "true" : "false");
+                    "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s}\n",
+                    epoch, step, train_loss_running, train_acc_running, vloss, vacc, improved ? "true" : "false");
         if (h && h->metrics_jsonl) fflush(h->metrics_jsonl);
         logf_line(o, "epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f%s", epoch, o->epochs,
                   train_loss_running, vloss, vacc, improved ? " (best)" : "");
@@ -255,6 +271,12 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         memcpy(params, best, np * sizeof *best);
         if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
+        if (h && h->metrics_jsonl) {
+            /* The best weights' full validation metrics (per class, confusion matrix) for the report. */
+            fputs("{\"type\":\"val_metrics\",\"metrics\":", h->metrics_jsonl);
+            metrics_write_json(&mt, h->label_names, h->metrics_jsonl);
+            fputs("}\n", h->metrics_jsonl);
+        }
     } else if (h && h->save_best && (rc = h->save_best(h->ctx, err))) {
         goto done;
     }

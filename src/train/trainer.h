@@ -18,6 +18,7 @@ typedef struct trainer_hooks {
     int (*save_best)(void *ctx, bertc_error *err);
     void *ctx;
     FILE *metrics_jsonl; /* one JSON object per step and per epoch, or NULL */
+    char *const *label_names; /* for the metrics written to metrics_jsonl */
     grad_sync *sync;     /* averages gradients across data-parallel processes; NULL for one process */
 } trainer_hooks;
 
