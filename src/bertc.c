@@ -195,6 +195,13 @@ static int save_best(void *ctx, bertc_error *err) {
     return bertc_model_save(s->m, s->dir, err);
 }
 
+/* A float option as the decimal the user wrote (2e-5, not 1.99999995e-05). */
+static double dec(float x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)x);
+    return strtod(buf, NULL);
+}
+
 static cJSON *eval_json(const bertc_eval_result *e) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "accuracy", e->accuracy);
@@ -223,21 +230,21 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");
     for (int i = 0; i < train->num_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(train->labels[i]));
     cJSON *hp = cJSON_AddObjectToObject(j, "hyperparameters");
-    cJSON_AddNumberToObject(hp, "lr", o->lr);
+    cJSON_AddNumberToObject(hp, "lr", dec(o->lr));
     cJSON_AddNumberToObject(hp, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(hp, "grad_accum", o->grad_accum);
     cJSON_AddNumberToObject(hp, "epochs", o->epochs);
     cJSON_AddNumberToObject(hp, "max_length", o->max_length);
     cJSON_AddStringToObject(hp, "scheduler", o->scheduler);
     cJSON_AddNumberToObject(hp, "warmup_steps", (double)o->warmup_steps);
-    cJSON_AddNumberToObject(hp, "warmup_ratio", o->warmup_ratio);
-    cJSON_AddNumberToObject(hp, "weight_decay", o->weight_decay);
-    cJSON_AddNumberToObject(hp, "max_grad_norm", o->max_grad_norm);
-    cJSON_AddNumberToObject(hp, "hidden_dropout", cfg->hidden_dropout_prob);
-    cJSON_AddNumberToObject(hp, "attention_dropout", cfg->attention_probs_dropout_prob);
+    cJSON_AddNumberToObject(hp, "warmup_ratio", dec(o->warmup_ratio));
+    cJSON_AddNumberToObject(hp, "weight_decay", dec(o->weight_decay));
+    cJSON_AddNumberToObject(hp, "max_grad_norm", dec(o->max_grad_norm));
+    cJSON_AddNumberToObject(hp, "hidden_dropout", dec(cfg->hidden_dropout_prob));
+    cJSON_AddNumberToObject(hp, "attention_dropout", dec(cfg->attention_probs_dropout_prob));
     cJSON_AddNumberToObject(hp, "classifier_dropout",
-                            cfg->classifier_dropout >= 0 ? cfg->classifier_dropout : cfg->hidden_dropout_prob);
-    cJSON_AddNumberToObject(hp, "label_smoothing", o->label_smoothing);
+                            dec(cfg->classifier_dropout >= 0 ? cfg->classifier_dropout : cfg->hidden_dropout_prob));
+    cJSON_AddNumberToObject(hp, "label_smoothing", dec(o->label_smoothing));
     cJSON_AddNumberToObject(hp, "patience", o->patience);
     cJSON_AddNumberToObject(hp, "seed", (double)o->seed);
     cJSON_AddNumberToObject(hp, "train_size", (double)train->n);
