@@ -284,7 +284,7 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
 
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
                                   const float *v, const int32_t *mask, float *scratch,
-                                  int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                                  int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
                                   uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
@@ -292,57 +292,59 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t slab = ((size_t)b * NH + h) * T * T;
-            size_t head = (size_t)b * T * C + (size_t)h * HS; /* row 0 of this head in q/k/v/ctx */
+            size_t slab = ((size_t)b * NH + h) * Tq * T;      /* this head's (Tq,T) in att */
+            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS; /* row 0 of this head in q, ctx */
+            size_t khead = (size_t)b * T * C + (size_t)h * HS;  /* row 0 of this head in k, v */
             float *S = att + slab;
-            /* S (T,T) = q_h (T,HS) @ k_h^T * scaling, then masked softmax row by row */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + head, C, k + head, C, 0.0f,
-                        S, T);
-            for (int i = 0; i < T; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
+            /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scaling, then masked softmax row by row */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, scale, q + qhead, C, k + khead, C,
+                        0.0f, S, T);
+            for (int i = 0; i < Tq; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
             const float *P = S;
             if (p_drop > 0.0f) {
                 float *Pd = scratch + slab;
                 #pragma omp simd
-                for (size_t e = 0; e < (size_t)T * T; e++)
+                for (size_t e = 0; e < (size_t)Tq * T; e++)
                     Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? S[e] * keep_scale : 0.0f;
                 P = Pd;
             }
-            /* ctx_h (T,HS) = dropout(P) (T,T) @ v_h (T,HS) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, v + head, C, 0.0f,
-                        ctx + head, C);
+            /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f,
+                        ctx + qhead, C);
         }
     }
 }
 
 static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dctx,
                                    const float *q, const float *k, const float *v, const float *att,
-                                   float *scratch, int B, int T, int C, int NH, float p_drop,
+                                   float *scratch, int B, int Tq, int T, int C, int NH, float p_drop,
                                    uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    size_t total = (size_t)B * NH * T * T;
+    size_t total = (size_t)B * NH * Tq * T;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t slab = ((size_t)b * NH + h) * T * T;
-            size_t head = (size_t)b * T * C + (size_t)h * HS;
-            const float *P = att + slab;          /* (T,T) softmax output */
-            const float *Pd = P;                  /* (T,T) after dropout */
-            float *dP = scratch + total + slab;   /* (T,T) gradient w.r.t. P, then w.r.t. scores */
+            size_t slab = ((size_t)b * NH + h) * Tq * T;
+            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS;
+            size_t khead = (size_t)b * T * C + (size_t)h * HS;
+            const float *P = att + slab;          /* (Tq,T) softmax output */
+            const float *Pd = P;                  /* (Tq,T) after dropout */
+            float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
                 float *drop = scratch + slab;
                 #pragma omp simd
-                for (size_t e = 0; e < (size_t)T * T; e++)
+                for (size_t e = 0; e < (size_t)Tq * T; e++)
                     drop[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
                 Pd = drop;
             }
-            /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,T) @ dctx (T,HS);  dPd (T,T) = dctx @ v^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, dctx + head, C, 0.0f,
-                        dv + head, C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dctx + head, C, v + head, C, 0.0f,
-                        dP, T);
-            for (int i = 0; i < T; i++) {
+            /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, Pd, T, dctx + qhead, C, 0.0f,
+                        dv + khead, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, 1.0f, dctx + qhead, C, v + khead, C,
+                        0.0f, dP, T);
+            for (int i = 0; i < Tq; i++) {
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
                 if (p_drop > 0.0f) /* through the dropout: dP = dPd * keep / (1 - p) */
@@ -356,11 +358,11 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 #pragma omp simd
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
-            /* S = q k^T  =>  dq (T,HS) = dS (T,T) @ k (T,HS);  dk (T,HS) = dS^T @ q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, k + head, C, 0.0f,
-                        dq + head, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, q + head, C, 0.0f,
-                        dk + head, C);
+            /* S = q k^T  =>  dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, dP, T, k + khead, C, 0.0f,
+                        dq + qhead, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, dP, T, q + qhead, C, 0.0f,
+                        dk + khead, C);
         }
     }
 }
