@@ -208,48 +208,63 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 /* ------------------------------------------------------------------------------------------
  * matmul (Linear) */
 
+/* Products are split into chunks of rows (or of output features for the weight gradient),
+ * a few per thread and handed out dynamically: when another process takes part of a core, the
+ * other thread picks up the slack instead of waiting at the end of every product. Chunks stay
+ * large (>= 64 rows) so that re-packing the shared operand per chunk costs little. */
+static int matmul_chunks(size_t n) {
+    int threads = omp_get_max_threads();
+    size_t want = threads > 1 ? 4 * (size_t)threads : 1;
+    size_t most = n / 64 > 0 ? n / 64 : 1;
+    return (int)(want < most ? want : most);
+}
+
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
-    #pragma omp parallel
-    {
+    int chunks = matmul_chunks((size_t)N);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int ch = 0; ch < chunks; ch++) {
         size_t n0, n1;
-        thread_slice((size_t)N, omp_get_thread_num(), omp_get_num_threads(), &n0, &n1);
-        if (n1 > n0) {
-            float beta = 0.0f;
-            if (bias) {
-                /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
-                for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
-                beta = 1.0f;
-            }
-            /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
-                        weight, IC, beta, out + n0 * OC, OC);
+        thread_slice((size_t)N, ch, chunks, &n0, &n1);
+        if (n1 <= n0) continue;
+        float beta = 0.0f;
+        if (bias) {
+            /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
+            for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
+            beta = 1.0f;
         }
+        /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
+                    weight, IC, beta, out + n0 * OC, OC);
     }
 }
 
 static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int IC, int OC,
                                 int accumulate) {
-    #pragma omp parallel
-    {
-        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        size_t n0, n1, o0, o1;
-        thread_slice((size_t)N, tid, nth, &n0, &n1);
-        thread_slice((size_t)OC, tid, nth, &o0, &o1);
-        if (dinp && n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f, dout + n0 * OC, OC,
-                        weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
-        if (o1 > o0) {
-            /* dweight[o0:o1] (cols,IC) += dout[:, o0:o1]^T (cols,N) @ inp (N,IC) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), IC, N, 1.0f, dout + o0, OC, inp, IC,
-                        1.0f, dweight + o0 * IC, IC);
-            if (dbias) {
-                for (int n = 0; n < N; n++) {
-                    const float *d = dout + (size_t)n * OC;
-                    #pragma omp simd
-                    for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
-                }
+    int row_chunks = dinp ? matmul_chunks((size_t)N) : 0;
+    int col_chunks = matmul_chunks((size_t)OC);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int ch = 0; ch < row_chunks + col_chunks; ch++) {
+        if (ch < row_chunks) {
+            size_t n0, n1;
+            thread_slice((size_t)N, ch, row_chunks, &n0, &n1);
+            if (n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f, dout + n0 * OC,
+                            OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
+            continue;
+        }
+        size_t o0, o1;
+        thread_slice((size_t)OC, ch - row_chunks, col_chunks, &o0, &o1);
+        if (o1 <= o0) continue;
+        /* dweight[o0:o1] (cols,IC) += dout[:, o0:o1]^T (cols,N) @ inp (N,IC) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), IC, N, 1.0f, dout + o0, OC, inp, IC,
+                    1.0f, dweight + o0 * IC, IC);
+        if (dbias) {
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * OC;
+                #pragma omp simd
+                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
             }
         }
     }
@@ -289,7 +304,7 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t slab = ((size_t)b * NH + h) * Tq * T;      /* this head's (Tq,T) in att */
@@ -323,7 +338,7 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     size_t total = (size_t)B * NH * Tq * T;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t slab = ((size_t)b * NH + h) * Tq * T;
