@@ -208,20 +208,21 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 /* ------------------------------------------------------------------------------------------
  * matmul (Linear) */
 
-/* Products are split into chunks of rows (or of output features for the weight gradient),
- * a few per thread and handed out dynamically: when another process takes part of a core, the
- * other thread picks up the slack instead of waiting at the end of every product. Chunks stay
- * large (>= 64 rows) so that re-packing the shared operand per chunk costs little. */
-static int matmul_chunks(size_t n) {
+/* Products are split into chunks, two per thread, handed out dynamically: when another
+ * process takes part of a core, the other thread picks up the slack instead of waiting at the
+ * end of every product. Each chunk re-packs the operand it shares with the others, so chunks
+ * stay large (at least min_size rows or columns) and the weight gradient is split along the
+ * dimension whose shared operand is the smaller one. One thread: one call, no re-packing. */
+static int matmul_chunks(size_t n, size_t min_size) {
     int threads = omp_get_max_threads();
-    size_t want = threads > 1 ? 4 * (size_t)threads : 1;
-    size_t most = n / 64 > 0 ? n / 64 : 1;
+    if (threads <= 1) return 1;
+    size_t want = 2 * (size_t)threads, most = n / min_size > 0 ? n / min_size : 1;
     return (int)(want < most ? want : most);
 }
 
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
-    int chunks = matmul_chunks((size_t)N);
+    int chunks = matmul_chunks((size_t)N, 256);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int ch = 0; ch < chunks; ch++) {
         size_t n0, n1;
@@ -242,25 +243,36 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *weight
 static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int IC, int OC,
                                 int accumulate) {
-    int row_chunks = dinp ? matmul_chunks((size_t)N) : 0;
-    int col_chunks = matmul_chunks((size_t)OC);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int ch = 0; ch < row_chunks + col_chunks; ch++) {
-        if (ch < row_chunks) {
-            size_t n0, n1;
-            thread_slice((size_t)N, ch, row_chunks, &n0, &n1);
-            if (n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f, dout + n0 * OC,
-                            OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
-            continue;
+    int row_chunks = dinp ? matmul_chunks((size_t)N, 256) : 0;
+    /* dweight (OC,IC) += dout^T @ inp: split OC (each chunk re-packs inp, N x IC) or IC (each
+     * re-packs dout, N x OC), whichever shares less */
+    int split_oc = OC >= IC;
+    int w_chunks = matmul_chunks((size_t)(split_oc ? OC : IC), 128);
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int ch = 0; ch < row_chunks + w_chunks; ch++) {
+            if (ch < row_chunks) {
+                size_t n0, n1;
+                thread_slice((size_t)N, ch, row_chunks, &n0, &n1);
+                if (n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f,
+                                dout + n0 * OC, OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
+                continue;
+            }
+            size_t c0, c1;
+            thread_slice((size_t)(split_oc ? OC : IC), ch - row_chunks, w_chunks, &c0, &c1);
+            if (c1 <= c0) continue;
+            if (split_oc) /* dweight[c0:c1, :] += dout[:, c0:c1]^T @ inp */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), IC, N, 1.0f, dout + c0, OC, inp,
+                            IC, 1.0f, dweight + c0 * IC, IC);
+            else /* dweight[:, c0:c1] += dout^T @ inp[:, c0:c1] */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)(c1 - c0), N, 1.0f, dout, OC, inp + c0,
+                            IC, 1.0f, dweight + c0, IC);
         }
-        size_t o0, o1;
-        thread_slice((size_t)OC, ch - row_chunks, col_chunks, &o0, &o1);
-        if (o1 <= o0) continue;
-        /* dweight[o0:o1] (cols,IC) += dout[:, o0:o1]^T (cols,N) @ inp (N,IC) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), IC, N, 1.0f, dout + o0, OC, inp, IC,
-                    1.0f, dweight + o0 * IC, IC);
-        if (dbias) {
+        if (dbias) { /* column sums of dout, a slice of columns per thread */
+            size_t o0, o1;
+            thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
             for (int n = 0; n < N; n++) {
                 const float *d = dout + (size_t)n * OC;
                 #pragma omp simd
