@@ -93,7 +93,7 @@ static void test_attention_mask(void **state) {
         v[i] = (float)i;
     }
     int32_t mask[T] = {1, 1, 1, 0, 0};
-    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, C, NH, 0.0f, 0, 0);
+    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, 0.0f, 0, 0);
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) {
             float *row = att + ((size_t)h * T + i) * T;

@@ -85,20 +85,22 @@ typedef struct bertc_backend {
                             int accumulate);
 
     /* ---- self-attention core, Hugging Face eager semantics ----
-     * q, k, v (B,T,C), head h in channels [h*HS, (h+1)*HS); mask (B,T) 1 = token, 0 = padding.
-     * scores = q k^T / sqrt(HS) + (1 - mask[key]) * FLT_LOWEST (torch.finfo(float32).min),
-     * att = softmax(scores) (B,NH,T,T) saved for backward, then dropout(att) with p_drop
-     * (stream `stream`), ctx = dropout(att) @ v, ctx (B,T,C).
-     * scratch: at least B*NH*T*T floats (holds the dropped probabilities when p_drop > 0). */
+     * The first Tq positions of each sequence attend to all T (Tq = T normally; Tq = 1 in the
+     * last layer, where only [CLS]'s output reaches the loss).
+     * q, ctx (B,Tq,C); k, v (B,T,C); head h in channels [h*HS, (h+1)*HS); mask (B,T) 1 = token,
+     * 0 = padding. scores = q k^T / sqrt(HS) + (1 - mask[key]) * torch.finfo(float32).min,
+     * att = softmax(scores) (B,NH,Tq,T) saved for backward, then dropout(att) with p_drop
+     * (stream `stream`, element index into att), ctx = dropout(att) @ v.
+     * scratch: at least B*NH*Tq*T floats (holds the dropped probabilities when p_drop > 0). */
     void (*attention_forward)(float *ctx, float *att, const float *q, const float *k,
                               const float *v, const int32_t *mask, float *scratch,
-                              int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                              int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
                               uint64_t stream);
-    /* dq, dk, dv (B,T,C) written; dctx (B,T,C); att as saved by forward.
-     * scratch: at least 2*B*NH*T*T floats. */
+    /* dq (B,Tq,C), dk, dv (B,T,C) written; dctx (B,Tq,C); att as saved by forward.
+     * scratch: at least 2*B*NH*Tq*T floats. */
     void (*attention_backward)(float *dq, float *dk, float *dv, const float *dctx,
                                const float *q, const float *k, const float *v, const float *att,
-                               float *scratch, int B, int T, int C, int NH, float p_drop,
+                               float *scratch, int B, int Tq, int T, int C, int NH, float p_drop,
                                uint64_t seed, uint64_t stream);
 
     /* ---- activations: out (N), inp (N) ----

@@ -9,6 +9,12 @@
  *                a = LayerNorm(x + dropout(Linear(ctx)))
  *                x = LayerNorm(a + dropout(Linear(act(Linear(a)))))
  *   head:        pooled = tanh(Linear(x[:, 0])); logits = Linear(dropout(pooled))
+ *
+ * One exact shortcut: only [CLS]'s output of the last layer reaches the pooler, so that layer
+ * computes keys and values for all tokens but queries, attention output, LayerNorms and the
+ * feed-forward block for position 0 only (a sixth of the encoder's work for 6 layers). The
+ * logits and gradients are those of the full computation; dropout masks in that layer are
+ * drawn over its smaller tensors.
  *   loss:        CrossEntropyLoss(label_smoothing), mean over the batch
  *
  * Memory: parameters in one arena carved by the table below (transformers' state-dict order
@@ -69,7 +75,9 @@ typedef struct bert_acts {
     bert_layer_acts *layers;
     float *proj;               /* (B,T,C) scratch: dense outputs before dropout+residual */
     float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
-    float *cls;                /* (B,C) first token of the last layer */
+    float *x_cls;              /* (B,C) the last layer's input at [CLS] (its query-side input) */
+    float *cls;                /* (B,C) first token of the encoder output (when no layer is [CLS]-only) */
+    const float *pool_in;      /* (B,C) the pooler's input in the last forward: cls or the last layer's out */
     float *pooled;             /* (B,C) tanh(pooler), kept for tanh backward */
     float *pooled_drop;        /* (B,C) classifier input */
     float *logits, *probs;     /* (B,K) */
@@ -585,6 +593,7 @@ static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk
     }
     a->proj = carve(aw, BT * C);
     a->att_scratch = carve(aw, 2 * (size_t)B * NH * TT);
+    a->x_cls = carve(aw, (size_t)B * C);
     a->cls = carve(aw, (size_t)B * C);
     a->pooled = carve(aw, (size_t)B * C);
     a->pooled_drop = carve(aw, (size_t)B * C);
@@ -685,30 +694,43 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
 
     /* encoder */
     const float *x = a->emb_out;
-    for (int l = 0; l < c->num_hidden_layers; l++) {
+    int L = c->num_hidden_layers;
+    for (int l = 0; l < L; l++) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_acts *la = &a->layers[l];
-        be->matmul_forward(la->q, x, w->qw, w->qb, (int)BT, C, C);
+        /* queries (and everything after attention) for Tq positions: all, or [CLS] in the last layer */
+        int Tq = l == L - 1 ? 1 : T;
+        size_t NQ = (size_t)B * Tq;
+        const float *xq = x;
+        if (Tq != T) {
+            be->first_token_forward(a->x_cls, x, B, T, C);
+            xq = a->x_cls;
+        }
+        be->matmul_forward(la->q, xq, w->qw, w->qb, (int)NQ, C, C);
         be->matmul_forward(la->k, x, w->kw, w->kb, (int)BT, C, C);
         be->matmul_forward(la->v, x, w->vw, w->vb, (int)BT, C, C);
-        be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, T, C, NH,
+        be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH,
                               p_att, seed, STREAM_ATT(l));
-        be->matmul_forward(a->proj, la->ctx, w->ow, w->ob, (int)BT, C, C);
-        be->dropout_residual_forward(la->res1, a->proj, x, BT * C, p_hidden, seed, STREAM_ATT_OUT(l));
-        be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)BT, C,
+        be->matmul_forward(a->proj, la->ctx, w->ow, w->ob, (int)NQ, C, C);
+        be->dropout_residual_forward(la->res1, a->proj, xq, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
+        be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)NQ, C,
                               c->layer_norm_eps);
-        be->matmul_forward(la->fpre, la->a1, w->fw1, w->fb1, (int)BT, C, F);
-        be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, BT * F);
-        be->matmul_forward(a->proj, la->fact, w->fw2, w->fb2, (int)BT, F, C);
-        be->dropout_residual_forward(la->res2, a->proj, la->a1, BT * C, p_hidden, seed, STREAM_FFN_OUT(l));
-        be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)BT, C,
+        be->matmul_forward(la->fpre, la->a1, w->fw1, w->fb1, (int)NQ, C, F);
+        be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, NQ * F);
+        be->matmul_forward(a->proj, la->fact, w->fw2, w->fb2, (int)NQ, F, C);
+        be->dropout_residual_forward(la->res2, a->proj, la->a1, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
+        be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)NQ, C,
                               c->layer_norm_eps);
         x = la->out;
     }
 
-    /* pooler and classifier */
-    be->first_token_forward(a->cls, x, B, T, C);
-    be->matmul_forward(a->pooled, a->cls, m->w.pool_w, m->w.pool_b, B, C, C);
+    /* pooler and classifier: the last layer's output is (B,C) already; with no layers, take [CLS] */
+    a->pool_in = x;
+    if (L == 0) {
+        be->first_token_forward(a->cls, x, B, T, C);
+        a->pool_in = a->cls;
+    }
+    be->matmul_forward(a->pooled, a->pool_in, m->w.pool_w, m->w.pool_b, B, C, C);
     be->tanh_forward(a->pooled, a->pooled, (size_t)B * C);
     be->copy(a->pooled_drop, a->pooled, (size_t)B * C * sizeof(float));
     be->dropout_forward(a->pooled_drop, (size_t)B * C, p_cls, seed, STREAM_CLS(c->num_hidden_layers));
@@ -759,57 +781,67 @@ void bert_backward(bert_model *m, float loss_scale) {
     be->crossentropy_backward(a->g_logits, a->probs, a->labels, B, K, m->label_smoothing,
                               loss_scale / (float)m->n_valid);
 
-    /* classifier, classifier dropout, tanh, pooler dense, first token */
+    /* classifier, classifier dropout, tanh; then the pooler dense below */
     be->matmul_backward(a->g_pooled, m->g.cls_w, m->g.cls_b, a->g_logits, a->pooled_drop, m->w.cls_w, B, C,
                         K, 0);
     be->dropout_backward(a->g_pooled, a->g_pooled, (size_t)B * C, p_cls, seed, STREAM_CLS(L));
     be->tanh_backward(a->g_pooled, a->g_pooled, a->pooled, (size_t)B * C);
-    be->matmul_backward(a->g_cls, m->g.pool_w, m->g.pool_b, a->g_pooled, a->cls, m->w.pool_w, B, C, C, 0);
-
     /* g_x: gradient w.r.t. the current layer's output; g_y: the other residual-stream buffer */
     float *g_x = a->g_x, *g_y = a->g_y;
-    be->first_token_backward(g_x, a->g_cls, B, T, C);
+    if (L > 0) { /* the last layer's output is (B,C): its gradient is the pooler's input gradient */
+        be->matmul_backward(g_x, m->g.pool_w, m->g.pool_b, a->g_pooled, a->pool_in, m->w.pool_w, B, C, C, 0);
+    } else {
+        be->matmul_backward(a->g_cls, m->g.pool_w, m->g.pool_b, a->g_pooled, a->pool_in, m->w.pool_w, B, C, C, 0);
+        be->first_token_backward(g_x, a->g_cls, B, T, C);
+    }
 
     for (int l = L - 1; l >= 0; l--) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_weights *g = &m->g.layers[l];
         bert_layer_acts *la = &a->layers[l];
         const float *x = l > 0 ? a->layers[l - 1].out : a->emb_out;
+        int Tq = l == L - 1 ? 1 : T; /* as in forward */
+        size_t NQ = (size_t)B * Tq;
+        const float *xq = Tq == T ? x : a->x_cls;
 
         /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))) */
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
         be->layernorm_backward(g_res2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd,
-                               (int)BT, C);
+                               (int)NQ, C);
         const float *g_o2 = g_res2;
         if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res2, BT * C, p_hidden, seed, STREAM_FFN_OUT(l));
+            be->dropout_backward(a->g_proj, g_res2, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
             g_o2 = a->g_proj;
         }
-        be->matmul_backward(a->g_ff, g->fw2, g->fb2, g_o2, la->fact, w->fw2, (int)BT, F, C, 0);
-        be->act_backward(act, a->g_ff, a->g_ff, la->fpre, BT * F);
+        be->matmul_backward(a->g_ff, g->fw2, g->fb2, g_o2, la->fact, w->fw2, (int)NQ, F, C, 0);
+        be->act_backward(act, a->g_ff, a->g_ff, la->fpre, NQ * F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        be->matmul_backward(g_a1, g->fw1, g->fb1, a->g_ff, la->a1, w->fw1, (int)BT, C, F, 1);
+        be->matmul_backward(g_a1, g->fw1, g->fb1, a->g_ff, la->a1, w->fw1, (int)NQ, C, F, 1);
 
-        /* a1 = LN1(x + dropout(dense_o(ctx))) */
+        /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
         be->layernorm_backward(g_res1, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd,
-                               (int)BT, C);
+                               (int)NQ, C);
         const float *g_o1 = g_res1;
         if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res1, BT * C, p_hidden, seed, STREAM_ATT_OUT(l));
+            be->dropout_backward(a->g_proj, g_res1, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
             g_o1 = a->g_proj;
         }
-        be->matmul_backward(a->g_ctx, g->ow, g->ob, g_o1, la->ctx, w->ow, (int)BT, C, C, 0);
+        be->matmul_backward(a->g_ctx, g->ow, g->ob, g_o1, la->ctx, w->ow, (int)NQ, C, C, 0);
         be->attention_backward(a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch,
-                               B, T, C, NH, p_att, seed, STREAM_ATT(l));
-        /* x feeds the residual (g_res1 already) and q, k, v: add their input gradients */
+                               B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
+        /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
+        be->matmul_backward(g_res1, g->qw, g->qb, a->g_q, xq, w->qw, (int)NQ, C, C, 1);
         float *g_in = g_res1;
-        be->matmul_backward(g_in, g->qw, g->qb, a->g_q, x, w->qw, (int)BT, C, C, 1);
+        if (Tq != T) { /* spread the [CLS] gradient over (B,T,C); g_x is free again */
+            be->first_token_backward(g_x, g_res1, B, T, C);
+            g_in = g_x;
+        }
         be->matmul_backward(g_in, g->kw, g->kb, a->g_k, x, w->kw, (int)BT, C, C, 1);
         be->matmul_backward(g_in, g->vw, g->vb, a->g_v, x, w->vw, (int)BT, C, C, 1);
 
         /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
-        g_y = g_x;
+        g_y = g_in == g_x ? g_y : g_x;
         g_x = g_in;
     }
 

@@ -208,48 +208,75 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 /* ------------------------------------------------------------------------------------------
  * matmul (Linear) */
 
+/* Products are split into chunks, two per thread, handed out dynamically: when another
+ * process takes part of a core, the other thread picks up the slack instead of waiting at the
+ * end of every product. Each chunk re-packs the operand it shares with the others, so chunks
+ * stay large (at least min_size rows or columns) and the weight gradient is split along the
+ * dimension whose shared operand is the smaller one. One thread: one call, no re-packing. */
+static int matmul_chunks(size_t n, size_t min_size) {
+    int threads = omp_get_max_threads();
+    if (threads <= 1) return 1;
+    size_t want = 2 * (size_t)threads, most = n / min_size > 0 ? n / min_size : 1;
+    return (int)(want < most ? want : most);
+}
+
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
-    #pragma omp parallel
-    {
+    int chunks = matmul_chunks((size_t)N, 256);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int ch = 0; ch < chunks; ch++) {
         size_t n0, n1;
-        thread_slice((size_t)N, omp_get_thread_num(), omp_get_num_threads(), &n0, &n1);
-        if (n1 > n0) {
-            float beta = 0.0f;
-            if (bias) {
-                /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
-                for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
-                beta = 1.0f;
-            }
-            /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
-                        weight, IC, beta, out + n0 * OC, OC);
+        thread_slice((size_t)N, ch, chunks, &n0, &n1);
+        if (n1 <= n0) continue;
+        float beta = 0.0f;
+        if (bias) {
+            /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
+            for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
+            beta = 1.0f;
         }
+        /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
+                    weight, IC, beta, out + n0 * OC, OC);
     }
 }
 
 static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int IC, int OC,
                                 int accumulate) {
+    int row_chunks = dinp ? matmul_chunks((size_t)N, 256) : 0;
+    /* dweight (OC,IC) += dout^T @ inp: split OC (each chunk re-packs inp, N x IC) or IC (each
+     * re-packs dout, N x OC), whichever shares less */
+    int split_oc = OC >= IC;
+    int w_chunks = matmul_chunks((size_t)(split_oc ? OC : IC), 128);
     #pragma omp parallel
     {
-        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        size_t n0, n1, o0, o1;
-        thread_slice((size_t)N, tid, nth, &n0, &n1);
-        thread_slice((size_t)OC, tid, nth, &o0, &o1);
-        if (dinp && n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f, dout + n0 * OC, OC,
-                        weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
-        if (o1 > o0) {
-            /* dweight[o0:o1] (cols,IC) += dout[:, o0:o1]^T (cols,N) @ inp (N,IC) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), IC, N, 1.0f, dout + o0, OC, inp, IC,
-                        1.0f, dweight + o0 * IC, IC);
-            if (dbias) {
-                for (int n = 0; n < N; n++) {
-                    const float *d = dout + (size_t)n * OC;
-                    #pragma omp simd
-                    for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
-                }
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int ch = 0; ch < row_chunks + w_chunks; ch++) {
+            if (ch < row_chunks) {
+                size_t n0, n1;
+                thread_slice((size_t)N, ch, row_chunks, &n0, &n1);
+                if (n1 > n0) /* dinp[n0:n1] (rows,IC) (+)= dout[n0:n1] (rows,OC) @ weight (OC,IC) */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f,
+                                dout + n0 * OC, OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp + n0 * IC, IC);
+                continue;
+            }
+            size_t c0, c1;
+            thread_slice((size_t)(split_oc ? OC : IC), ch - row_chunks, w_chunks, &c0, &c1);
+            if (c1 <= c0) continue;
+            if (split_oc) /* dweight[c0:c1, :] += dout[:, c0:c1]^T @ inp */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), IC, N, 1.0f, dout + c0, OC, inp,
+                            IC, 1.0f, dweight + c0 * IC, IC);
+            else /* dweight[:, c0:c1] += dout^T @ inp[:, c0:c1] */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)(c1 - c0), N, 1.0f, dout, OC, inp + c0,
+                            IC, 1.0f, dweight + c0, IC);
+        }
+        if (dbias) { /* column sums of dout, a slice of columns per thread */
+            size_t o0, o1;
+            thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * OC;
+                #pragma omp simd
+                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
             }
         }
     }
@@ -284,65 +311,67 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
 
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
                                   const float *v, const int32_t *mask, float *scratch,
-                                  int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                                  int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
                                   uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t slab = ((size_t)b * NH + h) * T * T;
-            size_t head = (size_t)b * T * C + (size_t)h * HS; /* row 0 of this head in q/k/v/ctx */
+            size_t slab = ((size_t)b * NH + h) * Tq * T;      /* this head's (Tq,T) in att */
+            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS; /* row 0 of this head in q, ctx */
+            size_t khead = (size_t)b * T * C + (size_t)h * HS;  /* row 0 of this head in k, v */
             float *S = att + slab;
-            /* S (T,T) = q_h (T,HS) @ k_h^T * scaling, then masked softmax row by row */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + head, C, k + head, C, 0.0f,
-                        S, T);
-            for (int i = 0; i < T; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
+            /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scaling, then masked softmax row by row */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, scale, q + qhead, C, k + khead, C,
+                        0.0f, S, T);
+            for (int i = 0; i < Tq; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
             const float *P = S;
             if (p_drop > 0.0f) {
                 float *Pd = scratch + slab;
                 #pragma omp simd
-                for (size_t e = 0; e < (size_t)T * T; e++)
+                for (size_t e = 0; e < (size_t)Tq * T; e++)
                     Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? S[e] * keep_scale : 0.0f;
                 P = Pd;
             }
-            /* ctx_h (T,HS) = dropout(P) (T,T) @ v_h (T,HS) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, v + head, C, 0.0f,
-                        ctx + head, C);
+            /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f,
+                        ctx + qhead, C);
         }
     }
 }
 
 static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dctx,
                                    const float *q, const float *k, const float *v, const float *att,
-                                   float *scratch, int B, int T, int C, int NH, float p_drop,
+                                   float *scratch, int B, int Tq, int T, int C, int NH, float p_drop,
                                    uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    size_t total = (size_t)B * NH * T * T;
-    #pragma omp parallel for collapse(2) schedule(static)
+    size_t total = (size_t)B * NH * Tq * T;
+    #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t slab = ((size_t)b * NH + h) * T * T;
-            size_t head = (size_t)b * T * C + (size_t)h * HS;
-            const float *P = att + slab;          /* (T,T) softmax output */
-            const float *Pd = P;                  /* (T,T) after dropout */
-            float *dP = scratch + total + slab;   /* (T,T) gradient w.r.t. P, then w.r.t. scores */
+            size_t slab = ((size_t)b * NH + h) * Tq * T;
+            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS;
+            size_t khead = (size_t)b * T * C + (size_t)h * HS;
+            const float *P = att + slab;          /* (Tq,T) softmax output */
+            const float *Pd = P;                  /* (Tq,T) after dropout */
+            float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
                 float *drop = scratch + slab;
                 #pragma omp simd
-                for (size_t e = 0; e < (size_t)T * T; e++)
+                for (size_t e = 0; e < (size_t)Tq * T; e++)
                     drop[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
                 Pd = drop;
             }
-            /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,T) @ dctx (T,HS);  dPd (T,T) = dctx @ v^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, dctx + head, C, 0.0f,
-                        dv + head, C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dctx + head, C, v + head, C, 0.0f,
-                        dP, T);
-            for (int i = 0; i < T; i++) {
+            /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, Pd, T, dctx + qhead, C, 0.0f,
+                        dv + khead, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, 1.0f, dctx + qhead, C, v + khead, C,
+                        0.0f, dP, T);
+            for (int i = 0; i < Tq; i++) {
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
                 if (p_drop > 0.0f) /* through the dropout: dP = dPd * keep / (1 - p) */
@@ -356,11 +385,11 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 #pragma omp simd
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
-            /* S = q k^T  =>  dq (T,HS) = dS (T,T) @ k (T,HS);  dk (T,HS) = dS^T @ q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, k + head, C, 0.0f,
-                        dq + head, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, dP, T, q + head, C, 0.0f,
-                        dk + head, C);
+            /* S = q k^T  =>  dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, dP, T, k + khead, C, 0.0f,
+                        dq + qhead, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, dP, T, q + qhead, C, 0.0f,
+                        dk + khead, C);
         }
     }
 }
