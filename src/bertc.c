@@ -3,7 +3,6 @@
 #include "bertc.h"
 
 #include <cJSON.h>
-#include <cblas.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -30,9 +29,9 @@ struct bertc_model {
 };
 
 void bertc_set_threads(int n) {
+    /* OpenMP does all the threading; the CPU backend runs OpenBLAS single-threaded inside it. */
     if (n <= 0) n = omp_get_num_procs();
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
 }
 
 /* ---------------------------------------------------------------- models */
