@@ -275,8 +275,8 @@ static int read_metrics(run_data *d, const char *path, bertc_error *err) {
         snprintf(where, sizeof where, "%s: line %zu", path, line);
         cJSON *j = cJSON_ParseWithLength(q, n);
         if (!cJSON_IsObject(j)) {
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: %s", where, j ? "not a JSON object" : "not valid JSON");
             cJSON_Delete(j);
-            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: not a JSON object", where);
             break;
         }
         const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "type"));
@@ -551,7 +551,8 @@ static void draw_line_chart(sb *b, const line_chart *c) {
     if (empty) xlo = 0, xhi = 1, ylo = 0, yhi = 1;
     /* A little headroom so the curves do not run along the frame. */
     double ypad = (yhi - ylo) * 0.05;
-    axis ya = nice_axis(ylo - ypad, yhi + ypad, 5, 0);
+    /* ...but never below zero for data that cannot be negative (losses, rates, accuracies). */
+    axis ya = nice_axis(ylo >= 0 ? fmax(ylo - ypad, 0) : ylo - ypad, yhi + ypad, 5, 0);
     if (c->clamp01) ya.lo = fmax(ya.lo, 0), ya.hi = fmin(ya.hi, 1);
     if (ya.hi <= ya.lo) ya.hi = ya.lo + ya.step;
     axis xa = nice_axis(xlo, xhi, 6, c->x_integer);
@@ -559,6 +560,8 @@ static void draw_line_chart(sb *b, const line_chart *c) {
     double xpad = c->x_pad >= 0 ? c->x_pad : fmax(0.015 * (xhi - xlo), 0.3);
     plot_map m = {xlo - xpad, xhi + xpad, ya.lo, ya.hi, PLOT_L, CHART_W - PLOT_R, PLOT_T, CHART_H - PLOT_B};
     if (m.x1 - m.x0 < 1e-12) m.x0 -= 0.5, m.x1 += 0.5;
+    /* A best epoch outside the curves (a summary that disagrees with metrics.jsonl) is not marked. */
+    double mark_x = c->mark_x >= m.x0 && c->mark_x <= m.x1 ? c->mark_x : NAN;
 
     sb_printf(b, "<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">\n", c->id,
               CHART_W, CHART_H);
@@ -580,7 +583,7 @@ static void draw_line_chart(sb *b, const line_chart *c) {
         sb_puts(b, "</text></g>\n");
         lx += 28 + 6.6 * utf8_chars(s->name) + 22;
     }
-    if (isfinite(c->mark_x) && c->mark_label) {
+    if (isfinite(mark_x) && c->mark_label) {
         sb_printf(b, "<g class=\"legend\"><line x1=\"%.1f\" y1=\"40\" x2=\"%.1f\" y2=\"40\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"3 3\"/>", lx,
                   lx + 22, COLOR_BEST);
         sb_printf(b, "<text x=\"%.1f\" y=\"44\">", lx + 28);
@@ -623,9 +626,9 @@ static void draw_line_chart(sb *b, const line_chart *c) {
         }
         sb_puts(b, "</g>\n");
     }
-    if (isfinite(c->mark_x))
+    if (isfinite(mark_x))
         sb_printf(b, "<line class=\"best-marker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"3 3\"/>\n",
-                  map_x(&m, c->mark_x), m.t, map_x(&m, c->mark_x), m.b, COLOR_BEST);
+                  map_x(&m, mark_x), m.t, map_x(&m, mark_x), m.b, COLOR_BEST);
 
     /* Frame, series, axis titles. */
     sb_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", m.l, m.t, m.r - m.l, m.b - m.t);
@@ -770,7 +773,9 @@ static const char *const PAGE_CSS =
     ".note{background:#fffbeb;border:1px solid #fcd34d;border-radius:10px;padding:10px 14px;margin:16px 0;color:#78350f}\n"
     ".split{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}\n"
     ".split>.panel{flex:1 1 420px}\n"
+    ".split>.panel.wide{flex-basis:100%}\n"
     "svg.chart{width:100%;height:auto;display:block}\n"
+    "svg.confusion{margin:0 auto}\n"
     "svg text{font-family:inherit}\n"
     ".ctitle{font-size:15px;font-weight:600;fill:#111827}\n"
     ".legend text{font-size:12px;fill:#374151}\n"
@@ -824,7 +829,7 @@ static void final_figures(sb *b, const run_data *d) {
     sb_puts(b, "<h2>Final figures</h2>\n<div class=\"cards\" id=\"final-figures\">\n");
     if (va) {
         fmt_num(v, sizeof v, summary_num(va, "accuracy"), 4);
-        snprintf(det, sizeof det, "%.0f examples, best weights", summary_num(va, "n"));
+        snprintf(det, sizeof det, "%.0f examples", summary_num(va, "n"));
         card(b, "val accuracy", v, det);
         fmt_num(v, sizeof v, summary_num(va, "loss"), 4);
         card(b, "val loss", v, NULL);
@@ -835,7 +840,7 @@ static void final_figures(sb *b, const run_data *d) {
     }
     if (train_eval) {
         fmt_num(v, sizeof v, summary_num(tr, "accuracy"), 4);
-        snprintf(det, sizeof det, "%.0f examples, eval mode", summary_num(tr, "n"));
+        snprintf(det, sizeof det, "%.0f examples", summary_num(tr, "n"));
         card(b, "train accuracy", v, det);
         fmt_num(v, sizeof v, summary_num(tr, "loss"), 4);
         card(b, "train loss", v, NULL);
@@ -970,7 +975,8 @@ static void build_page(sb *b, const run_data *d, const char *run_dir) {
             if (isfinite(d->loss[i])) avg = beta * avg + (1 - beta) * d->loss[i], w = beta * w + (1 - beta);
             smooth[i] = w > 0 ? avg / w : NAN;
         }
-        step_loss[0].opacity = 0.35;
+        step_loss[0].color = "#93b4f5";
+        step_loss[0].opacity = 0.8;
         step_loss[0].width = 1;
         step_loss[1] = (series){"smoothed", COLOR_TRAIN, d->step, smooth, d->n_steps, 2.2, 1, 0, 0};
         ns = 2;
@@ -1008,7 +1014,9 @@ static void build_page(sb *b, const run_data *d, const char *run_dir) {
     /* (e) confusion matrix and per-class table. */
     if (d->val_metrics) {
         int k = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d->val_metrics, "per_class"));
-        sb_puts(b, "<h2>Validation: confusion matrix and per-class figures (best weights)</h2>\n<div class=\"split\">\n<div class=\"panel\">\n");
+        /* Beyond a few classes the grid needs the page's full width to stay legible. */
+        sb_printf(b, "<h2>Validation: confusion matrix and per-class figures (best weights)</h2>\n<div class=\"split\">\n<div class=\"panel%s\">\n",
+                  k > 4 ? " wide" : "");
         if (k <= MAX_GRID_CLASSES) {
             draw_confusion(b, d->val_metrics);
             sb_puts(b, "<p class=\"cap\">Rows are the true labels, columns the predictions; shading is the share of the row.</p>\n");
