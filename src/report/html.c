@@ -443,6 +443,7 @@ static void fmt_num(char *buf, size_t n, double v, int decimals) {
 
 static void fmt_duration(char *buf, size_t n, double s) {
     if (!isfinite(s) || s < 0) snprintf(buf, n, "\xE2\x80\x94");
+    else if (s < 10) snprintf(buf, n, "%.2f s", s);
     else if (s < 60) snprintf(buf, n, "%.1f s", s);
     else if (s < 3600) snprintf(buf, n, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
     else snprintf(buf, n, "%d h %02d min", (int)(s / 3600), (int)fmod(s / 60, 60));
