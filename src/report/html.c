@@ -273,7 +273,14 @@ static int read_metrics(run_data *d, const char *path, bertc_error *err) {
         while (n && (*q == ' ' || *q == '\t')) q++, n--;
         if (!n) continue;
         snprintf(where, sizeof where, "%s: line %zu", path, line);
-        cJSON *j = cJSON_ParseWithLength(q, n);
+        /* Ends the line in place (q[n] is the newline, trailing blank or final NUL) so that the
+         * parser can insist that nothing follows the object. */
+        q[n] = '\0';
+        if (strlen(q) != n) {
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: holds a NUL byte", where);
+            break;
+        }
+        cJSON *j = cJSON_ParseWithOpts(q, NULL, 1);
         if (!cJSON_IsObject(j)) {
             rc = bertc_errorf(err, BERTC_EFORMAT, "%s: %s", where, j ? "not a JSON object" : "not valid JSON");
             cJSON_Delete(j);
@@ -330,8 +337,12 @@ static int read_summary(run_data *d, const char *path, bertc_error *err) {
     size_t len;
     int rc = fs_read_all(path, &buf, &len, MAX_SUMMARY_BYTES, err);
     if (rc) return rc;
+    if (strlen(buf) != len) {
+        free(buf);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s: holds a NUL byte", path);
+    }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    cJSON *j = cJSON_ParseWithOpts(buf, &end, 1); /* nothing but blanks may follow the object */
     if (!j) {
         size_t line = 1;
         for (const char *p = buf; end && p < end && p < buf + len; p++) line += *p == '\n';
@@ -400,6 +411,10 @@ static axis nice_axis(double lo, double hi, int target, int integer) {
     double step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
     if (integer && step < 1) step = 1;
     axis a = {floor(lo / step + 1e-9) * step, ceil(hi / step - 1e-9) * step, step};
+    /* Values near the ends of the double range (a corrupt file) can leave no usable step:
+     * fall back to [0, 1] rather than loop or print "inf". */
+    if (!(isfinite(a.lo) && isfinite(a.hi) && isfinite(a.step) && a.step > 0 && a.hi > a.lo && (a.hi - a.lo) / a.step <= 100))
+        a = (axis){0, 1, 0.2};
     return a;
 }
 
@@ -491,8 +506,11 @@ typedef struct plot_map {
     double l, r, t, b;     /* plot area in pixels */
 } plot_map;
 
-static double map_x(const plot_map *m, double x) { return m->l + (x - m->x0) / (m->x1 - m->x0) * (m->r - m->l); }
-static double map_y(const plot_map *m, double y) { return m->b - (y - m->y0) / (m->y1 - m->y0) * (m->b - m->t); }
+/* Pixel coordinates, kept within a few chart sizes of the plot so a wild value (clipped anyway)
+ * never prints as a 300-digit number. */
+static double clamp_px(double v) { return isnan(v) ? 0 : v > 1e4 ? 1e4 : v < -1e4 ? -1e4 : v; }
+static double map_x(const plot_map *m, double x) { return clamp_px(m->l + (x - m->x0) / (m->x1 - m->x0) * (m->r - m->l)); }
+static double map_y(const plot_map *m, double y) { return clamp_px(m->b - (y - m->y0) / (m->y1 - m->y0) * (m->b - m->t)); }
 
 /* Draws one series as polylines, broken where a value is not finite. Long series keep, per pixel
  * column, only their lowest and highest point (in order), so a 100,000-step run draws the same
@@ -594,16 +612,16 @@ static void draw_line_chart(sb *b, const line_chart *c) {
 
     /* Grid and y ticks. */
     sb_puts(b, "<g class=\"grid\">\n");
-    for (double t = ya.lo; t <= ya.hi + ya.step * 1e-6; t += ya.step) {
-        double y = map_y(&m, t);
+    for (int i = 0; i <= 100 && ya.lo + i * ya.step <= ya.hi + ya.step * 1e-6; i++) {
+        double t = ya.lo + i * ya.step, y = map_y(&m, t);
         char lab[32];
         fmt_tick(lab, sizeof lab, t, ya.step);
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                   m.l, y, m.r, y, m.l - 6, y + 4, lab);
     }
     double first = ceil(m.x0 / xa.step - 1e-9) * xa.step;
-    for (double t = first; t <= m.x1 + xa.step * 1e-6; t += xa.step) {
-        double x = map_x(&m, t);
+    for (int i = 0; i <= 100 && first + i * xa.step <= m.x1 + xa.step * 1e-6; i++) {
+        double t = first + i * xa.step, x = map_x(&m, t);
         char lab[32];
         fmt_tick(lab, sizeof lab, t, xa.step);
         sb_printf(b, "<line class=\"xtick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
@@ -633,7 +651,11 @@ static void draw_line_chart(sb *b, const line_chart *c) {
 
     /* Frame, series, axis titles. */
     sb_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", m.l, m.t, m.r - m.l, m.b - m.t);
+    /* Series are clipped to the plot (points on its edge keep their full marker). */
+    sb_printf(b, "<clipPath id=\"clip-%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n<g clip-path=\"url(#clip-%s)\">\n",
+              c->id, m.l - 5, m.t - 5, m.r - m.l + 10, m.b - m.t + 10, c->id);
     for (int k = 0; k < c->ns; k++) draw_series_line(b, &m, &c->s[k]);
+    sb_puts(b, "</g>\n");
     if (empty)
         sb_printf(b, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no data</text>\n", (m.l + m.r) / 2, (m.t + m.b) / 2);
     sb_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", (m.l + m.r) / 2, CHART_H - 12);
