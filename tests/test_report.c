@@ -214,7 +214,7 @@ static void test_report_one_epoch(void **state) {
     free(html);
 }
 
-/* 20,000 steps: the polylines keep at most two points per pixel column, so the page stays small. */
+/* 20,000 steps: drawn as envelopes of two points per pixel column, so the page stays small. */
 static void test_report_many_steps(void **state) {
     (void)state;
     write_run(4, 5000, 1, 2, two_labels);
@@ -224,6 +224,7 @@ static void test_report_many_steps(void **state) {
     assert_well_formed(html, 5);
     assert_true(strlen(html) < 200 * 1024);
     assert_non_null(strstr(html, "smoothed"));
+    assert_int_equal(count(html, "class=\"series band\""), 3); /* raw and smoothed loss, learning rate */
     free(html);
 }
 
@@ -255,6 +256,7 @@ static void test_report_extreme_values(void **state) {
                "{\"type\":\"step\",\"step\":1,\"epoch\":1,\"loss\":1e308,\"lr\":4.9e-324}\n"
                "{\"type\":\"step\",\"step\":-1e308,\"epoch\":1,\"loss\":-1e308,\"lr\":1e-320}\n"
                "{\"type\":\"step\",\"step\":3,\"epoch\":1,\"loss\":null,\"lr\":0}\n"
+               "{\"type\":\"step\",\"step\":4,\"epoch\":1,\"loss\":1e999,\"lr\":-1e999}\n"
                "{\"type\":\"epoch\",\"epoch\":1,\"step\":1e308,\"train_loss\":null,\"train_accuracy\":1e300,"
                "\"val_loss\":-1e308,\"val_accuracy\":null,\"best\":true}\n");
     bertc_error err = {0};
@@ -323,6 +325,10 @@ static void test_report_bad_metrics(void **state) {
     write_text("metrics.jsonl",
                "{\"type\":\"val_metrics\",\"metrics\":{\"n\":2,\"accuracy\":1,\"loss\":0.1,\"macro_f1\":1,\"per_class\":["
                "{\"label\":\"a\",\"precision\":1,\"recall\":1,\"f1\":1,\"support\":1}],\"confusion\":[[-1]]}}\n");
+    expect_error(BERTC_EFORMAT, "line 1", "confusion row 0");
+    write_text("metrics.jsonl",
+               "{\"type\":\"val_metrics\",\"metrics\":{\"n\":2,\"accuracy\":1,\"loss\":0.1,\"macro_f1\":1,\"per_class\":["
+               "{\"label\":\"a\",\"precision\":1,\"recall\":1,\"f1\":1,\"support\":1}],\"confusion\":[[1e999]]}}\n");
     expect_error(BERTC_EFORMAT, "line 1", "confusion row 0");
     write_text("metrics.jsonl", "{\"type\":\"val_metrics\",\"metrics\":{\"n\":2}}\n");
     expect_error(BERTC_EFORMAT, "line 1", "\"accuracy\"");

@@ -236,7 +236,7 @@ static int check_val_metrics(const cJSON *m, const char *where, bertc_error *err
         for (size_t i = 0; i < 4; i++)
             if (get_num(e, fields[i], i < 3, &x))
                 return bertc_errorf(err, BERTC_EFORMAT, "%s: per_class[%d]: \"%s\" is missing or not a number", where, c, fields[i]);
-        if (x < 0) return bertc_errorf(err, BERTC_EFORMAT, "%s: per_class[%d]: negative support", where, c);
+        if (!(x >= 0 && isfinite(x))) return bertc_errorf(err, BERTC_EFORMAT, "%s: per_class[%d]: bad support %g", where, c, x);
         c++;
     }
     int r = 0;
@@ -245,7 +245,7 @@ static int check_val_metrics(const cJSON *m, const char *where, bertc_error *err
             return bertc_errorf(err, BERTC_EFORMAT, "%s: confusion row %d is not an array of %d counts", where, r, k);
         const cJSON *v;
         cJSON_ArrayForEach(v, e) {
-            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0) /* strtod reads 1e999 as inf */
                 return bertc_errorf(err, BERTC_EFORMAT, "%s: confusion row %d holds something other than a count", where, r);
         }
         r++;
@@ -303,7 +303,8 @@ static int read_metrics(run_data *d, const char *path, bertc_error *err) {
                 !(rc = need_num(j, "train_accuracy", 1, &e.train_acc, where, err))) {
                 if (!(epoch >= 1 && epoch <= 1e7))
                     rc = bertc_errorf(err, BERTC_EFORMAT, "%s: \"epoch\" %g is out of range", where, epoch);
-                e.epoch = (int)epoch;
+                else
+                    e.epoch = (int)epoch;
                 int has_loss = cJSON_GetObjectItemCaseSensitive(j, "val_loss") != NULL;
                 int has_acc = cJSON_GetObjectItemCaseSensitive(j, "val_accuracy") != NULL;
                 if (!rc && (has_loss || has_acc)) {
@@ -458,6 +459,7 @@ static void fmt_num(char *buf, size_t n, double v, int decimals) {
 
 static void fmt_duration(char *buf, size_t n, double s) {
     if (!isfinite(s) || s < 0) snprintf(buf, n, "\xE2\x80\x94");
+    else if (s >= 1e8) snprintf(buf, n, "%.3g s", s); /* over three years: a corrupt figure, but no int overflow */
     else if (s < 10) snprintf(buf, n, "%.2f s", s);
     else if (s < 60) snprintf(buf, n, "%.1f s", s);
     else if (s < 3600) snprintf(buf, n, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
@@ -512,10 +514,43 @@ static double clamp_px(double v) { return isnan(v) ? 0 : v > 1e4 ? 1e4 : v < -1e
 static double map_x(const plot_map *m, double x) { return clamp_px(m->l + (x - m->x0) / (m->x1 - m->x0) * (m->r - m->l)); }
 static double map_y(const plot_map *m, double y) { return clamp_px(m->b - (y - m->y0) / (m->y1 - m->y0) * (m->b - m->t)); }
 
-/* Draws one series as polylines, broken where a value is not finite. Long series keep, per pixel
- * column, only their lowest and highest point (in order), so a 100,000-step run draws the same
- * envelope (spikes included) as the full series in about 2 * plot-width points. */
+/* A series with more points than the plot has pixel columns, drawn as its envelope: one polygon
+ * along the highest value of each column and back along the lowest. A 100,000-step run then costs
+ * 2 * plot-width points and still shows every spike; a smooth series (the learning rate) has a
+ * band of zero height, which its stroke draws as a line. Returns -1 if out of memory. */
+static int draw_series_band(sb *b, const plot_map *m, const series *s) {
+    int w = (int)(m->r - m->l) + 1;
+    double *lo = malloc(2 * (size_t)w * sizeof *lo);
+    if (!lo) return -1;
+    double *hi = lo + w;
+    for (int c = 0; c < w; c++) lo[c] = INFINITY, hi[c] = -INFINITY;
+    for (size_t i = 0; i < s->n; i++) {
+        if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
+        int c = (int)(map_x(m, s->x[i]) - m->l);
+        if (c < 0) c = 0;
+        if (c >= w) c = w - 1;
+        lo[c] = fmin(lo[c], s->y[i]);
+        hi[c] = fmax(hi[c], s->y[i]);
+    }
+    sb_printf(b, "<polygon class=\"series band\" fill=\"%s\" fill-opacity=\"%.2f\" stroke=\"%s\" stroke-opacity=\"%.2f\" stroke-width=\"%.1f\" "
+                 "stroke-linejoin=\"round\" points=\"",
+              s->color, s->opacity, s->color, s->opacity, s->width);
+    for (int c = 0; c < w; c++)
+        if (hi[c] >= lo[c]) sb_printf(b, "%.1f,%.1f ", m->l + c + 0.5, map_y(m, hi[c]));
+    for (int c = w - 1; c >= 0; c--)
+        if (hi[c] >= lo[c]) sb_printf(b, "%.1f,%.1f ", m->l + c + 0.5, map_y(m, lo[c]));
+    sb_puts(b, "\"/>\n");
+    free(lo);
+    return 0;
+}
+
+/* Draws one series as polylines, broken where a value is not finite; one with more points than
+ * pixel columns as its envelope (draw_series_band). */
 static void draw_series_line(sb *b, const plot_map *m, const series *s) {
+    if ((double)s->n > m->r - m->l) {
+        if (draw_series_band(b, m, s)) b->oom = 1;
+        return;
+    }
     int open = 0;
     long col = LONG_MIN;
     size_t imin = 0, imax = 0;
@@ -709,6 +744,7 @@ static void draw_confusion(sb *b, const cJSON *vm) {
         for (int j = 0; j < k; j++) {
             double v = cJSON_GetArrayItem(row, j)->valuedouble;
             double f = sum > 0 ? v / sum : 0;
+            if (!(f >= 0 && f <= 1)) f = 0; /* a row summing to more than a double holds */
             /* White to blue-700 (#1d4ed8). */
             int r = (int)lround(255 - f * (255 - 0x1d)), g = (int)lround(255 - f * (255 - 0x4e)), bl = (int)lround(255 - f * (255 - 0xd8));
             double x = left + j * cell, y = top + i * cell;
@@ -874,13 +910,14 @@ static void final_figures(sb *b, const run_data *d) {
         fmt_num(v, sizeof v, summary_num(s, "gap"), 4);
         card(b, "train \xE2\x88\x92 val accuracy", v, "generalisation gap");
     }
-    int epochs_run = (int)summary_num(s, "epochs_run");
+    /* Printed with %.0f, not cast to int: a corrupt file may hold any double. */
+    double epochs_run = summary_num(s, "epochs_run");
     if (va) {
-        snprintf(v, sizeof v, "%d", (int)summary_num(s, "best_epoch"));
-        snprintf(det, sizeof det, "of %d run", epochs_run);
+        snprintf(v, sizeof v, "%.0f", summary_num(s, "best_epoch"));
+        snprintf(det, sizeof det, "of %.0f run", epochs_run);
         card(b, "best epoch", v, det);
     } else {
-        snprintf(v, sizeof v, "%d", epochs_run);
+        snprintf(v, sizeof v, "%.0f", epochs_run);
         card(b, "epochs run", v, NULL);
     }
     card(b, "stopped early", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "stopped_early")) ? "yes" : "no", NULL);
@@ -1011,13 +1048,14 @@ static void build_page(sb *b, const run_data *d, const char *run_dir) {
     free(smooth);
 
     /* (b) per-epoch loss, (c) per-epoch accuracy. */
-    series eloss[2] = {{"train (running)", COLOR_TRAIN, ex, etl, ne, 2, 1, 0, 1}, {"validation", COLOR_VAL, ex, evl, ne, 2, 1, 0, 1}};
+    int dots = ne <= 60; /* a dot per epoch while they stay apart */
+    series eloss[2] = {{"train (running)", COLOR_TRAIN, ex, etl, ne, 2, 1, 0, dots}, {"validation", COLOR_VAL, ex, evl, ne, 2, 1, 0, dots}};
     c = (line_chart){"chart-epoch-loss", "Loss per epoch", "epoch", "loss", eloss, d->has_val_epochs ? 2 : 1, 1, 0, 0.25, NULL, 0, best,
                      isfinite(best) ? best_label : NULL};
     sb_puts(b, "<div class=\"panel\">\n");
     draw_line_chart(b, &c);
     sb_puts(b, "<p class=\"cap\">Training loss is the running mean over the epoch's batches; validation loss is measured after each epoch.</p>\n</div>\n");
-    series eacc[2] = {{"train (running)", COLOR_TRAIN, ex, eta, ne, 2, 1, 0, 1}, {"validation", COLOR_VAL, ex, eva, ne, 2, 1, 0, 1}};
+    series eacc[2] = {{"train (running)", COLOR_TRAIN, ex, eta, ne, 2, 1, 0, dots}, {"validation", COLOR_VAL, ex, eva, ne, 2, 1, 0, dots}};
     c = (line_chart){"chart-epoch-accuracy", "Accuracy per epoch", "epoch", "accuracy", eacc, d->has_val_epochs ? 2 : 1, 1, 1, 0.25, NULL, 0,
                      best, isfinite(best) ? best_label : NULL};
     sb_puts(b, "<div class=\"panel\">\n");
