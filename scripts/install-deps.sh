@@ -2,7 +2,8 @@
 # Installs the Debian packages bertc builds and tests with (needs root or sudo).
 set -e
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-PKGS="build-essential pkg-config libutf8proc-dev libarchive-dev libcjson-dev libopenblas-dev libcmocka-dev"
+# chromium is for tests only: tests/test_report_chromium.sh renders the HTML report with it (skipped without it).
+PKGS="build-essential pkg-config libutf8proc-dev libarchive-dev libcjson-dev libopenblas-dev libcmocka-dev chromium"
 missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
     $SUDO apt-get update -qq

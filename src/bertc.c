@@ -15,6 +15,7 @@
 
 #include "data/dataset.h"
 #include "model/bert.h"
+#include "report/html.h"
 #include "report/metrics.h"
 #include "tokenizer/wordpiece.h"
 #include "train/encoded.h"
@@ -341,6 +342,12 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
     mj = NULL;
     rc = write_summary(o, r, &train, bert_get_config(m->net), err);
+    if (!rc) {
+        bertc_error rerr = {0};
+        if ((rc = report_write_html(o->out_dir, &rerr)))
+            bertc_errorf(err, rc, "%s (the model, metrics.jsonl and summary.json are saved; retry with: bertc report %s)", rerr.msg,
+                         o->out_dir);
+    }
 done:
     if (mj) fclose(mj);
     encoded_set_free(&etrain);

@@ -12,8 +12,9 @@
 static void usage(const bertc_train_options *d) {
     printf("usage: bertc train --model DIR --train DATA [--val DATA] --out DIR [options]\n\n"
            "Fine-tunes a BERT-family model for sequence classification and writes a Hugging Face model folder\n"
-           "(config.json, model.safetensors, vocab.txt, tokenizer_config.json) plus metrics.jsonl, summary.json\n"
-           "and split.jsonl to --out. DATA is a class-per-folder tree, ARCHIVE.tar.gz:FOLDER, or a .csv/.tsv/.jsonl file.\n\n"
+           "(config.json, model.safetensors, vocab.txt, tokenizer_config.json) plus metrics.jsonl, summary.json,\n"
+           "split.jsonl and report.html (the training report; see bertc report --help) to --out.\n"
+           "DATA is a class-per-folder tree, ARCHIVE.tar.gz:FOLDER, or a .csv/.tsv/.jsonl file.\n\n"
            "data:\n"
            "  --model DIR              model folder to start from (config.json, vocab.txt, model.safetensors)\n"
            "  --train DATA             training set\n"
@@ -144,6 +145,7 @@ int cmd_train(int argc0, char **argv0) {
         printf("\n");
     }
     printf("%ld updates in %.1f s (%.1f examples/s); model written to %s\n", r.steps, r.train_seconds, r.examples_per_s, o.out_dir);
+    printf("report: %s/report.html\n", o.out_dir);
     recipe_free(argv, argc0, argv0);
     return 0;
 }

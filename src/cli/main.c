@@ -13,6 +13,7 @@ static const struct {
     {"train", cmd_train, "fine-tune a model on a labelled dataset"},
     {"eval", cmd_eval, "accuracy, loss, per-class F1 and confusion matrix of a model on a dataset"},
     {"predict", cmd_predict, "label JSON Lines records read from stdin"},
+    {"report", cmd_report, "write a run folder's HTML training report (report.html)"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
 };
 
