@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "helpers.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,25 +20,6 @@
 #include "train/schedule.h"
 
 #define FIXTURE "tests/fixtures/optim/adamw.json"
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text || got != (size_t)size) {
-        free(text);
-        return NULL;
-    }
-    text[size] = 0;
-    cJSON *json = cJSON_Parse(text);
-    free(text);
-    return json;
-}
 
 /* Copies a JSON number array of exactly n entries into out. */
 static void read_floats(const cJSON *array, float *out, size_t n) {
@@ -61,7 +44,7 @@ static double scaled_diff(float got, float want) {
 
 static void test_adamw_matches_torch(void **state) {
     (void)state;
-    cJSON *fx = load_json(FIXTURE);
+    cJSON *fx = test_load_json(FIXTURE);
     assert_non_null(fx);
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(fx, "tensors");
     size_t n_groups = (size_t)cJSON_GetArraySize(tensors), n = 0;

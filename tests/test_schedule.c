@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "helpers.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,28 +20,9 @@
 
 #define FIXTURE "tests/fixtures/optim/schedules.json"
 
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text || got != (size_t)size) {
-        free(text);
-        return NULL;
-    }
-    text[size] = 0;
-    cJSON *json = cJSON_Parse(text);
-    free(text);
-    return json;
-}
-
 static void test_matches_transformers(void **state) {
     (void)state;
-    cJSON *fx = load_json(FIXTURE);
+    cJSON *fx = test_load_json(FIXTURE);
     assert_non_null(fx);
     const cJSON *c;
     int cases = 0;

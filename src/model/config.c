@@ -28,6 +28,7 @@
 #include <utf8proc.h>
 
 #include "util/error.h"
+#include "util/text.h"
 #include "util/fs.h"
 
 /* A config.json is a few kB; anything this big is not one. */
@@ -51,19 +52,6 @@ const char *bert_act_name(bert_act a) {
     case BERT_ACT_RELU: return "relu";
     }
     return "unknown";
-}
-
-/* Where s[0..n) stops being valid UTF-8 (n when it is valid). JSON files are UTF-8, and a
- * label name that is not would make the saved config.json unreadable to Python. */
-static size_t utf8_valid_prefix(const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (r <= 0) return i;
-        i += (size_t)r;
-    }
-    return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -47,6 +47,7 @@
 #endif
 
 #include "util/error.h"
+#include "util/text.h"
 #include "util/fs.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -83,19 +84,6 @@ const char *safetensors_dtype_name(st_dtype d) {
     for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
         if (DTYPES[i].dtype == d && d != ST_OTHER) return DTYPES[i].name;
     return "another dtype";
-}
-
-/* Where s[0..n) stops being valid UTF-8 (n when it is valid). Strict, as the Rust and Python
- * readers are: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_valid_prefix(const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (r <= 0) return i;
-        i += (size_t)r;
-    }
-    return n;
 }
 
 static int is_valid_utf8(const char *s) {
