@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -108,6 +109,12 @@ typedef struct bertc_train_options {
     int eval_train;                 /* evaluate the training set in eval mode at the end (the reference's "training accuracy") */
     uint64_t seed;
     int threads;
+    /* Reliability (docs/RELIABILITY.md). */
+    int checkpoint_every;           /* also checkpoint to OUT/checkpoint every N updates; 0: only after each epoch; < 0: never */
+    int resume;                     /* continue from OUT/checkpoint; the options must be the checkpoint's */
+    int deterministic;              /* bit-identical results (resumed or not) for the same thread count, which a resume must keep */
+    int skip_nonfinite;             /* skip an update whose loss or gradient is not finite; more than 10 in a row stop the run */
+    volatile sig_atomic_t *stop;    /* non-zero (set by a signal handler): checkpoint after this update, return BERTC_EINTERRUPTED */
     bertc_progress_fn on_progress;
     bertc_log_fn on_log;
     void *user;
@@ -125,10 +132,16 @@ typedef struct bertc_train_result {
     bertc_eval_result train;        /* eval mode over the training set, best weights */
     bertc_eval_result val;          /* best weights */
     double train_seconds, examples_per_s;
+    long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
 } bertc_train_result;
 
 void bertc_train_options_default(bertc_train_options *o);
 int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err);
+/* For a resume: fills o with the options stored in out_dir/checkpoint (resume set, out_dir =
+ * out_dir, threads and callbacks left as they were). The strings o points to live in *keep:
+ * release it with bertc_train_options_release after the training. */
+int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void **keep, bertc_error *err);
+void bertc_train_options_release(void *keep);
 
 /* ----------------------------------------------------- evaluate, predict */
 

@@ -18,6 +18,7 @@
 #include "report/html.h"
 #include "report/metrics.h"
 #include "tokenizer/wordpiece.h"
+#include "train/checkpoint.h"
 #include "train/encoded.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -192,7 +193,207 @@ struct save_ctx {
 
 static int save_best(void *ctx, bertc_error *err) {
     struct save_ctx *s = ctx;
+    /* Never write a NaN model: the previous model.safetensors stays as it was. */
+    if (!all_finite(bert_params(s->m->net), bert_num_params(s->m->net)))
+        return bertc_errorf(err, BERTC_ENUMERIC, "%s: the weights hold NaN or infinity; not writing the model", s->dir);
     return bertc_model_save(s->m, s->dir, err);
+}
+
+/* ------------------------------------------------------ checkpoints, resume */
+
+/* The options a resume must keep, by their command-line names, plus what was read: the
+ * fingerprint stored in every checkpoint (and the options --resume restores). */
+static cJSON *options_json(const bertc_train_options *o) {
+    cJSON *j = cJSON_CreateObject();
+#define STR(k, v) if (v) cJSON_AddStringToObject(j, k, v)
+#define NUM(k, v) cJSON_AddNumberToObject(j, k, (double)(v))
+    STR("model", o->model_dir);
+    STR("train", o->train_spec);
+    STR("val", o->val_spec);
+    STR("summary", o->summary_path);
+    STR("save-split", o->save_split);
+    STR("load-split", o->load_split);
+    STR("text-column", o->text_column);
+    STR("text-pair-column", o->text_pair_column);
+    STR("label-column", o->label_column);
+    NUM("skip-bad", o->skip_bad);
+    NUM("train-size", o->train_size);
+    NUM("val-size", o->val_size);
+    NUM("max-length", o->max_length);
+    NUM("batch-size", o->batch_size);
+    NUM("grad-accum", o->grad_accum);
+    NUM("eval-batch-size", o->eval_batch_size);
+    NUM("epochs", o->epochs);
+    NUM("lr", o->lr);
+    NUM("weight-decay", o->weight_decay);
+    NUM("adam-beta1", o->adam_beta1);
+    NUM("adam-beta2", o->adam_beta2);
+    NUM("adam-eps", o->adam_eps);
+    NUM("max-grad-norm", o->max_grad_norm);
+    STR("scheduler", o->scheduler);
+    NUM("warmup-steps", o->warmup_steps);
+    NUM("warmup-ratio", o->warmup_ratio);
+    NUM("hidden-dropout", o->hidden_dropout);
+    NUM("attention-dropout", o->attention_dropout);
+    NUM("classifier-dropout", o->classifier_dropout);
+    NUM("label-smoothing", o->label_smoothing);
+    NUM("patience", o->patience);
+    NUM("pad-dynamic", o->pad_dynamic);
+    NUM("eval-train", o->eval_train);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddStringToObject(j, "seed", seed);
+    NUM("checkpoint-every", o->checkpoint_every);
+    NUM("deterministic", o->deterministic);
+    NUM("skip-nonfinite", o->skip_nonfinite);
+    NUM("threads", omp_get_max_threads());
+#undef STR
+#undef NUM
+    return j;
+}
+
+static uint64_t encoded_hash(const encoded_set *e) {
+    uint64_t h = CHECKPOINT_HASH_INIT;
+    size_t nt = (size_t)e->n * e->T * sizeof(int32_t);
+    h = checkpoint_hash(h, e->ids, nt);
+    h = checkpoint_hash(h, e->mask, nt);
+    h = checkpoint_hash(h, e->types, nt);
+    return checkpoint_hash(h, e->labels, (size_t)e->n * sizeof(int32_t));
+}
+
+/* Adds what was read (sizes, labels, a hash of the token ids) to the fingerprint. */
+static void add_data_facts(cJSON *j, const dataset *train, const encoded_set *etrain, const encoded_set *eval,
+                           size_t num_params) {
+    char h[24];
+    cJSON_AddNumberToObject(j, "train examples", (double)train->n);
+    cJSON_AddNumberToObject(j, "validation examples", eval ? (double)eval->n : 0);
+    cJSON *labels = cJSON_AddArrayToObject(j, "labels");
+    for (int i = 0; i < train->num_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(train->labels[i]));
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)encoded_hash(etrain));
+    cJSON_AddStringToObject(j, "training data (token ids)", h);
+    snprintf(h, sizeof h, "%016llx", eval ? (unsigned long long)encoded_hash(eval) : 0ULL);
+    cJSON_AddStringToObject(j, "validation data (token ids)", h);
+    cJSON_AddNumberToObject(j, "model parameters", (double)num_params);
+}
+
+/* Names the first setting that differs between this run and the checkpoint. Threads matter only
+ * under --deterministic (results depend on the thread count); output-only settings never. */
+static int check_fingerprint(const cJSON *now, const cJSON *then, const char *ckpath, bertc_error *err) {
+    static const char *const free_keys[] = {"summary", "save-split", "checkpoint-every"};
+    const cJSON *det = cJSON_GetObjectItemCaseSensitive(then, "deterministic");
+    int deterministic = cJSON_IsNumber(det) && det->valuedouble != 0;
+    const cJSON *sets[2] = {now, then};
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, sets[pass]) {
+            int skip = !deterministic && !strcmp(e->string, "threads");
+            for (size_t i = 0; i < sizeof free_keys / sizeof *free_keys; i++) skip |= !strcmp(e->string, free_keys[i]);
+            if (skip) continue;
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, e->string);
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(then, e->string);
+            if (a && b && cJSON_Compare(a, b, 1)) continue;
+            char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
+            int rc = bertc_errorf(err, BERTC_EINVAL, "%s: '%s' differs from the checkpoint's: %.200s here, %.200s in the checkpoint%s; "
+                                  "resume with the original options", ckpath, e->string, sa ? sa : "(unset)", sb ? sb : "(unset)",
+                                  !strcmp(e->string, "threads") ? " (a --deterministic run must keep its thread count)" : "");
+            free(sa);
+            free(sb);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+struct resume_keep {
+    cJSON *json;
+};
+
+int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void **keep, bertc_error *err) {
+    *keep = NULL;
+    char dir[PATH_MAX], *opts = NULL, *metrics = NULL;
+    snprintf(dir, sizeof dir, "%s/checkpoint", out_dir);
+    int rc = checkpoint_read_meta(dir, &opts, &metrics, err);
+    free(metrics);
+    if (rc) return rc;
+    cJSON *j = cJSON_Parse(opts);
+    free(opts);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s/%s: its options are not a JSON object", dir, CHECKPOINT_FILE);
+    }
+    const char *missing = NULL;
+#define STR(k, dst) do { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k); dst = cJSON_IsString(v) ? v->valuestring : NULL; } while (0)
+#define NUM(k, dst) do { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k); \
+        if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) dst = (__typeof__(dst))v->valuedouble; \
+        else if (!missing) missing = k; } while (0)
+    STR("model", o->model_dir);
+    STR("train", o->train_spec);
+    STR("val", o->val_spec);
+    STR("summary", o->summary_path);
+    STR("save-split", o->save_split);
+    STR("load-split", o->load_split);
+    STR("text-column", o->text_column);
+    STR("text-pair-column", o->text_pair_column);
+    STR("label-column", o->label_column);
+    STR("scheduler", o->scheduler);
+    NUM("skip-bad", o->skip_bad);
+    NUM("train-size", o->train_size);
+    NUM("val-size", o->val_size);
+    NUM("max-length", o->max_length);
+    NUM("batch-size", o->batch_size);
+    NUM("grad-accum", o->grad_accum);
+    NUM("eval-batch-size", o->eval_batch_size);
+    NUM("epochs", o->epochs);
+    NUM("lr", o->lr);
+    NUM("weight-decay", o->weight_decay);
+    NUM("adam-beta1", o->adam_beta1);
+    NUM("adam-beta2", o->adam_beta2);
+    NUM("adam-eps", o->adam_eps);
+    NUM("max-grad-norm", o->max_grad_norm);
+    NUM("warmup-steps", o->warmup_steps);
+    NUM("warmup-ratio", o->warmup_ratio);
+    NUM("hidden-dropout", o->hidden_dropout);
+    NUM("attention-dropout", o->attention_dropout);
+    NUM("classifier-dropout", o->classifier_dropout);
+    NUM("label-smoothing", o->label_smoothing);
+    NUM("patience", o->patience);
+    NUM("pad-dynamic", o->pad_dynamic);
+    NUM("eval-train", o->eval_train);
+    NUM("checkpoint-every", o->checkpoint_every);
+    NUM("deterministic", o->deterministic);
+    NUM("skip-nonfinite", o->skip_nonfinite);
+    int threads = 0;
+    NUM("threads", threads);
+    const char *seed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "seed"));
+    char *end = NULL;
+    if (seed) o->seed = strtoull(seed, &end, 10);
+#undef STR
+#undef NUM
+    if (!missing && (!seed || *end)) missing = "seed";
+    if (!missing && (!o->model_dir || !o->train_spec || !o->scheduler || !o->text_column)) missing = "model, train, scheduler or text-column";
+    if (missing) {
+        cJSON_Delete(j);
+        return bertc_errorf(err, BERTC_EFORMAT, "%s/%s: its options lack '%s'", dir, CHECKPOINT_FILE, missing);
+    }
+    /* A deterministic run resumes on its own thread count unless the caller chose one. */
+    if (o->deterministic && o->threads == 0) o->threads = threads;
+    o->out_dir = out_dir;
+    o->resume = 1;
+    *keep = j;
+    return 0;
+}
+
+void bertc_train_options_release(void *keep) { cJSON_Delete(keep); }
+
+/* Fails early, before any data is read, when the output folder cannot be written. */
+static int check_writable(const char *dir, bertc_error *err) {
+    int rc = fs_mkdir_p(dir, err);
+    if (rc) return rc;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.bertc-write-test", dir);
+    if ((rc = fs_write_atomic(path, "ok\n", 3, err))) return rc;
+    unlink(path);
+    return 0;
 }
 
 /* A float option as the decimal the user wrote (2e-5, not 1.99999995e-05). */
@@ -276,7 +477,16 @@ static int write_splits(const char *path, const dataset *train, const dataset *v
 int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err) {
     int rc = check_train_options(o, err);
     if (rc) return rc;
+    if ((rc = check_writable(o->out_dir, err))) return rc;
     bertc_set_threads(o->threads);
+    if (o->deterministic) omp_set_dynamic(0);
+    char ckdir[PATH_MAX], ckpath[PATH_MAX + 32];
+    snprintf(ckdir, sizeof ckdir, "%s/checkpoint", o->out_dir);
+    snprintf(ckpath, sizeof ckpath, "%s/%s", ckdir, CHECKPOINT_FILE);
+    char *ck_options = NULL, *ck_metrics = NULL, *fingerprint = NULL;
+    cJSON *fp = NULL;
+    /* Read the checkpoint first: a resume with nothing to resume fails before any work. */
+    if (o->resume && (rc = checkpoint_read_meta(ckdir, &ck_options, &ck_metrics, err))) return rc;
     dataset train = {0}, val = {0};
     encoded_set etrain = {0}, eval = {0};
     bertc_model *m = NULL;
@@ -325,14 +535,37 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     snprintf(path, sizeof path, "%s/split.jsonl", o->out_dir);
     if ((rc = write_splits(path, &train, o->val_spec ? &val : NULL, err))) goto done;
     if (o->save_split && (rc = write_splits(o->save_split, &train, o->val_spec ? &val : NULL, err))) goto done;
+    fp = options_json(o);
+    add_data_facts(fp, &train, &etrain, o->val_spec ? &eval : NULL, bert_num_params(m->net));
+    if (!(fingerprint = cJSON_PrintUnformatted(fp))) {
+        rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (o->resume) {
+        cJSON *then = cJSON_Parse(ck_options);
+        if (!then) rc = bertc_errorf(err, BERTC_EFORMAT, "%s: its options are not JSON", ckpath);
+        else rc = check_fingerprint(fp, then, ckpath, err);
+        cJSON_Delete(then);
+        if (rc) goto done;
+    }
     snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
     if (!(mj = fopen(path, "w"))) {
         rc = bertc_errorf(err, BERTC_EIO, "%s: cannot write: %s", path, strerror(errno));
         goto done;
     }
+    /* A resume starts from the metrics the checkpoint knew: lines written after it are dropped. */
+    if (o->resume && fputs(ck_metrics, mj) == EOF) {
+        rc = bertc_errorf(err, BERTC_EIO, "%s: write failed: %s", path, strerror(errno));
+        goto done;
+    }
     struct save_ctx sc = {m, o->out_dir};
-    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels};
-    if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) goto done;
+    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
+                           .checkpoint_dir = ckdir, .options_json = fingerprint, .metrics_path = path, .resume = o->resume};
+    if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) {
+        if (rc == BERTC_EINTERRUPTED)
+            bertc_errorf(err, rc, "interrupted at step %ld; resume with: bertc train --resume %s", r->steps, o->out_dir);
+        goto done;
+    }
     fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
             r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);
     if (fclose(mj)) {
@@ -348,7 +581,13 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
             bertc_errorf(err, rc, "%s (the model, metrics.jsonl and summary.json are saved; retry with: bertc report %s)", rerr.msg,
                          o->out_dir);
     }
+    /* Finished: the checkpoint (several times the model's size) has served its purpose. */
+    if (!rc && unlink(ckpath) == 0) rmdir(ckdir);
 done:
+    free(ck_options);
+    free(ck_metrics);
+    free(fingerprint);
+    cJSON_Delete(fp);
     if (mj) fclose(mj);
     encoded_set_free(&etrain);
     encoded_set_free(&eval);

@@ -1,7 +1,9 @@
 /* bertc train: fine-tune a model folder on a dataset and write the fine-tuned folder. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bertc.h"
 #include "cli/args.h"
@@ -54,10 +56,42 @@ static void usage(const bertc_train_options *d) {
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --no-eval-train          skip the final eval-mode pass over the training set\n"
            "  --summary FILE           also write the summary JSON here\n"
-           "  --quiet                  no progress display\n",
+           "  --quiet                  no progress display\n\n"
+           "reliability (docs/RELIABILITY.md):\n"
+           "  --checkpoint-every N     also checkpoint to OUT/checkpoint every N updates (always: after each epoch\n"
+           "                           and on Ctrl-C / SIGTERM; removed when the run completes)\n"
+           "  --resume OUT             continue the interrupted run in OUT with its own options (only --threads and\n"
+           "                           --quiet may be given with it)\n"
+           "  --deterministic          bit-identical results, resumed or not, for the same --threads (kept on resume)\n"
+           "  --skip-nonfinite         skip an update whose loss or gradient is NaN/inf instead of stopping\n"
+           "                           (more than 10 in a row stop the run)\n"
+           "Ctrl-C or SIGTERM saves a checkpoint after the current update and exits with 130 (SIGINT) or 143\n"
+           "(SIGTERM); a second Ctrl-C exits at once, leaving the previous checkpoint.\n",
            d->text_column, d->label_column, d->max_length, d->epochs, d->batch_size, d->grad_accum, d->eval_batch_size,
            (double)d->lr, d->scheduler, (double)d->weight_decay, (double)d->adam_beta1, (double)d->adam_beta2,
            (double)d->adam_eps, d->patience, (unsigned long long)d->seed);
+}
+
+/* The signal number that asked to stop; the trainer checks it after every update. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) {
+    /* A second signal: the user means it. Exit now; the last complete checkpoint stays valid. */
+    if (stop_signal) _exit(128 + sig);
+    stop_signal = sig;
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A file-size limit (ulimit -f) then makes write() fail with EFBIG, reported as an error,
+     * instead of killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int cmd_train(int argc0, char **argv0) {
@@ -65,16 +99,22 @@ int cmd_train(int argc0, char **argv0) {
     char **argv = recipe_expand(argc0, argv0, &argc);
     bertc_train_options o;
     bertc_train_options_default(&o);
-    int quiet = 0;
+    int quiet = 0, threads_given = 0, others = 0;
+    const char *resume = NULL;
     args a;
     args_init(&a, "train", argc, argv);
     const char *f;
     while ((f = args_next(&a))) {
+        /* With --resume the options come from the checkpoint: count anything else given. */
+        others += strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--quiet");
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             usage(&o);
             recipe_free(argv, argc0, argv0);
             return 0;
         }
+        else if (!strcmp(f, "--resume")) resume = args_str(&a);
+        else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024), threads_given = 1;
+        else if (!strcmp(f, "--quiet")) quiet = 1;
         else if (!strcmp(f, "--model")) o.model_dir = args_str(&a);
         else if (!strcmp(f, "--train")) o.train_spec = args_str(&a);
         else if (!strcmp(f, "--val")) o.val_spec = args_str(&a);
@@ -114,10 +154,27 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--classifier-dropout")) o.classifier_dropout = (float)args_double(&a, 0, 0.99);
         else if (!strcmp(f, "--label-smoothing")) o.label_smoothing = (float)args_double(&a, 0, 0.99);
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
-        else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--no-eval-train")) o.eval_train = 0;
-        else if (!strcmp(f, "--quiet")) quiet = 1;
+        else if (!strcmp(f, "--checkpoint-every")) o.checkpoint_every = (int)args_long(&a, 0, 1 << 30);
+        else if (!strcmp(f, "--deterministic")) o.deterministic = 1;
+        else if (!strcmp(f, "--skip-nonfinite")) o.skip_nonfinite = 1;
         else args_unknown(&a);
+    }
+    void *keep = NULL;
+    if (resume) {
+        if (others) {
+            fprintf(stderr, "bertc train: --resume takes every option from the checkpoint; only --threads and --quiet may be given with it\n");
+            recipe_free(argv, argc0, argv0);
+            return 2;
+        }
+        bertc_error lerr = {0};
+        int given = o.threads;
+        if (bertc_train_options_load(&o, resume, &keep, &lerr)) {
+            fprintf(stderr, "bertc train: %s\n", lerr.msg);
+            recipe_free(argv, argc0, argv0);
+            return 1;
+        }
+        if (threads_given) o.threads = given;
     }
     if (!o.model_dir || !o.train_spec || !o.out_dir) {
         fprintf(stderr, "bertc train: --model, --train and --out are required (see bertc train --help)\n");
@@ -126,6 +183,8 @@ int cmd_train(int argc0, char **argv0) {
     }
     o.on_log = progress_log;
     if (!quiet) o.on_progress = progress_print;
+    o.stop = &stop_signal;
+    install_signals();
 
     bertc_train_result r;
     bertc_error err = {0};
@@ -133,9 +192,12 @@ int cmd_train(int argc0, char **argv0) {
     if (rc) {
         progress_end();
         fprintf(stderr, "bertc train: %s\n", err.msg);
+        bertc_train_options_release(keep);
         recipe_free(argv, argc0, argv0);
-        return 1;
+        /* Interrupted (checkpoint saved): the shell's convention for death by that signal. */
+        return rc == BERTC_EINTERRUPTED && stop_signal ? 128 + stop_signal : 1;
     }
+    if (r.skipped_updates) printf("%ld updates skipped for a non-finite loss or gradient\n", r.skipped_updates);
     progress_end();
     if (o.eval_train) printf("train accuracy %.4f  train loss %.4f  (%ld examples, eval mode)\n", r.train.accuracy, r.train.loss, r.train.n);
     if (o.val_spec) {
@@ -146,6 +208,7 @@ int cmd_train(int argc0, char **argv0) {
     }
     printf("%ld updates in %.1f s (%.1f examples/s); model written to %s\n", r.steps, r.train_seconds, r.examples_per_s, o.out_dir);
     printf("report: %s/report.html\n", o.out_dir);
+    bertc_train_options_release(keep);
     recipe_free(argv, argc0, argv0);
     return 0;
 }

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/rng.h"
 
 static double now_s(void) {
@@ -120,6 +122,51 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* Test-only fault injection (documented in docs/RELIABILITY.md): BERTC_FAULT_NAN_STEPS="3,5-7"
+ * puts a NaN into the gradient of those updates (1-based), as an overflow would. */
+static int fault_nan_at(const char *spec, long step) {
+    if (!spec) return 0;
+    const char *p = spec;
+    while (*p) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end == p) return 0;
+        if (*end == '-') {
+            p = end + 1;
+            b = strtol(p, &end, 10);
+            if (end == p) return 0;
+        }
+        if (step >= a && step <= b) return 1;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return 0;
+    }
+    return 0;
+}
+
+#define MAX_CONSECUTIVE_SKIPS 10
+
+/* Saves the loop's state (see train/checkpoint.h), with metrics.jsonl's text as it is now. */
+static int save_checkpoint(bert_model *m, const trainer_hooks *h, const train_state *st, const adamw *opt,
+                           const float *best, bertc_error *err) {
+    char *metrics_text = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (h->metrics_jsonl) {
+        if (fflush(h->metrics_jsonl))
+            return bertc_errorf(err, BERTC_EIO, "%s: write failed", h->metrics_path ? h->metrics_path : "metrics.jsonl");
+        if (h->metrics_path && (rc = fs_read_all(h->metrics_path, &metrics_text, &n, (size_t)90 << 20, err))) return rc;
+    }
+    rc = checkpoint_save(h->checkpoint_dir, st, m, opt, st->best_epoch > 0 ? best : NULL, h->options_json,
+                         metrics_text, err);
+    free(metrics_text);
+    return rc;
+}
+
+static void epoch_sums_reset(train_state *st) {
+    st->loss_sum = 0;
+    st->loss_n = st->done_ex = st->correct = 0;
+}
+
 int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val, const bertc_train_options *o,
                 const trainer_hooks *h, bertc_train_result *r, bertc_error *err) {
     memset(r, 0, sizeof *r);
@@ -129,6 +176,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     const long batches_per_epoch = (train->n + B - 1) / B;
     const long updates_per_epoch = (batches_per_epoch + accum - 1) / accum;
     const long total_updates = updates_per_epoch * o->epochs;
+    const char *ckdir = h ? h->checkpoint_dir : NULL;
+    const char *fault_spec = getenv("BERTC_FAULT_NAN_STEPS");
 
     lr_schedule sched = {.base_lr = o->lr, .total_steps = total_updates};
     if (lr_schedule_parse(o->scheduler, &sched.kind))
@@ -163,108 +212,178 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     }
     for (int i = 0; i < train->n; i++) order[i] = (uint32_t)i;
 
+    /* Everything that moves is in st, so that a checkpoint of st (plus weights and moments) is
+     * the whole run so far. */
+    train_state st = {.epoch = 1, .best_acc = -1.0};
+    if (h && h->resume) {
+        if (!ckdir) {
+            rc = bertc_errorf(err, BERTC_EINVAL, "resume asked for without a checkpoint folder");
+            goto done;
+        }
+        if ((rc = checkpoint_load(ckdir, &st, m, &opt, best, err))) goto done;
+        if (st.batch > batches_per_epoch || st.epoch > o->epochs + 1 || st.step > total_updates ||
+            (val == NULL && st.best_epoch > 0)) {
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s/%s: its position (epoch %d, batch %ld, step %ld) does not fit this run",
+                              ckdir, CHECKPOINT_FILE, st.epoch, st.batch, st.step);
+            goto done;
+        }
+    }
     rng shuffle_rng;
     rng_seed(&shuffle_rng, o->seed);
-    double best_acc = -1.0, t_start = now_s(), train_time = 0;
-    long step = 0, micro = 0, examples_seen = 0;
-    int bad_epochs = 0;
+    /* Replay the shuffles of the epochs already done: each epoch shuffles the previous order. */
+    for (int e = 1; e < st.epoch && e <= o->epochs; e++) rng_shuffle_u32(&shuffle_rng, order, (size_t)train->n);
+    double t_start = now_s(), train_time0 = st.train_seconds;
+    long examples_at_start = st.examples_seen;
 
-    for (int epoch = 1; epoch <= o->epochs; epoch++) {
+    while (!st.finished && st.epoch <= o->epochs) {
+        const int epoch = st.epoch;
         rng_shuffle_u32(&shuffle_rng, order, (size_t)train->n);
-        double t_epoch = now_s(), loss_sum = 0;
-        long loss_n = 0, done_ex = 0, correct = 0;
-        for (long bi = 0; bi < batches_per_epoch;) {
+        if (st.batch > 0 && memcmp(st.rng, shuffle_rng.s, sizeof st.rng)) {
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s/%s: the shuffle state does not match this run's seed", ckdir, CHECKPOINT_FILE);
+            goto done;
+        }
+        memcpy(st.rng, shuffle_rng.s, sizeof st.rng);
+        double t_epoch = now_s();
+        for (long bi = st.batch; bi < batches_per_epoch;) {
             /* One optimiser update over up to `accum` micro-batches. */
             long n_micro = batches_per_epoch - bi < accum ? batches_per_epoch - bi : accum;
-            float lr = lr_schedule_at(&sched, step);
+            float lr = lr_schedule_at(&sched, st.step);
             bert_zero_grad(m);
             double update_loss = 0;
+            const char *bad = NULL;
             for (long j = 0; j < n_micro; j++, bi++) {
                 long start = bi * B;
                 int nb = (int)(train->n - start < B ? train->n - start : B);
                 batch_gather(&b, train, order + start, nb, o->pad_dynamic);
-                uint64_t dseed = mix64(o->seed ^ mix64((uint64_t)micro + 1));
+                uint64_t dseed = mix64(o->seed ^ mix64((uint64_t)st.micro + 1));
                 float loss = bert_forward(m, b.ids, b.mask, b.types, b.labels, nb, b.T, 1, dseed);
+                st.micro++;
                 if (!isfinite(loss)) {
-                    rc = bertc_errorf(err, BERTC_ENUMERIC, "loss is %s at step %ld (epoch %d); stopping before it reaches the weights",
-                                      isnan(loss) ? "NaN" : "infinite", step + 1, epoch);
-                    goto done;
+                    bad = isnan(loss) ? "loss is NaN" : "loss is infinite";
+                    /* The rest of the update's micro-batches are passed over, so positions stay as planned. */
+                    st.micro += n_micro - j - 1;
+                    bi += n_micro - j;
+                    break;
                 }
                 bert_backward(m, 1.0f / (float)n_micro);
                 update_loss += loss / n_micro;
-                loss_sum += (double)loss * nb;
-                correct += count_correct(bert_logits(m), K, b.labels, nb);
-                loss_n += nb;
-                done_ex += nb;
-                examples_seen += nb;
-                micro++;
+                st.loss_sum += (double)loss * nb;
+                st.correct += count_correct(bert_logits(m), K, b.labels, nb);
+                st.loss_n += nb;
+                st.done_ex += nb;
+                st.examples_seen += nb;
             }
-            if (h && h->sync && h->sync->world_size > 1 && (rc = h->sync->allreduce_mean(h->sync, grads, np))) {
-                bertc_errorf(err, rc, "gradient all-reduce failed at step %ld", step + 1);
+            if (!bad && h && h->sync && h->sync->world_size > 1 && (rc = h->sync->allreduce_mean(h->sync, grads, np))) {
+                bertc_errorf(err, rc, "gradient all-reduce failed at step %ld", st.step + 1);
                 goto done;
             }
-            float gnorm = clip_grad_norm(grads, np, o->max_grad_norm);
-            if (!isfinite(gnorm)) {
-                rc = bertc_errorf(err, BERTC_ENUMERIC, "gradient norm is not finite at step %ld (epoch %d); stopping before it reaches the weights",
-                                  step + 1, epoch);
+            if (!bad && fault_nan_at(fault_spec, st.step + 1)) grads[0] = NAN;
+            float gnorm = bad ? NAN : clip_grad_norm(grads, np, o->max_grad_norm);
+            if (!bad && !isfinite(gnorm)) bad = "gradient norm is not finite";
+            if (bad && !o->skip_nonfinite) {
+                rc = bertc_errorf(err, BERTC_ENUMERIC, "%s at step %ld (epoch %d); stopping before it reaches the weights "
+                                  "(--skip-nonfinite skips such updates)", bad, st.step + 1, epoch);
                 goto done;
             }
-            adamw_step(&opt, params, grads, lr);
-            step++;
+            if (bad) {
+                bert_zero_grad(m);
+                st.skipped++;
+                if (++st.consecutive_skips > MAX_CONSECUTIVE_SKIPS) {
+                    rc = bertc_errorf(err, BERTC_ENUMERIC, "%s at step %ld (epoch %d): more than %d updates in a row skipped; stopping",
+                                      bad, st.step + 1, epoch, MAX_CONSECUTIVE_SKIPS);
+                    goto done;
+                }
+                logf_line(o, "step %ld (epoch %d): %s; update skipped (%ld skipped so far)", st.step + 1, epoch, bad, st.skipped);
+                if (h && h->metrics_jsonl)
+                    fprintf(h->metrics_jsonl, "{\"type\":\"skip\",\"step\":%ld,\"epoch\":%d,\"reason\":\"%s\"}\n", st.step + 1,
+                            epoch, bad);
+            } else {
+                adamw_step(&opt, params, grads, lr);
+                st.consecutive_skips = 0;
+            }
+            st.step++;
+            st.batch = bi;
+            st.opt_step = opt.step;
             double elapsed = now_s() - t_start;
-            double eps_rate = elapsed > 0 ? examples_seen / elapsed : 0;
-            if (h && h->metrics_jsonl)
+            double eps_rate = elapsed > 0 ? (st.examples_seen - examples_at_start) / elapsed : 0;
+            if (!bad && h && h->metrics_jsonl)
                 fprintf(h->metrics_jsonl,
                         "{\"type\":\"step\",\"step\":%ld,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6f,\"examples_per_s\":%.2f}\n",
-                        step, epoch, update_loss, lr, gnorm, eps_rate);
+                        st.step, epoch, update_loss, lr, gnorm, eps_rate);
             if (o->on_progress) {
                 double total_ex = (double)train->n * o->epochs;
-                bertc_progress p = {.phase = "train", .epoch = epoch, .epochs = o->epochs, .step = step,
-                                    .steps = total_updates, .done = done_ex, .total = train->n,
-                                    .loss = (float)(loss_sum / loss_n), .lr = lr, .examples_per_s = eps_rate,
-                                    .eta_s = eps_rate > 0 ? (total_ex - examples_seen) / eps_rate : 0};
+                bertc_progress p = {.phase = "train", .epoch = epoch, .epochs = o->epochs, .step = st.step,
+                                    .steps = total_updates, .done = st.done_ex, .total = train->n,
+                                    .loss = (float)(st.loss_sum / (st.loss_n ? st.loss_n : 1)), .lr = lr, .examples_per_s = eps_rate,
+                                    .eta_s = eps_rate > 0 ? (total_ex - st.examples_seen) / eps_rate : 0};
                 o->on_progress(&p, o->user);
             }
+            int stop = o->stop && *o->stop;
+            if (ckdir && (stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0))) {
+                st.train_seconds = train_time0 + (now_s() - t_epoch);
+                if ((rc = save_checkpoint(m, h, &st, &opt, best, err))) goto done;
+            }
+            if (stop) {
+                r->steps = st.step;
+                rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
+                goto done;
+            }
         }
-        train_time += now_s() - t_epoch;
-        r->epochs_run = epoch;
-        double train_loss_running = loss_sum / (loss_n ? loss_n : 1);
+        train_time0 += now_s() - t_epoch;
+        st.train_seconds = train_time0;
+        st.epochs_run = epoch;
+        double train_loss_running = st.loss_sum / (st.loss_n ? st.loss_n : 1);
         /* From the training-mode logits of the epoch's batches (dropout on, weights moving): a
          * cheap running figure for the learning curves, not the final eval-mode accuracy. */
-        double train_acc_running = (double)correct / (loss_n ? loss_n : 1);
+        double train_acc_running = (double)st.correct / (st.loss_n ? st.loss_n : 1);
         if (!val) {
             logf_line(o, "epoch %d/%d: train loss %.4f", epoch, o->epochs, train_loss_running);
             if (h && h->metrics_jsonl)
                 fprintf(h->metrics_jsonl, "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f}\n",
-                        epoch, step, train_loss_running, train_acc_running);
-            continue;
+                        epoch, st.step, train_loss_running, train_acc_running);
+        } else {
+            if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
+            double vacc = metrics_accuracy(&mt), vloss = metrics_loss(&mt);
+            int improved = vacc > st.best_acc;
+            if (h && h->metrics_jsonl)
+                fprintf(h->metrics_jsonl,
+                        "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s}\n",
+                        epoch, st.step, train_loss_running, train_acc_running, vloss, vacc, improved ? "true" : "false");
+            if (h && h->metrics_jsonl) fflush(h->metrics_jsonl);
+            logf_line(o, "epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f%s", epoch, o->epochs,
+                      train_loss_running, vloss, vacc, improved ? " (best)" : "");
+            if (improved) {
+                st.best_acc = vacc;
+                st.best_epoch = epoch;
+                st.bad_epochs = 0;
+                memcpy(best, params, np * sizeof *best);
+                if (h && h->save_best && (rc = h->save_best(h->ctx, err))) goto done;
+            } else if (o->patience > 0 && ++st.bad_epochs >= o->patience) {
+                st.stopped_early = 1;
+                st.finished = 1;
+                logf_line(o, "early stop: no better validation accuracy for %d epoch%s; best epoch %d", st.bad_epochs,
+                          st.bad_epochs == 1 ? "" : "s", st.best_epoch);
+            }
         }
-        if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
-        double vacc = metrics_accuracy(&mt), vloss = metrics_loss(&mt);
-        int improved = vacc > best_acc;
-        if (h && h->metrics_jsonl)
-            fprintf(h->metrics_jsonl,
-                    "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s}\n",
-                    epoch, step, train_loss_running, train_acc_running, vloss, vacc, improved ? "true" : "false");
-        if (h && h->metrics_jsonl) fflush(h->metrics_jsonl);
-        logf_line(o, "epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f%s", epoch, o->epochs,
-                  train_loss_running, vloss, vacc, improved ? " (best)" : "");
-        if (improved) {
-            best_acc = vacc;
-            r->best_epoch = epoch;
-            bad_epochs = 0;
-            memcpy(best, params, np * sizeof *best);
-            if (h && h->save_best && (rc = h->save_best(h->ctx, err))) goto done;
-        } else if (o->patience > 0 && ++bad_epochs >= o->patience) {
-            r->stopped_early = 1;
-            logf_line(o, "early stop: no better validation accuracy for %d epoch%s; best epoch %d", bad_epochs,
-                      bad_epochs == 1 ? "" : "s", r->best_epoch);
-            break;
+        st.epoch++;
+        st.batch = 0;
+        epoch_sums_reset(&st);
+        if (st.epoch > o->epochs) st.finished = 1;
+        int stop = o->stop && *o->stop;
+        if (ckdir && (o->checkpoint_every >= 0 || stop) && (rc = save_checkpoint(m, h, &st, &opt, best, err))) goto done;
+        if (stop && !st.finished) {
+            r->steps = st.step;
+            rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
+            goto done;
         }
     }
-    r->steps = step;
-    r->train_seconds = train_time;
-    r->examples_per_s = train_time > 0 ? (double)examples_seen / train_time : 0;
+    r->epochs_run = st.epochs_run;
+    r->best_epoch = st.best_epoch;
+    r->stopped_early = st.stopped_early;
+    r->skipped_updates = st.skipped;
+    r->steps = st.step;
+    r->train_seconds = train_time0;
+    r->examples_per_s = train_time0 > 0 ? (double)st.examples_seen / train_time0 : 0;
 
     if (val) {
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */

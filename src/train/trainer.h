@@ -20,6 +20,13 @@ typedef struct trainer_hooks {
     FILE *metrics_jsonl; /* one JSON object per step and per epoch, or NULL */
     char *const *label_names; /* for the metrics written to metrics_jsonl */
     grad_sync *sync;     /* averages gradients across data-parallel processes; NULL for one process */
+    /* Checkpoints (train/checkpoint.h): written to checkpoint_dir every o->checkpoint_every updates
+     * (> 0), after every epoch (>= 0) and when *o->stop is set; NULL: none. options_json is the
+     * fingerprint stored with them; metrics_path the metrics file whose text they keep. */
+    const char *checkpoint_dir;
+    const char *options_json;
+    const char *metrics_path;
+    int resume;          /* continue from checkpoint_dir's checkpoint */
 } trainer_hooks;
 
 /* Runs the loop described by o over the encoded sets (val may be NULL). */
