@@ -312,6 +312,11 @@ int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void *
     *keep = NULL;
     char dir[PATH_MAX], *opts = NULL, *metrics = NULL;
     snprintf(dir, sizeof dir, "%s/checkpoint", out_dir);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+    if (access(path, F_OK) != 0)
+        return bertc_errorf(err, BERTC_EIO, "%s: no checkpoint to resume from (%s; a run that finished removes its checkpoint)",
+                            path, strerror(errno));
     int rc = checkpoint_read_meta(dir, &opts, &metrics, err);
     free(metrics);
     if (rc) return rc;
