@@ -483,6 +483,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     int rc = check_train_options(o, err);
     if (rc) return rc;
     if ((rc = check_writable(o->out_dir, err))) return rc;
+    /* Temporary files of a run killed while writing its outputs. */
+    static const char *const outputs[] = {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
+                                          "summary.json", "report.html", NULL};
+    remove_stale_temps(o->out_dir, outputs);
     bertc_set_threads(o->threads);
     if (o->deterministic) omp_set_dynamic(0);
     char ckdir[PATH_MAX], ckpath[PATH_MAX + 32];
@@ -587,7 +591,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
                          o->out_dir);
     }
     /* Finished: the checkpoint (several times the model's size) has served its purpose. */
-    if (!rc && unlink(ckpath) == 0) rmdir(ckdir);
+    if (!rc) checkpoint_remove(ckdir);
 done:
     free(ck_options);
     free(ck_metrics);

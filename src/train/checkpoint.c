@@ -1,12 +1,14 @@
 #include "train/checkpoint.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/safetensors.h"
 #include "util/error.h"
@@ -14,6 +16,32 @@
 
 #define CHECKPOINT_VERSION "1"
 #define HEADER_MAX 100000000ULL /* as the safetensors reader */
+
+void remove_stale_temps(const char *dir, const char *const *names) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        for (const char *const *n = names; *n; n++) {
+            size_t len = strlen(*n);
+            /* exactly NAME ".tmp." and mkstemp's six characters */
+            if (strncmp(e->d_name, *n, len) || strncmp(e->d_name + len, ".tmp.", 5) || strlen(e->d_name + len + 5) != 6) continue;
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+void checkpoint_remove(const char *dir) {
+    static const char *const names[] = {CHECKPOINT_FILE, NULL};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+    unlink(path);
+    remove_stale_temps(dir, names);
+    rmdir(dir);
+}
 
 int all_finite(const float *x, size_t n) {
     int ok = 1;
@@ -147,6 +175,8 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
         return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
     int rc = fs_mkdir_p(dir, err);
     if (rc) return rc;
+    static const char *const names[] = {CHECKPOINT_FILE, NULL};
+    remove_stale_temps(dir, names); /* left by a process killed while writing */
     const bert_param_info *info;
     size_t nt = bert_param_table(m, &info);
     st_write_tensor *t = calloc(nt + 3, sizeof *t);

@@ -53,6 +53,12 @@ int checkpoint_read_meta(const char *dir, char **options_json, char **metrics, b
  * checksum of the tensor data. */
 int checkpoint_load(const char *dir, train_state *s, bert_model *m, adamw *opt, float *best, bertc_error *err);
 
+/* Removes the temporary files ("NAME.tmp.XXXXXX", util/fs.h) that a process killed while writing
+ * left in dir, for NAME in names (a NULL-terminated list). */
+void remove_stale_temps(const char *dir, const char *const *names);
+/* Removes dir/checkpoint.safetensors, its stale temporaries and dir itself (when then empty). */
+void checkpoint_remove(const char *dir);
+
 /* FNV-1a over 64-bit words: the checksum of checkpoints, also used to fingerprint data. */
 #define CHECKPOINT_HASH_INIT 0xcbf29ce484222325ULL
 uint64_t checkpoint_hash(uint64_t h, const void *data, size_t n);
