@@ -431,6 +431,7 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddNumberToObject(j, "epochs_run", r->epochs_run);
     cJSON_AddBoolToObject(j, "stopped_early", r->stopped_early);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
+    if (r->skipped_updates) cJSON_AddNumberToObject(j, "skipped_updates", (double)r->skipped_updates);
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");

@@ -399,6 +399,32 @@ static void test_skip_nonfinite(void **state) {
     assert_int_equal(r.skipped_updates, 1);
     assert_same_run(out2, ref, &r, &rref);
 
+    /* A NaN loss in the first micro-batch of an update of three: the update's other micro-batches
+     * are passed over, and a run interrupted just after resumes to the same end. */
+    setenv("BERTC_FAULT_NAN_LOSS_STEPS", "2", 1);
+    unsetenv("BERTC_FAULT_NAN_STEPS");
+    path(out, sizeof out, "nanloss");
+    options(&o, out, 3);
+    assert_int_equal(train(&o, NULL, &r, &err), BERTC_ENUMERIC);
+    assert_non_null(strstr(err.msg, "loss is NaN at step 2"));
+    options(&o, out, 3);
+    o.skip_nonfinite = 1;
+    if (train(&o, NULL, &r, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(r.skipped_updates, 1);
+    assert_int_equal(r.steps, 12);
+    rref = r;
+    path(out2, sizeof out2, "nanloss-resumed");
+    options(&o, out2, 3);
+    o.skip_nonfinite = 1;
+    stopper s2 = {.stop_step = 2};
+    assert_int_equal(train(&o, &s2, &r, &err), BERTC_EINTERRUPTED);
+    options(&o, out2, 3);
+    o.skip_nonfinite = 1;
+    o.resume = 1;
+    if (train(&o, NULL, &r, &err)) fail_msg("%s", err.msg);
+    assert_same_run(out2, out, &r, &rref);
+    unsetenv("BERTC_FAULT_NAN_LOSS_STEPS");
+
     /* Eleven in a row: the run stops. */
     setenv("BERTC_FAULT_NAN_STEPS", "2-12", 1);
     options(&o, out, 1);

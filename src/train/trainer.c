@@ -123,7 +123,8 @@ static uint64_t mix64(uint64_t x) {
 }
 
 /* Test-only fault injection (documented in docs/RELIABILITY.md): BERTC_FAULT_NAN_STEPS="3,5-7"
- * puts a NaN into the gradient of those updates (1-based), as an overflow would. */
+ * puts a NaN into the gradient of those updates (1-based), as an overflow would;
+ * BERTC_FAULT_NAN_LOSS_STEPS makes the loss of those updates' first micro-batch NaN. */
 static int fault_nan_at(const char *spec, long step) {
     if (!spec) return 0;
     const char *p = spec;
@@ -177,7 +178,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     const long updates_per_epoch = (batches_per_epoch + accum - 1) / accum;
     const long total_updates = updates_per_epoch * o->epochs;
     const char *ckdir = h ? h->checkpoint_dir : NULL;
-    const char *fault_spec = getenv("BERTC_FAULT_NAN_STEPS");
+    const char *fault_spec = getenv("BERTC_FAULT_NAN_STEPS"), *fault_loss_spec = getenv("BERTC_FAULT_NAN_LOSS_STEPS");
 
     lr_schedule sched = {.base_lr = o->lr, .total_steps = total_updates};
     if (lr_schedule_parse(o->scheduler, &sched.kind))
@@ -257,6 +258,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 batch_gather(&b, train, order + start, nb, o->pad_dynamic);
                 uint64_t dseed = mix64(o->seed ^ mix64((uint64_t)st.micro + 1));
                 float loss = bert_forward(m, b.ids, b.mask, b.types, b.labels, nb, b.T, 1, dseed);
+                if (j == 0 && fault_nan_at(fault_loss_spec, st.step + 1)) loss = NAN;
                 st.micro++;
                 if (!isfinite(loss)) {
                     bad = isnan(loss) ? "loss is NaN" : "loss is infinite";
@@ -273,12 +275,14 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 st.done_ex += nb;
                 st.examples_seen += nb;
             }
-            if (!bad && h && h->sync && h->sync->world_size > 1 && (rc = h->sync->allreduce_mean(h->sync, grads, np))) {
+            /* A bad loss poisons the gradient, so that every data-parallel process sees a
+             * non-finite norm after the all-reduce and all skip (or stop at) the same update. */
+            if (bad || fault_nan_at(fault_spec, st.step + 1)) grads[0] = NAN;
+            if (h && h->sync && h->sync->world_size > 1 && (rc = h->sync->allreduce_mean(h->sync, grads, np))) {
                 bertc_errorf(err, rc, "gradient all-reduce failed at step %ld", st.step + 1);
                 goto done;
             }
-            if (!bad && fault_nan_at(fault_spec, st.step + 1)) grads[0] = NAN;
-            float gnorm = bad ? NAN : clip_grad_norm(grads, np, o->max_grad_norm);
+            float gnorm = clip_grad_norm(grads, np, o->max_grad_norm);
             if (!bad && !isfinite(gnorm)) bad = "gradient norm is not finite";
             if (bad && !o->skip_nonfinite) {
                 rc = bertc_errorf(err, BERTC_ENUMERIC, "%s at step %ld (epoch %d); stopping before it reaches the weights "
