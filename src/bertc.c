@@ -203,52 +203,37 @@ static int save_best(void *ctx, bertc_error *err) {
 
 /* The options a resume must keep, by their command-line names, plus what was read: the
  * fingerprint stored in every checkpoint (and the options --resume restores). */
+/* Every training option a checkpoint records, as (key, field of bertc_train_options): written by
+ * options_json and read back by bertc_train_options_load from this one list, so the two cannot
+ * drift apart. The seed (a 64-bit integer, kept as a string) and the thread count are handled apart. */
+#define TRAIN_STRING_OPTIONS(X)                                                                   \
+    X("model", model_dir) X("train", train_spec) X("val", val_spec) X("summary", summary_path)    \
+    X("save-split", save_split) X("load-split", load_split) X("text-column", text_column)         \
+    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler)
+#define TRAIN_NUMBER_OPTIONS(X)                                                                    \
+    X("skip-bad", skip_bad) X("train-size", train_size) X("val-size", val_size)                    \
+    X("max-length", max_length) X("batch-size", batch_size) X("grad-accum", grad_accum)            \
+    X("eval-batch-size", eval_batch_size) X("epochs", epochs) X("lr", lr)                          \
+    X("weight-decay", weight_decay) X("adam-beta1", adam_beta1) X("adam-beta2", adam_beta2)        \
+    X("adam-eps", adam_eps) X("max-grad-norm", max_grad_norm) X("warmup-steps", warmup_steps)      \
+    X("warmup-ratio", warmup_ratio) X("hidden-dropout", hidden_dropout)                            \
+    X("attention-dropout", attention_dropout) X("classifier-dropout", classifier_dropout)          \
+    X("label-smoothing", label_smoothing) X("patience", patience) X("pad-dynamic", pad_dynamic)    \
+    X("eval-train", eval_train) X("checkpoint-every", checkpoint_every)                            \
+    X("deterministic", deterministic) X("skip-nonfinite", skip_nonfinite)
+
 static cJSON *options_json(const bertc_train_options *o) {
     cJSON *j = cJSON_CreateObject();
-#define STR(k, v) if (v) cJSON_AddStringToObject(j, k, v)
-#define NUM(k, v) cJSON_AddNumberToObject(j, k, (double)(v))
-    STR("model", o->model_dir);
-    STR("train", o->train_spec);
-    STR("val", o->val_spec);
-    STR("summary", o->summary_path);
-    STR("save-split", o->save_split);
-    STR("load-split", o->load_split);
-    STR("text-column", o->text_column);
-    STR("text-pair-column", o->text_pair_column);
-    STR("label-column", o->label_column);
-    NUM("skip-bad", o->skip_bad);
-    NUM("train-size", o->train_size);
-    NUM("val-size", o->val_size);
-    NUM("max-length", o->max_length);
-    NUM("batch-size", o->batch_size);
-    NUM("grad-accum", o->grad_accum);
-    NUM("eval-batch-size", o->eval_batch_size);
-    NUM("epochs", o->epochs);
-    NUM("lr", o->lr);
-    NUM("weight-decay", o->weight_decay);
-    NUM("adam-beta1", o->adam_beta1);
-    NUM("adam-beta2", o->adam_beta2);
-    NUM("adam-eps", o->adam_eps);
-    NUM("max-grad-norm", o->max_grad_norm);
-    STR("scheduler", o->scheduler);
-    NUM("warmup-steps", o->warmup_steps);
-    NUM("warmup-ratio", o->warmup_ratio);
-    NUM("hidden-dropout", o->hidden_dropout);
-    NUM("attention-dropout", o->attention_dropout);
-    NUM("classifier-dropout", o->classifier_dropout);
-    NUM("label-smoothing", o->label_smoothing);
-    NUM("patience", o->patience);
-    NUM("pad-dynamic", o->pad_dynamic);
-    NUM("eval-train", o->eval_train);
+#define STR(k, f) if (o->f) cJSON_AddStringToObject(j, k, o->f);
+#define NUM(k, f) cJSON_AddNumberToObject(j, k, (double)o->f);
+    TRAIN_STRING_OPTIONS(STR)
+    TRAIN_NUMBER_OPTIONS(NUM)
+#undef STR
+#undef NUM
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
-    NUM("checkpoint-every", o->checkpoint_every);
-    NUM("deterministic", o->deterministic);
-    NUM("skip-nonfinite", o->skip_nonfinite);
-    NUM("threads", omp_get_max_threads());
-#undef STR
-#undef NUM
+    cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
     return j;
 }
 
@@ -327,53 +312,21 @@ int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void *
         return bertc_errorf(err, BERTC_EFORMAT, "%s/%s: its options are not a JSON object", dir, CHECKPOINT_FILE);
     }
     const char *missing = NULL;
-#define STR(k, dst) do { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k); dst = cJSON_IsString(v) ? v->valuestring : NULL; } while (0)
-#define NUM(k, dst) do { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k); \
-        if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) dst = (__typeof__(dst))v->valuedouble; \
-        else if (!missing) missing = k; } while (0)
-    STR("model", o->model_dir);
-    STR("train", o->train_spec);
-    STR("val", o->val_spec);
-    STR("summary", o->summary_path);
-    STR("save-split", o->save_split);
-    STR("load-split", o->load_split);
-    STR("text-column", o->text_column);
-    STR("text-pair-column", o->text_pair_column);
-    STR("label-column", o->label_column);
-    STR("scheduler", o->scheduler);
-    NUM("skip-bad", o->skip_bad);
-    NUM("train-size", o->train_size);
-    NUM("val-size", o->val_size);
-    NUM("max-length", o->max_length);
-    NUM("batch-size", o->batch_size);
-    NUM("grad-accum", o->grad_accum);
-    NUM("eval-batch-size", o->eval_batch_size);
-    NUM("epochs", o->epochs);
-    NUM("lr", o->lr);
-    NUM("weight-decay", o->weight_decay);
-    NUM("adam-beta1", o->adam_beta1);
-    NUM("adam-beta2", o->adam_beta2);
-    NUM("adam-eps", o->adam_eps);
-    NUM("max-grad-norm", o->max_grad_norm);
-    NUM("warmup-steps", o->warmup_steps);
-    NUM("warmup-ratio", o->warmup_ratio);
-    NUM("hidden-dropout", o->hidden_dropout);
-    NUM("attention-dropout", o->attention_dropout);
-    NUM("classifier-dropout", o->classifier_dropout);
-    NUM("label-smoothing", o->label_smoothing);
-    NUM("patience", o->patience);
-    NUM("pad-dynamic", o->pad_dynamic);
-    NUM("eval-train", o->eval_train);
-    NUM("checkpoint-every", o->checkpoint_every);
-    NUM("deterministic", o->deterministic);
-    NUM("skip-nonfinite", o->skip_nonfinite);
+#define STR(k, f) { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k); o->f = cJSON_IsString(v) ? v->valuestring : NULL; }
+#define NUM(k, f) { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);                                \
+        if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) o->f = (__typeof__(o->f))v->valuedouble; \
+        else if (!missing) missing = k; }
+    TRAIN_STRING_OPTIONS(STR)
+    TRAIN_NUMBER_OPTIONS(NUM)
+#undef STR
+#undef NUM
     int threads = 0;
-    NUM("threads", threads);
+    const cJSON *tv = cJSON_GetObjectItemCaseSensitive(j, "threads");
+    if (cJSON_IsNumber(tv) && tv->valuedouble >= 0 && tv->valuedouble <= 1024) threads = (int)tv->valuedouble;
+    else if (!missing) missing = "threads";
     const char *seed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "seed"));
     char *end = NULL;
     if (seed) o->seed = strtoull(seed, &end, 10);
-#undef STR
-#undef NUM
     if (!missing && (!seed || *end)) missing = "seed";
     if (!missing && (!o->model_dir || !o->train_spec || !o->scheduler || !o->text_column)) missing = "model, train, scheduler or text-column";
     if (missing) {
