@@ -15,6 +15,7 @@
 
 #include "bertc.h"
 #include "helpers.h"
+#include "synthetic.h"
 #include "model/bert.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
@@ -27,24 +28,12 @@ static char dir[256];
 
 static void path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
+static const synthetic_task task = {filler, N_FILLER, 3, 6};
+
 static void write_data(const char *name, int n, uint64_t seed) {
     char p[512];
     path(p, sizeof p, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int label = (int)rng_below(&r, 2);
-        int words = 3 + (int)rng_below(&r, 6), at = (int)rng_below(&r, (uint64_t)words);
-        fputs("{\"text\":\"", f);
-        for (int w = 0; w < words; w++) {
-            if (w) fputc(' ', f);
-            fputs(w == at ? (label ? "good" : "bad") : filler[rng_below(&r, N_FILLER)], f);
-        }
-        fprintf(f, "\",\"label\":\"%s\"}\n", label ? "positive" : "negative");
-    }
-    fclose(f);
+    assert_int_equal(synthetic_write_jsonl(&task, p, n, seed), 0);
 }
 
 static int setup(void **state) {
@@ -52,36 +41,10 @@ static int setup(void **state) {
     if (test_tmpdir_make(dir, sizeof dir, "resume")) return -1;
     char p[512];
     path(p, sizeof p, "model");
-    assert_int_equal(mkdir(p, 0755), 0);
-    path(p, sizeof p, "model/vocab.txt");
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\nbad\n", f);
-    for (size_t i = 0; i < N_FILLER; i++) fprintf(f, "%s\n", filler[i]);
-    fclose(f);
     bert_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.vocab_size = 7 + (int)N_FILLER;
-    cfg.hidden_size = 16;
-    cfg.num_hidden_layers = 1;
-    cfg.num_attention_heads = 2;
-    cfg.intermediate_size = 32;
-    cfg.max_position_embeddings = 16;
-    cfg.type_vocab_size = 2;
-    cfg.hidden_act = BERT_ACT_GELU;
-    cfg.hidden_dropout_prob = 0.1f; /* dropout on: the resumed run must draw the same masks */
-    cfg.attention_probs_dropout_prob = 0.1f;
-    cfg.classifier_dropout = -1;
-    cfg.layer_norm_eps = 1e-12f;
-    cfg.initializer_range = 0.02f;
-    char *labels[2] = {"LABEL_0", "LABEL_1"};
     bertc_error err = {0};
-    assert_int_equal(bert_config_set_labels(&cfg, labels, 2, &err), 0);
-    bert_model *m = NULL;
-    if (bert_init_random(&m, &cfg, 99, &err)) fail_msg("%s", err.msg);
-    path(p, sizeof p, "model");
-    if (bert_save(m, p, &err)) fail_msg("%s", err.msg);
-    bert_free(m);
+    /* Dropout on: the resumed run must draw the same masks. */
+    if (synthetic_make_model(&task, p, &cfg, 16, 1, 2, 32, 16, 0.1f, 99, &err)) fail_msg("%s", err.msg);
     bert_config_free(&cfg);
     write_data("train.jsonl", 38, 1); /* 10 batches of 4, the last one short */
     write_data("val.jsonl", 12, 2);

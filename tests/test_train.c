@@ -19,6 +19,8 @@
 #include "model/config.h"
 #include "util/rng.h"
 
+#include "synthetic.h"
+
 static const char *filler[] = {"the", "a", "movie", "film", "plot", "actor", "was", "is", "very", "quite",
                                "story", "scene", "music", "it", "and", "but", "this", "that", "ending", "cast"};
 
@@ -26,70 +28,23 @@ static char dir[256];
 
 static void path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-static void write_vocab(void) {
-    char p[512];
-    path(p, sizeof p, "model/vocab.txt");
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\nbad\n", f);
-    for (size_t i = 0; i < sizeof filler / sizeof *filler; i++) fprintf(f, "%s\n", filler[i]);
-    fclose(f);
-}
-
-static int vocab_size(void) { return 7 + (int)(sizeof filler / sizeof *filler); }
+static const synthetic_task task = {filler, sizeof filler / sizeof *filler, 4, 8};
 
 static void write_data(const char *name, int n, uint64_t seed) {
     char p[512];
     path(p, sizeof p, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int label = (int)rng_below(&r, 2);
-        int words = 4 + (int)rng_below(&r, 8), at = (int)rng_below(&r, (uint64_t)words);
-        fputs("{\"text\":\"", f);
-        for (int w = 0; w < words; w++) {
-            if (w) fputc(' ', f);
-            fputs(w == at ? (label ? "good" : "bad") : filler[rng_below(&r, sizeof filler / sizeof *filler)], f);
-        }
-        fprintf(f, "\",\"label\":\"%s\"}\n", label ? "positive" : "negative");
-    }
-    fclose(f);
+    assert_int_equal(synthetic_write_jsonl(&task, p, n, seed), 0);
 }
 
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/bertc-test-train-%d", (int)getpid());
+    assert_int_equal(mkdir(dir, 0755), 0);
     char p[512];
     path(p, sizeof p, "model");
-    assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(mkdir(p, 0755), 0);
-    write_vocab();
     bert_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.vocab_size = vocab_size();
-    cfg.hidden_size = 32;
-    cfg.num_hidden_layers = 2;
-    cfg.num_attention_heads = 4;
-    cfg.intermediate_size = 64;
-    cfg.max_position_embeddings = 64;
-    cfg.type_vocab_size = 2;
-    cfg.hidden_act = BERT_ACT_GELU;
-    cfg.hidden_dropout_prob = 0.1f;
-    cfg.attention_probs_dropout_prob = 0.1f;
-    cfg.classifier_dropout = -1;
-    cfg.layer_norm_eps = 1e-12f;
-    cfg.initializer_range = 0.02f;
-    char *labels[2] = {"LABEL_0", "LABEL_1"};
     bertc_error err = {0};
-    assert_int_equal(bert_config_set_labels(&cfg, labels, 2, &err), 0);
-    bert_model *m = NULL;
-    int rc = bert_init_random(&m, &cfg, 1234, &err);
-    if (rc) fail_msg("%s", err.msg);
-    rc = bert_save(m, p, &err);
-    if (rc) fail_msg("%s", err.msg);
-    bert_free(m);
+    if (synthetic_make_model(&task, p, &cfg, 32, 2, 4, 64, 64, 0.1f, 1234, &err)) fail_msg("%s", err.msg);
     bert_config_free(&cfg);
     write_data("train.jsonl", 256, 1);
     write_data("val.jsonl", 128, 2);
