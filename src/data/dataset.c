@@ -141,13 +141,10 @@ int builder_bad(data_builder *b, bertc_error *err, int code, const char *fmt, ..
         b->skipped++;
         return BERTC_OK;
     }
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    bertc_verrorf(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 

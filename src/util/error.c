@@ -3,14 +3,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int bertc_errorf(bertc_error *err, int code, const char *fmt, ...) {
+int bertc_verrorf(bertc_error *err, int code, const char *fmt, va_list ap) {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
         err->code = code;
     }
+    return code;
+}
+
+int bertc_errorf(bertc_error *err, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    bertc_verrorf(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
