@@ -10,6 +10,8 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenm
 
 BUILD   ?= build
 BIN     ?= bertc
+# The IMDB release beside the checkout, when it is there (tests that read it skip otherwise).
+IMDB    ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/test_*.c))
@@ -37,7 +39,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 tests: $(TESTS) $(BIN)
 
 test: tests
-	@BERTC=./$(BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)"
+	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:
