@@ -309,6 +309,14 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
+/* dst[e] = src[e] dropped or scaled, element e of the (b,h) slab starting at `first` in the
+ * whole (B,NH,Tq,T) tensor: forward draws the probabilities' dropout, backward redraws it. */
+static void attention_dropout(float *dst, const float *src, size_t n, size_t first, float p_drop, float keep_scale,
+                              uint64_t seed, uint64_t stream) {
+    #pragma omp simd
+    for (size_t e = 0; e < n; e++) dst[e] = dropout_keep(seed, stream, first + e, p_drop) ? src[e] * keep_scale : 0.0f;
+}
+
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
                                   const float *v, const int32_t *mask, float *scratch,
                                   int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
@@ -330,9 +338,7 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
             const float *P = S;
             if (p_drop > 0.0f) {
                 float *Pd = scratch + slab;
-                #pragma omp simd
-                for (size_t e = 0; e < (size_t)Tq * T; e++)
-                    Pd[e] = dropout_keep(seed, stream, slab + e, p_drop) ? S[e] * keep_scale : 0.0f;
+                attention_dropout(Pd, S, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
                 P = Pd;
             }
             /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
@@ -361,9 +367,7 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
             float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
                 float *drop = scratch + slab;
-                #pragma omp simd
-                for (size_t e = 0; e < (size_t)Tq * T; e++)
-                    drop[e] = dropout_keep(seed, stream, slab + e, p_drop) ? P[e] * keep_scale : 0.0f;
+                attention_dropout(drop, P, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
                 Pd = drop;
             }
             /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
