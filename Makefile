@@ -19,6 +19,20 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
+# The CUDA backend (src/backend/cuda), compiled in where nvcc is found; `make CUDA=0` leaves it out.
+# Code for sm_90 (H100/H200) plus compute_80 PTX that newer GPUs compile at load time.
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA    ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
+NVFLAGS ?= -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra
+CU_OBJ  := $(patsubst %.cu,$(BUILD)/%.o,$(sort $(wildcard src/backend/cuda/*.cu)))
+LIB_OBJ += $(CU_OBJ)
+CFLAGS  += -DBERTC_CUDA
+LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
+
 all: $(BIN)
 
 $(BIN): $(CLI_OBJ) $(BUILD)/libbertc.a
@@ -31,6 +45,10 @@ $(BUILD)/libbertc.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -Iinclude -Isrc -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 	@mkdir -p $(dir $@)

@@ -49,6 +49,7 @@ typedef struct bertc_open_options {
     float classifier_dropout;
     uint64_t seed;                  /* initialises heads that are not in the checkpoint */
     int quiet;                      /* 0: one-line notices (e.g. "classifier initialised") go to stderr */
+    const char *device;             /* "cpu" (NULL means it) or "cuda": where the model computes */
 } bertc_open_options;
 
 void bertc_open_options_default(bertc_open_options *o);
@@ -56,6 +57,10 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
 /* Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json, each atomically. */
 int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err);
 void bertc_model_free(bertc_model *m);
+/* Writes to out_dir a model of config_dir's config.json (and vocab.txt) with random weights,
+ * initialised as transformers' _init_weights does from seed: for speed and memory checks on a
+ * model's shape when its weights are not at hand (e.g. bert-base on a machine offline). */
+int bertc_model_init_random(const char *config_dir, const char *out_dir, uint64_t seed, bertc_error *err);
 int bertc_model_num_labels(const bertc_model *m);
 const char *bertc_model_label(const bertc_model *m, int id);
 
@@ -114,6 +119,7 @@ typedef struct bertc_train_options {
     int resume;                     /* continue from OUT/checkpoint; the options must be the checkpoint's */
     int deterministic;              /* bit-identical results (resumed or not) for the same thread count, which a resume must keep */
     int skip_nonfinite;             /* skip an update whose loss or gradient is not finite; more than 10 in a row stop the run */
+    const char *device;             /* "cpu" (NULL means it) or "cuda" */
     volatile sig_atomic_t *stop;    /* non-zero (set by a signal handler): checkpoint after this update, return BERTC_EINTERRUPTED */
     bertc_progress_fn on_progress;
     bertc_log_fn on_log;

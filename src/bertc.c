@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/ops.h"
 #include "data/dataset.h"
 #include "model/bert.h"
 #include "report/html.h"
@@ -68,6 +69,15 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
     lo.init_seed = o->seed;
     lo.notices = o->quiet ? NULL : stderr;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
+    if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
+        char why[256];
+        const bertc_backend *be = bertc_backend_by_name(o->device, why, sizeof why);
+        if (!be) {
+            rc = bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
+            goto fail;
+        }
+        if ((rc = bert_set_backend(m->net, be, err))) goto fail;
+    }
     if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,
                           wordpiece_vocab_size(m->tok), bert_get_config(m->net)->vocab_size);
@@ -86,6 +96,20 @@ void bertc_model_free(bertc_model *m) {
     wordpiece_free(m->tok);
     free(m->src_dir);
     free(m);
+}
+
+int bertc_model_init_random(const char *config_dir, const char *out_dir, uint64_t seed, bertc_error *err) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/config.json", config_dir);
+    bert_config cfg;
+    int rc = bert_config_load(&cfg, path, err);
+    if (rc) return rc;
+    bertc_model m = {.src_dir = (char *)config_dir};
+    rc = bert_init_random(&m.net, &cfg, seed, err);
+    bert_config_free(&cfg);
+    if (!rc) rc = bertc_model_save(&m, out_dir, err); /* config.json, weights, vocab.txt, tokenizer_config.json */
+    bert_free(m.net);
+    return rc;
 }
 
 int bertc_model_num_labels(const bertc_model *m) { return bert_get_config(m->net)->num_labels; }
@@ -194,7 +218,7 @@ struct save_ctx {
 static int save_best(void *ctx, bertc_error *err) {
     struct save_ctx *s = ctx;
     /* Never write a NaN model: the previous model.safetensors stays as it was. */
-    if (!all_finite(bert_params(s->m->net), bert_num_params(s->m->net)))
+    if (!bert_params_finite(s->m->net))
         return bertc_errorf(err, BERTC_ENUMERIC, "%s: the weights hold NaN or infinity; not writing the model", s->dir);
     return bertc_model_save(s->m, s->dir, err);
 }
@@ -209,7 +233,8 @@ static int save_best(void *ctx, bertc_error *err) {
 #define TRAIN_STRING_OPTIONS(X)                                                                   \
     X("model", model_dir) X("train", train_spec) X("val", val_spec) X("summary", summary_path)    \
     X("save-split", save_split) X("load-split", load_split) X("text-column", text_column)         \
-    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler)
+    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler) \
+    X("device", device)
 #define TRAIN_NUMBER_OPTIONS(X)                                                                    \
     X("skip-bad", skip_bad) X("train-size", train_size) X("val-size", val_size)                    \
     X("max-length", max_length) X("batch-size", batch_size) X("grad-accum", grad_accum)            \
@@ -264,7 +289,7 @@ static void add_data_facts(cJSON *j, const dataset *train, const encoded_set *et
 /* Names the first setting that differs between this run and the checkpoint. Threads matter only
  * under --deterministic (results depend on the thread count); output-only settings never. */
 static int check_fingerprint(const cJSON *now, const cJSON *then, const char *ckpath, bertc_error *err) {
-    static const char *const free_keys[] = {"summary", "save-split", "checkpoint-every"};
+    static const char *const free_keys[] = {"summary", "save-split", "checkpoint-every", "device"};
     const cJSON *det = cJSON_GetObjectItemCaseSensitive(then, "deterministic");
     int deterministic = cJSON_IsNumber(det) && det->valuedouble != 0;
     const cJSON *sets[2] = {now, then};
@@ -436,6 +461,8 @@ static int write_splits(const char *path, const dataset *train, const dataset *v
 int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err) {
     int rc = check_train_options(o, err);
     if (rc) return rc;
+    char why[256]; /* an unusable --device fails before any data is read */
+    if (!bertc_backend_by_name(o->device, why, sizeof why)) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
     if ((rc = check_writable(o->out_dir, err))) return rc;
     /* Temporary files of a run killed while writing its outputs. */
     static const char *const outputs[] = {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
@@ -484,6 +511,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     oo.attention_dropout = o->attention_dropout;
     oo.classifier_dropout = o->classifier_dropout;
     oo.seed = o->seed;
+    oo.device = o->device;
     if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
     if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
         rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",

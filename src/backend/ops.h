@@ -26,21 +26,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* nvcc compiles this header too (src/backend/cuda): the hash below runs in its kernels, the
+ * very same code, so the CPU and the GPU drop the same elements. */
+#ifdef __CUDACC__
+#define OPS_HOSTDEV __host__ __device__
+#else
+#define OPS_HOSTDEV
+#endif
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The counter-based hash behind every dropout mask, documented so that other programs can
  * reproduce bertc's masks: h = splitmix64_mix(seed ^ splitmix64_mix(stream * 0x9E3779B97F4A7C15
  * + index)), u = (h >> 40) * 2^-24 (24 random bits, in [0,1)); the element is dropped when
  * u < p and otherwise scaled by 1/(1-p) (inverted dropout, as torch). */
-static inline uint64_t ops_mix64(uint64_t z) {
+OPS_HOSTDEV static inline uint64_t ops_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
+OPS_HOSTDEV static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
     uint64_t h = ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index));
     return (float)(h >> 40) * (1.0f / 16777216.0f) >= p;
 }
 
 typedef enum ops_act { OPS_ACT_GELU, OPS_ACT_GELU_NEW, OPS_ACT_RELU } ops_act;
+
+/* The per-range scalars of one AdamW update (train/optim.c computes them, in torch's order). */
+typedef struct ops_adamw_scalars {
+    float decay, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+} ops_adamw_scalars;
 
 typedef struct bertc_backend {
     const char *name;
@@ -139,9 +155,34 @@ typedef struct bertc_backend {
     /* dlogits (B,K) written: (probs - q) * dloss for valid rows, 0 for ignored ones. */
     void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *labels,
                                   int B, int K, float eps, float dloss);
+
+    /* ---- optimiser (train/optim.c), so parameters and moments never leave the device ----
+     * AdamW on n elements, torch's operation order (see optim.c):
+     *   p = p*decay; m = fma(1-b1, g-m, m); v = fma((1-b2)*g, g, v*b2);
+     *   p = p + neg_step_size * m / (sqrt(v)/bc2_sqrt + eps) */
+    void (*adamw_update)(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s);
+    /* Sum of x[i]^2 in double, returned to the host (the gradient norm's square). */
+    double (*sum_squares)(const float *x, size_t n);
+    /* x *= s over n elements (gradient clipping). */
+    void (*scale)(float *x, size_t n, float s);
+    /* The first error the backend met since it started ("" when none): a GPU backend's ops
+     * cannot return one, so callers ask after a step. NULL on the CPU (which has none). */
+    const char *(*last_error)(void);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */
 const bertc_backend *bertc_backend_cpu(void);
+
+/* The backend called `name` ("cpu", or "cuda" where bertc was built with CUDA and a device is
+ * present); NULL or "" means "cpu". On failure returns NULL and writes one line to why
+ * (e.g. "--device cuda: no CUDA device found (cudaGetDeviceCount: ...)"). */
+const bertc_backend *bertc_backend_by_name(const char *name, char *why, size_t why_size);
+/* The CUDA backend (src/backend/cuda, only in builds with BERTC_CUDA): NULL, with the reason in
+ * why, when no device can be used. */
+const bertc_backend *bertc_backend_cuda(char *why, size_t why_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

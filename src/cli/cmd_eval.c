@@ -19,13 +19,14 @@ static void usage(void) {
            "  --text-column NAME, --text-pair-column NAME, --label-column NAME   table columns\n"
            "  --skip-bad               skip bad records (counted) instead of stopping\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
+           "  --device cpu|cuda        where to compute (default cpu)\n"
            "  --json                   print the metrics as one JSON object\n");
 }
 
 int cmd_eval(int argc, char **argv) {
     bertc_eval_options o;
     bertc_eval_options_default(&o);
-    const char *model = NULL;
+    const char *model = NULL, *device = NULL;
     int json = 0, threads = 0;
     args a;
     args_init(&a, "eval", argc, argv);
@@ -47,6 +48,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--skip-bad")) o.skip_bad = 1;
         else if (!strcmp(f, "--threads")) threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--json")) json = 1;
+        else if (!strcmp(f, "--device")) device = args_str(&a);
         else args_unknown(&a);
     }
     if (!model || !o.data_spec) {
@@ -58,6 +60,7 @@ int cmd_eval(int argc, char **argv) {
     bertc_model *m = NULL;
     bertc_open_options oo;
     bertc_open_options_default(&oo);
+    oo.device = device;
     int rc = bertc_model_open(&m, model, &oo, &err);
     bertc_eval_result r;
     if (!rc) rc = bertc_evaluate(m, &o, &r, json ? stdout : NULL, json ? NULL : stdout, &err);

@@ -54,6 +54,7 @@ static void usage(const bertc_train_options *d) {
            "run:\n"
            "  --seed N                 data subset, shuffling, dropout and new heads (default %llu)\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
+           "  --device cpu|cuda        where to compute (default cpu; cuda needs a build with CUDA and a GPU)\n"
            "  --no-eval-train          skip the final eval-mode pass over the training set\n"
            "  --summary FILE           also write the summary JSON here\n"
            "  --quiet                  no progress display\n\n"
@@ -100,13 +101,13 @@ int cmd_train(int argc0, char **argv0) {
     bertc_train_options o;
     bertc_train_options_default(&o);
     int quiet = 0, threads_given = 0, others = 0;
-    const char *resume = NULL;
+    const char *resume = NULL, *device = NULL;
     args a;
     args_init(&a, "train", argc, argv);
     const char *f;
     while ((f = args_next(&a))) {
         /* With --resume the options come from the checkpoint: count anything else given. */
-        others += strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--quiet");
+        others += strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--quiet") && strcmp(f, "--device");
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             usage(&o);
             recipe_free(argv, argc0, argv0);
@@ -115,6 +116,7 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--resume")) resume = args_str(&a);
         else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024), threads_given = 1;
         else if (!strcmp(f, "--quiet")) quiet = 1;
+        else if (!strcmp(f, "--device")) device = args_str(&a);
         else if (!strcmp(f, "--model")) o.model_dir = args_str(&a);
         else if (!strcmp(f, "--train")) o.train_spec = args_str(&a);
         else if (!strcmp(f, "--val")) o.val_spec = args_str(&a);
@@ -163,7 +165,7 @@ int cmd_train(int argc0, char **argv0) {
     void *keep = NULL;
     if (resume) {
         if (others) {
-            fprintf(stderr, "bertc train: --resume takes every option from the checkpoint; only --threads and --quiet may be given with it\n");
+            fprintf(stderr, "bertc train: --resume takes every option from the checkpoint; only --threads, --device and --quiet may be given with it\n");
             recipe_free(argv, argc0, argv0);
             return 2;
         }
@@ -176,6 +178,7 @@ int cmd_train(int argc0, char **argv0) {
         }
         if (threads_given) o.threads = given;
     }
+    if (device) o.device = device; /* a resumed run may move to another device */
     if (!o.model_dir || !o.train_spec || !o.out_dir) {
         fprintf(stderr, "bertc train: --model, --train and --out are required (see bertc train --help)\n");
         recipe_free(argv, argc0, argv0);

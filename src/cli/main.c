@@ -15,6 +15,7 @@ static const struct {
     {"predict", cmd_predict, "label JSON Lines records read from stdin"},
     {"report", cmd_report, "write a run folder's HTML training report (report.html)"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
+    {"init", cmd_init, "write a model folder with random weights for a config (speed checks without weights)"},
 };
 
 static void usage(FILE *f) {

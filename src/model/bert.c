@@ -547,6 +547,54 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
 
+const bertc_backend *bert_backend(const bert_model *m) { return m->be; }
+
+int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
+    if (be == m->be) return 0;
+    size_t bytes = m->num_params * sizeof(float);
+    float *host = malloc(bytes ? bytes : 1);
+    float *p = be->alloc(bytes), *g = be->alloc(bytes);
+    if (!host || !p || !g) {
+        free(host);
+        if (p) be->free(p);
+        if (g) be->free(g);
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of %s memory for %zu parameters", be->name, m->num_params);
+    }
+    m->be->to_host(host, m->params, bytes);
+    be->to_device(p, host, bytes);
+    m->be->to_host(host, m->grads, bytes);
+    be->to_device(g, host, bytes);
+    free(host);
+    m->be->free(m->params);
+    m->be->free(m->grads);
+    m->be->free(m->act_arena);
+    m->act_arena = NULL; /* bert_prepare plans them again on the new backend */
+    m->maxB = m->maxT = m->B = 0;
+    m->be = be;
+    m->params = p;
+    m->grads = g;
+    layout_walk lw = {.pbase = p, .gbase = g, .w = &m->w, .g = &m->g}; /* re-point the named tensors */
+    layout(&m->cfg, &lw);
+    if (be->last_error && be->last_error()[0])
+        return bertc_errorf(err, BERTC_EIO, "model: moving the weights to %s failed: %s", be->name, be->last_error());
+    return 0;
+}
+
+int bert_params_finite(const bert_model *m) {
+    size_t n = m->num_params;
+    const float *p = m->params;
+    float *host = NULL;
+    if (strcmp(m->be->name, "cpu") != 0) {
+        if (!(host = malloc(n * sizeof(float) + 1))) return 0;
+        m->be->to_host(host, m->params, n * sizeof(float));
+        p = host;
+    }
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) ok = isfinite(p[i]);
+    free(host);
+    return ok;
+}
+
 /* ------------------------------------------------------------------------------------------
  * activation planning */
 

@@ -81,4 +81,15 @@ typedef struct bert_param_info {
 /* The table of parameter tensors in arena order. */
 size_t bert_param_table(const bert_model *m, const bert_param_info **out);
 
+/* The backend the model computes on (the CPU unless bert_set_backend moved it). bert_params()
+ * and bert_grads() point to its memory: on a GPU they are device pointers, so code outside the
+ * model reaches them only through the backend's to_host / to_device and ops. */
+struct bertc_backend;
+const struct bertc_backend *bert_backend(const bert_model *m);
+/* Moves the parameters and gradients to be's memory (activations are planned again by the next
+ * bert_prepare). */
+int bert_set_backend(bert_model *m, const struct bertc_backend *be, bertc_error *err);
+/* 1 when every parameter is finite (reads them back from the device when they live there). */
+int bert_params_finite(const bert_model *m);
+
 #endif

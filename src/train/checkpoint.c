@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/ops.h"
 #include "model/safetensors.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -165,10 +166,42 @@ static int parse_state(const char *text, train_state *s, const char *path, bertc
     return rc;
 }
 
+/* Weights and moments as host memory: themselves on the CPU, else one copy read back from the
+ * device into *host (3 * n floats, freed by the caller). */
+static int host_views(const bertc_backend *be, const float *params, const float *m, const float *v, size_t n,
+                      const float **hp, const float **hm, const float **hv, float **host) {
+    *host = NULL;
+    if (!be || !strcmp(be->name, "cpu")) {
+        *hp = params, *hm = m, *hv = v;
+        return 0;
+    }
+    if (!(*host = malloc(3 * n * sizeof(float) + 1))) return -1;
+    be->to_host(*host, params, n * sizeof(float));
+    be->to_host(*host + n, m, n * sizeof(float));
+    be->to_host(*host + 2 * n, v, n * sizeof(float));
+    *hp = *host, *hm = *host + n, *hv = *host + 2 * n;
+    return 0;
+}
+
+static int checkpoint_save_host(const char *dir, const train_state *s, bert_model *m, const float *params,
+                                const float *opt_m, const float *opt_v, const float *best, const char *options_json,
+                                const char *metrics, bertc_error *err);
+
 int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
                     const char *options_json, const char *metrics, bertc_error *err) {
+    const float *params, *opt_m, *opt_v;
+    float *host;
+    if (host_views(bert_backend(m), bert_params(m), opt->m, opt->v, bert_num_params(m), &params, &opt_m, &opt_v, &host))
+        return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
+    int rc = checkpoint_save_host(dir, s, m, params, opt_m, opt_v, best, options_json, metrics, err);
+    free(host);
+    return rc;
+}
+
+static int checkpoint_save_host(const char *dir, const train_state *s, bert_model *m, const float *params,
+                                const float *opt_m, const float *opt_v, const float *best, const char *options_json,
+                                const char *metrics, bertc_error *err) {
     const size_t np = bert_num_params(m);
-    const float *params = bert_params(m);
     if (!all_finite(params, np))
         return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
     if (best && !all_finite(best, np))
@@ -193,10 +226,10 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
                                  .shape = {info[i].shape[0], info[i].shape[1]}};
         h = checkpoint_hash(h, t[n].data, info[i].numel * sizeof(float));
     }
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
-    h = checkpoint_hash(h, opt->m, np * sizeof(float));
-    h = checkpoint_hash(h, opt->v, np * sizeof(float));
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt_m, .ndim = 1, .shape = {(int64_t)np}};
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt_v, .ndim = 1, .shape = {(int64_t)np}};
+    h = checkpoint_hash(h, opt_m, np * sizeof(float));
+    h = checkpoint_hash(h, opt_v, np * sizeof(float));
     if (best) {
         t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}};
         h = checkpoint_hash(h, best, np * sizeof(float));
@@ -335,10 +368,13 @@ int checkpoint_load(const char *dir, train_state *s, bert_model *m, adamw *opt, 
     } else if (h != want) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: checksum mismatch: the checkpoint is damaged", path);
     } else {
+        /* through the backend: the weights and moments may live on a GPU */
+        const bertc_backend *be = bert_backend(m);
         float *params = bert_params(m);
-        for (size_t i = 0; i < nt; i++) memcpy(params + info[i].offset, src[i]->data, src[i]->nbytes);
-        memcpy(opt->m, src[nt]->data, np * sizeof(float));
-        memcpy(opt->v, src[nt + 1]->data, np * sizeof(float));
+        for (size_t i = 0; i < nt; i++) be->to_device(params + info[i].offset, src[i]->data, src[i]->nbytes);
+        const bertc_backend *obe = opt->be ? opt->be : bertc_backend_cpu();
+        obe->to_device(opt->m, src[nt]->data, np * sizeof(float));
+        obe->to_device(opt->v, src[nt + 1]->data, np * sizeof(float));
         if (want_best) memcpy(best, src[nt + 2]->data, np * sizeof(float));
         opt->step = s->opt_step;
     }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/ops.h"
 #include "util/error.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -66,8 +67,32 @@ int adamw_init(adamw *o, size_t n, const adamw_group *groups, size_t n_groups, b
     return BERTC_OK;
 }
 
+int adamw_init_on(adamw *o, const bertc_backend *be, size_t n, const adamw_group *groups, size_t n_groups,
+                  bertc_error *err) {
+    int rc = adamw_init(o, n, groups, n_groups, err);
+    if (rc || !be) return rc;
+    /* swap the host moments for device ones */
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+    o->be = be;
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    o->m = be->alloc(bytes);
+    o->v = be->alloc(bytes);
+    if (!o->m || !o->v) {
+        adamw_free(o);
+        return bertc_errorf(err, BERTC_ENOMEM, "adamw: cannot allocate moments for %zu parameters on %s", n, be->name);
+    }
+    return BERTC_OK;
+}
+
 void adamw_free(adamw *o) {
     if (!o) return;
+    if (o->be) {
+        if (o->m) o->be->free(o->m);
+        if (o->v) o->be->free(o->v);
+        o->m = o->v = NULL;
+    }
     free(o->m);
     free(o->v);
     free(o->groups);
@@ -137,6 +162,22 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
         const float decay = (float)(1.0 - group_lr * wd);
         /* torch skips the multiply when weight_decay == 0; multiplying by exactly 1 is the same. */
         const float neg_step_size = (float)-(group_lr / bias_correction1);
+        if (o->be) {
+            /* Neighbouring groups with the same scalars (all of them when weight decay is 0 and
+             * no layer has its own rate) go to the device as one range: one launch, not 200. */
+            size_t numel = g->numel;
+            while (gi + 1 < o->n_groups) {
+                const adamw_group *h = &o->groups[gi + 1];
+                if (h->offset != g->offset + numel || h->weight_decay != g->weight_decay || h->lr_scale != g->lr_scale)
+                    break;
+                numel += h->numel;
+                gi++;
+            }
+            o->be->adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, numel,
+                                (ops_adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps,
+                                                    neg_step_size});
+            continue;
+        }
         adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, g->numel,
                      (adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size});
     }
@@ -158,5 +199,15 @@ float clip_grad_norm(float *grads, size_t n, float max_norm) {
         #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) grads[i] *= coef;
     }
+    return norm;
+}
+
+float clip_grad_norm_on(const bertc_backend *be, float *grads, size_t n, float max_norm) {
+    if (!be) return clip_grad_norm(grads, n, max_norm);
+    /* the host version's arithmetic: a double sum, a float norm, torch's coefficient */
+    const float norm = (float)sqrt(be->sum_squares(grads, n));
+    if (!(max_norm > 0.0f)) return norm;
+    const float coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f) be->scale(grads, n, coef);
     return norm;
 }

@@ -7,6 +7,8 @@
 
 #include "bertc.h"
 
+struct bertc_backend;
+
 typedef struct adamw_group {
     size_t offset, numel;
     float weight_decay; /* this range's decay (0 for biases and LayerNorm weights by default) */
@@ -20,16 +22,25 @@ typedef struct adamw {
     long step;     /* updates done so far */
     adamw_group *groups;
     size_t n_groups;
+    /* NULL: params, grads and the moments are host memory, updated by this file's own loops.
+     * Else (adamw_init_on) the moments live in be's memory and be->adamw_update runs the step,
+     * so that a GPU model's weights never leave the device. */
+    const struct bertc_backend *be;
 } adamw;
 
 /* Defaults as torch.optim.AdamW: betas (0.9, 0.999), eps 1e-8. groups are copied. */
 int adamw_init(adamw *o, size_t n, const adamw_group *groups, size_t n_groups, bertc_error *err);
 void adamw_free(adamw *o);
+/* The same with the moments in be's memory, updated by be's ops (be NULL: adamw_init). */
+int adamw_init_on(adamw *o, const struct bertc_backend *be, size_t n, const adamw_group *groups, size_t n_groups,
+                  bertc_error *err);
 /* One update at learning rate lr: for each group, p -= lr*scale*wd*p, then the Adam step. */
 void adamw_step(adamw *o, float *params, const float *grads, float lr);
 
 /* Scales grads so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
  * returns the norm before clipping. max_norm <= 0 only measures. */
 float clip_grad_norm(float *grads, size_t n, float max_norm);
+/* The same on grads in be's memory, through be->sum_squares and be->scale. */
+float clip_grad_norm_on(const struct bertc_backend *be, float *grads, size_t n, float max_norm);
 
 #endif

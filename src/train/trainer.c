@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/ops.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -66,8 +67,10 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
             int pred;
             double loss = row_loss(z + (size_t)i * K, K, b.labels[i], &pred);
             if (!isfinite(loss)) {
+                const bertc_backend *be = bert_backend(m);
                 free(rows);
                 batch_free(&b);
+                if (be->last_error && be->last_error()[0]) return bertc_errorf(err, BERTC_EIO, "%s", be->last_error());
                 return bertc_errorf(err, BERTC_ENUMERIC, "non-finite logits while evaluating example %d", start + i);
             }
             if (mt && b.labels[i] >= 0) metrics_add(mt, b.labels[i], pred, loss);
@@ -190,7 +193,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     bert_set_label_smoothing(m, o->label_smoothing);
 
     size_t np = bert_num_params(m);
-    float *params = bert_params(m), *grads = bert_grads(m);
+    float *params = bert_params(m), *grads = bert_grads(m); /* the backend's memory (a GPU's, maybe) */
+    const bertc_backend *be = bert_backend(m);
     adamw_group *groups = NULL;
     size_t n_groups = 0;
     adamw opt = {0};
@@ -199,7 +203,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     uint32_t *order = NULL;
     float *best = NULL;
     if ((rc = make_groups(m, o->weight_decay, &groups, &n_groups, err))) goto done;
-    if ((rc = adamw_init(&opt, np, groups, n_groups, err))) goto done;
+    if ((rc = adamw_init_on(&opt, be, np, groups, n_groups, err))) goto done;
     opt.beta1 = o->adam_beta1;
     opt.beta2 = o->adam_beta2;
     opt.eps = o->adam_eps;
@@ -277,12 +281,19 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             }
             /* A bad loss poisons the gradient, so that every data-parallel process sees a
              * non-finite norm after the all-reduce and all skip (or stop at) the same update. */
-            if (bad || fault_nan_at(fault_spec, st.step + 1)) grads[0] = NAN;
+            if (be->last_error && be->last_error()[0]) {
+                rc = bertc_errorf(err, BERTC_EIO, "%s (step %ld)", be->last_error(), st.step + 1);
+                goto done;
+            }
+            if (bad || fault_nan_at(fault_spec, st.step + 1)) {
+                const float nan = NAN;
+                be->to_device(grads, &nan, sizeof nan);
+            }
             if (h && h->sync && h->sync->world_size > 1 && (rc = h->sync->allreduce_mean(h->sync, grads, np))) {
                 bertc_errorf(err, rc, "gradient all-reduce failed at step %ld", st.step + 1);
                 goto done;
             }
-            float gnorm = clip_grad_norm(grads, np, o->max_grad_norm);
+            float gnorm = clip_grad_norm_on(be, grads, np, o->max_grad_norm);
             if (!bad && !isfinite(gnorm)) bad = "gradient norm is not finite";
             if (bad && !o->skip_nonfinite) {
                 rc = bertc_errorf(err, BERTC_ENUMERIC, "%s at step %ld (epoch %d); stopping before it reaches the weights "
@@ -360,7 +371,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 st.best_acc = vacc;
                 st.best_epoch = epoch;
                 st.bad_epochs = 0;
-                memcpy(best, params, np * sizeof *best);
+                be->to_host(best, params, np * sizeof *best);
                 if (h && h->save_best && (rc = h->save_best(h->ctx, err))) goto done;
             } else if (o->patience > 0 && ++st.bad_epochs >= o->patience) {
                 st.stopped_early = 1;
@@ -391,7 +402,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
 
     if (val) {
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
-        memcpy(params, best, np * sizeof *best);
+        be->to_device(params, best, np * sizeof *best);
         if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {

@@ -564,6 +564,37 @@ static void cpu_crossentropy_backward(float *dlogits, const float *probs, const 
     }
 }
 
+/* ------------------------------------------------------------------------------------------
+ * optimiser: the same element operations and threading as train/optim.c's host loops, so a run
+ * through the table and one through optim.c's own code agree bit for bit (test_optim checks it) */
+
+#define CPU_PARALLEL_MIN 32768 /* optim.c's OPTIM_PARALLEL_MIN: below it one thread */
+
+static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
+    #pragma omp parallel for simd schedule(static) if (n >= CPU_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i] * s.decay;
+        float mi = fmaf(s.one_minus_beta1, g[i] - m[i], m[i]);
+        float vi = fmaf(s.one_minus_beta2 * g[i], g[i], v[i] * s.beta2);
+        float denom = sqrtf(vi) / s.bc2_sqrt + s.eps;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi + s.neg_step_size * mi / denom;
+    }
+}
+
+static double cpu_sum_squares(const float *x, size_t n) {
+    double sum = 0.0;
+    #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (n >= CPU_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    return sum;
+}
+
+static void cpu_scale(float *x, size_t n, float s) {
+    #pragma omp parallel for simd schedule(static) if (n >= CPU_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static const bertc_backend cpu_backend = {
@@ -593,6 +624,9 @@ static const bertc_backend cpu_backend = {
     .first_token_backward = cpu_first_token_backward,
     .crossentropy_forward = cpu_crossentropy_forward,
     .crossentropy_backward = cpu_crossentropy_backward,
+    .adamw_update = cpu_adamw_update,
+    .sum_squares = cpu_sum_squares,
+    .scale = cpu_scale,
 };
 
 const bertc_backend *bertc_backend_cpu(void) {

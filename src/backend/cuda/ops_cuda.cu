@@ -1,0 +1,795 @@
+/* The CUDA backend: the op table of backend/ops.h on one NVIDIA GPU, in the spirit of llm.c's
+ * train_gpt2.cu: cuBLAS for every matrix product, a few plain kernels for everything else,
+ * everything on the default stream, no framework.
+ *
+ * Parity first. This is the fp32 engine that must reproduce the CPU backend: cuBLAS runs in its
+ * default math mode (no TF32) unless BERTC_CUDA_TF32=1, transcendental functions are the
+ * accurate ones (no --use_fast_math), and every reduction has a fixed order, so two runs give the
+ * same bits. Several ops are bit-identical to the CPU's by construction: embeddings (backward
+ * included: the same order of additions), dropout masks (the same hash, ops.h's dropout_keep
+ * compiled for the device), AdamW (the same IEEE operations). The others differ from the CPU
+ * by float rounding only (a sum taken in another order).
+ *
+ * Errors: a kernel or a cuBLAS call cannot return an error through the table, so the first one
+ * is kept (last_error) and every later copy to the host is filled with NaN: the loss turns NaN,
+ * the trainer stops, and the caller reads last_error for the reason.
+ *
+ * Shapes and conventions are those of backend/ops.h (row-major, parameter gradients accumulated). */
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "backend/ops.h"
+
+/* ------------------------------------------------------------------------------------------
+ * state: one cuBLAS handle, the first error, grow-only scratch buffers */
+
+static cublasHandle_t g_blas;
+static char g_error[512];
+
+static void record_error(const char *what, const char *detail) {
+    if (!g_error[0]) snprintf(g_error, sizeof g_error, "CUDA: %s: %s", what, detail);
+}
+
+#define CU(call)                                                                 \
+    do {                                                                         \
+        cudaError_t e_ = (call);                                                 \
+        if (e_ != cudaSuccess) record_error(#call, cudaGetErrorString(e_));      \
+    } while (0)
+#define CB(call)                                                                 \
+    do {                                                                         \
+        cublasStatus_t s_ = (call);                                              \
+        if (s_ != CUBLAS_STATUS_SUCCESS) record_error(#call, cublasGetStatusString(s_)); \
+    } while (0)
+#define LAUNCHED(name) CU(cudaGetLastError())
+
+/* A device buffer that only grows (freed at exit by the driver). */
+typedef struct scratch {
+    void *p;
+    size_t bytes;
+} scratch;
+
+static void *scratch_get(scratch *s, size_t bytes) {
+    if (bytes > s->bytes) {
+        if (s->p) CU(cudaFree(s->p));
+        s->p = NULL;
+        s->bytes = 0;
+        if (cudaMalloc(&s->p, bytes) != cudaSuccess) {
+            record_error("cudaMalloc (scratch)", cudaGetErrorString(cudaGetLastError()));
+            s->p = NULL;
+            return NULL;
+        }
+        s->bytes = bytes;
+    }
+    return s->p;
+}
+
+static scratch g_ptrs;    /* pointer arrays of the batched attention products */
+static scratch g_partial; /* partial column sums and sums of squares */
+
+static inline unsigned blocks_for(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : (b > 2147483647u ? 2147483647u : b));
+}
+
+/* ------------------------------------------------------------------------------------------
+ * memory */
+
+static void *cu_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is reported by the caller, not kept */
+        return NULL;
+    }
+    if (cudaMemset(p, 0, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+static void cu_free(void *p) {
+    if (p) CU(cudaFree(p));
+}
+static void cu_zero(void *p, size_t bytes) { CU(cudaMemsetAsync(p, 0, bytes, 0)); }
+static void cu_to_device(void *dst, const void *src, size_t bytes) {
+    CU(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+static void cu_to_host(void *dst, const void *src, size_t bytes) {
+    CU(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    /* all bits set: a NaN as a float, so a failed step cannot pass for a good one */
+    if (g_error[0]) memset(dst, 0xff, bytes);
+}
+static void cu_copy(void *dst, const void *src, size_t bytes) {
+    if (dst != src) CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0));
+}
+static const char *cu_last_error(void) { return g_error; }
+
+/* ------------------------------------------------------------------------------------------
+ * reductions inside a warp */
+
+__device__ inline float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ inline float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * matrix products: row-major semantics (as cblas_sgemm(CblasRowMajor, ...)) over column-major
+ * cuBLAS. A row-major (M,N) matrix is a column-major (N,M) one, so C = op(A) op(B) is computed
+ * as C^T = op(B)^T op(A)^T: the operands swap places, the transposition flags stay. */
+
+static void gemm_rm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc) {
+    CB(cublasSgemm(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb,
+                   A, lda, &beta, C, ldc));
+}
+
+/* The same over `batch` (b, h) pairs whose operands are given by device pointer arrays. */
+static void gemm_rm_batched(int ta, int tb, int M, int N, int K, float alpha, const float *const *A, int lda,
+                            const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch) {
+    CB(cublasSgemmBatched(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
+                          B, ldb, A, lda, &beta, C, ldc, batch));
+}
+
+/* Where head h of sequence b starts in a tensor: base + b*bstride + h*hstride. */
+typedef struct head_ptrs {
+    const float *base;
+    size_t bstride, hstride;
+} head_ptrs;
+
+__global__ void k_fill_ptrs(const float **out, head_ptrs a, head_ptrs b, head_ptrs c, int n, int NH) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    size_t bi = (size_t)(i / NH), h = (size_t)(i % NH);
+    out[i] = a.base + bi * a.bstride + h * a.hstride;
+    out[n + i] = b.base + bi * b.bstride + h * b.hstride;
+    out[2 * n + i] = c.base + bi * c.bstride + h * c.hstride;
+}
+
+/* One batched product over all (b, h): C_bh = alpha op(A_bh) op(B_bh) + beta C_bh. The pointer
+ * arrays are rebuilt in one scratch buffer before each product; the default stream orders them. */
+static void head_gemm(int ta, int tb, int M, int N, int K, float alpha, head_ptrs A, int lda, head_ptrs B, int ldb,
+                      float beta, head_ptrs C, int ldc, int B_, int NH) {
+    int n = B_ * NH;
+    const float **ptrs = (const float **)scratch_get(&g_ptrs, 3 * (size_t)n * sizeof(float *));
+    if (!ptrs) return;
+    k_fill_ptrs<<<blocks_for((size_t)n, 256), 256>>>(ptrs, A, B, C, n, NH);
+    LAUNCHED(k_fill_ptrs);
+    gemm_rm_batched(ta, tb, M, N, K, alpha, ptrs, lda, ptrs + n, ldb, beta, (float *const *)(ptrs + 2 * n), ldc, n);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * column sums in a fixed order: out[c] += sum_n f(n, c), with f = dout (bias gradients) and, for
+ * LayerNorm, also f = (inp - mean) * rstd * dout (weight gradient). Rows are cut into chunks;
+ * each block sums a 32-column strip of one chunk (8 row lanes, then the lanes in order), a
+ * second kernel adds the chunks in order. */
+
+#define COLSUM_ROWS 64
+
+__global__ void k_colsum_partial(float *part_d, float *part_dn, const float *dout, const float *inp,
+                                 const float *mean, const float *rstd, int N, int C) {
+    __shared__ float sd[8][33], sdn[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int r0 = blockIdx.y * COLSUM_ROWS;
+    int r1 = min(N, r0 + COLSUM_ROWS);
+    float acc = 0.0f, accn = 0.0f;
+    if (c < C) {
+        for (int r = r0 + threadIdx.y; r < r1; r += 8) {
+            float d = dout[(size_t)r * C + c];
+            acc += d;
+            if (inp) accn += (inp[(size_t)r * C + c] - mean[r]) * rstd[r] * d;
+        }
+    }
+    sd[threadIdx.y][threadIdx.x] = acc;
+    sdn[threadIdx.y][threadIdx.x] = accn;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float s = 0.0f, sn = 0.0f;
+        for (int y = 0; y < 8; y++) {
+            s += sd[y][threadIdx.x];
+            sn += sdn[y][threadIdx.x];
+        }
+        part_d[(size_t)blockIdx.y * C + c] = s;
+        if (inp) part_dn[(size_t)blockIdx.y * C + c] = sn;
+    }
+}
+
+__global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d, const float *part_dn, int chunks,
+                               int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f, sn = 0.0f;
+    for (int k = 0; k < chunks; k++) {
+        s += part_d[(size_t)k * C + c];
+        if (out_dn) sn += part_dn[(size_t)k * C + c];
+    }
+    out_d[c] += s;
+    if (out_dn) out_dn[c] += sn;
+}
+
+/* dsum (C) += column sums of dout (N,C); with inp, also dnorm (C) += sums of the normalised input times dout. */
+static void colsum(float *dsum, float *dnorm, const float *dout, const float *inp, const float *mean,
+                   const float *rstd, int N, int C) {
+    int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS;
+    float *part = (float *)scratch_get(&g_partial, 2 * (size_t)chunks * C * sizeof(float));
+    if (!part) return;
+    float *part_dn = part + (size_t)chunks * C;
+    dim3 grid((unsigned)((C + 31) / 32), (unsigned)chunks), block(32, 8);
+    k_colsum_partial<<<grid, block>>>(part, part_dn, dout, inp, mean, rstd, N, C);
+    LAUNCHED(k_colsum_partial);
+    k_colsum_final<<<blocks_for((size_t)C, 256), 256>>>(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
+    LAUNCHED(k_colsum_final);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * embeddings */
+
+__global__ void k_embeddings_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
+                                     const float *wpe, const float *wtt, int BT, int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)BT * C) return;
+    size_t row = i / C, c = i % C, t = row % T;
+    /* the CPU's (and HF's) order: (word + token_type) + position */
+    out[i] = (wte[(size_t)ids[row] * C + c] + wtt[(size_t)types[row] * C + c]) + wpe[t * C + c];
+}
+
+static void cu_embeddings_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
+                                  const float *wpe, const float *wtt, int B, int T, int C) {
+    size_t n = (size_t)B * T * C;
+    k_embeddings_forward<<<blocks_for(n, 256), 256>>>(out, ids, types, wte, wpe, wtt, B * T, T, C);
+    LAUNCHED(k_embeddings_forward);
+}
+
+/* Token (and token-type) rows: the block of the FIRST row holding a given id adds, for its
+ * channels, every row with that id in row order, so each table row is written by one block and
+ * the additions come in the CPU's order. `key` is ids (skipping pad_id) or types (pad -1). */
+__global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t *key, int BT, int C, int pad) {
+    int r = blockIdx.x;
+    int id = key[r];
+    if (id == pad) return;
+    for (int q = 0; q < r; q++)
+        if (key[q] == id) return; /* an earlier row owns this id */
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float *g = dtable + (size_t)id * C + c;
+    float acc = *g;
+    for (int q = r; q < BT; q++)
+        if (key[q] == id) acc += dout[(size_t)q * C + c];
+    *g = acc;
+}
+
+/* Positions: dwpe[t, c] += dout[b, t, c] for b in order. */
+__global__ void k_embed_positions(float *dwpe, const float *dout, int B, int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)T * C) return;
+    float acc = dwpe[i];
+    for (int b = 0; b < B; b++) acc += dout[(size_t)b * T * C + i];
+    dwpe[i] = acc;
+}
+
+static void cu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids,
+                                   const int32_t *types, int B, int T, int C, int pad_id) {
+    int BT = B * T;
+    dim3 grid((unsigned)BT, (unsigned)((C + 127) / 128));
+    k_embed_scatter<<<grid, 128>>>(dwte, dout, ids, BT, C, pad_id < 0 ? -1 : pad_id);
+    LAUNCHED(k_embed_scatter);
+    k_embed_scatter<<<grid, 128>>>(dwtt, dout, types, BT, C, -1);
+    LAUNCHED(k_embed_scatter);
+    k_embed_positions<<<blocks_for((size_t)T * C, 256), 256>>>(dwpe, dout, B, T, C);
+    LAUNCHED(k_embed_positions);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * layernorm: one warp per row, two passes as on the CPU */
+
+__global__ void k_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                    const float *bias, int N, int C, float eps) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *x = inp + (size_t)row * C;
+    float *o = out + (size_t)row * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) s += x[c];
+    float m = warp_sum(s) / (float)C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    v = warp_sum(v) / (float)C;
+    float r = 1.0f / sqrtf(v + eps);
+    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * r * weight[c] + bias[c];
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+static void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                 const float *bias, int N, int C, float eps) {
+    k_layernorm_forward<<<blocks_for((size_t)N * 32, 256), 256>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+    LAUNCHED(k_layernorm_forward);
+}
+
+/* dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight; each
+ * lane reads its elements of dout before writing the same ones of dinp, so they may alias. */
+__global__ void k_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
+                                     const float *mean, const float *rstd, int N, int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *x = inp + (size_t)row * C, *d = dout + (size_t)row * C;
+    float *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row];
+    float a = 0.0f, b = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
+        a += dn;
+        b += dn * norm;
+    }
+    a = warp_sum(a) / (float)C;
+    b = warp_sum(b) / (float)C;
+    for (int c = lane; c < C; c += 32) {
+        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
+        dx[c] = s * (dn - a - norm * b);
+    }
+}
+
+static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                  const float *weight, const float *mean, const float *rstd, int N, int C) {
+    colsum(dbias, dweight, dout, inp, mean, rstd, N, C); /* before dinp may overwrite dout */
+    k_layernorm_backward<<<blocks_for((size_t)N * 32, 256), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    LAUNCHED(k_layernorm_backward);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Linear */
+
+__global__ void k_bias_rows(float *out, const float *bias, size_t N, int OC) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < N * OC) out[i] = bias[i % OC];
+}
+
+static void cu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC,
+                              int OC) {
+    float beta = 0.0f;
+    if (bias) { /* start from the bias and let the product add to it, as the CPU does */
+        k_bias_rows<<<blocks_for((size_t)N * OC, 256), 256>>>(out, bias, (size_t)N, OC);
+        LAUNCHED(k_bias_rows);
+        beta = 1.0f;
+    }
+    /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) */
+    gemm_rm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, beta, out, OC);
+}
+
+static void cu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, int N, int IC, int OC, int accumulate) {
+    if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
+        gemm_rm(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
+    /* dweight (OC,IC) += dout^T @ inp */
+    gemm_rm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+    if (dbias) colsum(dbias, NULL, dout, NULL, NULL, NULL, N, OC);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * attention: two batched products around a fused mask + softmax (+ dropout) kernel, one warp
+ * per row of scores; heads are read in place (row stride C), never transposed. */
+
+__global__ void k_softmax_forward(float *att, float *dropped, const int32_t *mask, int rows, int rows_per_seq, int T,
+                                  float p, float keep_scale, uint64_t seed, uint64_t stream) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    const int32_t *mk = mask + (size_t)(row / rows_per_seq) * T;
+    float *S = att + (size_t)row * T;
+    float mx = -INFINITY;
+    for (int j = lane; j < T; j += 32) {
+        /* (1 - mask) * finfo(float32).min, added as Hugging Face does */
+        float s = S[j] + (1.0f - (float)mk[j]) * -FLT_MAX;
+        S[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = warp_max(mx);
+    float sum = 0.0f;
+    for (int j = lane; j < T; j += 32) {
+        float e = expf(S[j] - mx);
+        S[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / warp_sum(sum);
+    for (int j = lane; j < T; j += 32) {
+        float P = S[j] * inv;
+        S[j] = P;
+        if (p > 0.0f) {
+            size_t e = (size_t)row * T + j; /* index into the whole (B,NH,Tq,T) tensor */
+            dropped[e] = dropout_keep(seed, stream, e, p) ? P * keep_scale : 0.0f;
+        }
+    }
+}
+
+/* dS = P * (dP' - sum_j P dP') * scale, with dP' = dP through the dropout; in place on dP. */
+__global__ void k_softmax_backward(float *dP, const float *att, int rows, int T, float scale, float p,
+                                   float keep_scale, uint64_t seed, uint64_t stream) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    const float *P = att + (size_t)row * T;
+    float *d = dP + (size_t)row * T;
+    float s = 0.0f;
+    for (int j = lane; j < T; j += 32) {
+        float g = d[j];
+        if (p > 0.0f) g = dropout_keep(seed, stream, (size_t)row * T + j, p) ? g * keep_scale : 0.0f;
+        d[j] = g;
+        s += P[j] * g;
+    }
+    s = warp_sum(s);
+    for (int j = lane; j < T; j += 32) d[j] = P[j] * (d[j] - s) * scale;
+}
+
+__global__ void k_dropout_copy(float *dst, const float *src, size_t n, float p, float keep_scale, uint64_t seed,
+                               uint64_t stream) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = dropout_keep(seed, stream, i, p) ? src[i] * keep_scale : 0.0f;
+}
+
+static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
+                                 const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
+                                 float p_drop, uint64_t seed, uint64_t stream) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    head_ptrs Q = {q, (size_t)Tq * C, (size_t)HS}, Kp = {k, (size_t)T * C, (size_t)HS};
+    head_ptrs V = {v, (size_t)T * C, (size_t)HS}, CTX = {ctx, (size_t)Tq * C, (size_t)HS};
+    head_ptrs S = {att, (size_t)NH * Tq * T, (size_t)Tq * T};
+    head_ptrs PD = {p_drop > 0.0f ? scratch : att, (size_t)NH * Tq * T, (size_t)Tq * T};
+    /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scale */
+    head_gemm(0, 1, Tq, T, HS, scale, Q, C, Kp, C, 0.0f, S, T, B, NH);
+    int rows = B * NH * Tq;
+    k_softmax_forward<<<blocks_for((size_t)rows * 32, 256), 256>>>(att, scratch, mask, rows, NH * Tq, T, p_drop,
+                                                                    keep_scale, seed, stream);
+    LAUNCHED(k_softmax_forward);
+    /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
+    head_gemm(0, 0, Tq, HS, T, 1.0f, PD, T, V, C, 0.0f, CTX, C, B, NH);
+}
+
+static void cu_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q, const float *k,
+                                  const float *v, const float *att, float *scratch, int B, int Tq, int T, int C,
+                                  int NH, float p_drop, uint64_t seed, uint64_t stream) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    size_t total = (size_t)B * NH * Tq * T;
+    const float *Pd = att;
+    if (p_drop > 0.0f) { /* redraw the forward's dropped probabilities */
+        k_dropout_copy<<<blocks_for(total, 256), 256>>>(scratch, att, total, p_drop, keep_scale, seed, stream);
+        LAUNCHED(k_dropout_copy);
+        Pd = scratch;
+    }
+    float *dP = scratch + total;
+    head_ptrs Q = {q, (size_t)Tq * C, (size_t)HS}, Kp = {k, (size_t)T * C, (size_t)HS};
+    head_ptrs V = {v, (size_t)T * C, (size_t)HS}, DCTX = {dctx, (size_t)Tq * C, (size_t)HS};
+    head_ptrs DQ = {dq, (size_t)Tq * C, (size_t)HS}, DK = {dk, (size_t)T * C, (size_t)HS};
+    head_ptrs DV = {dv, (size_t)T * C, (size_t)HS};
+    head_ptrs PD = {Pd, (size_t)NH * Tq * T, (size_t)Tq * T}, DP = {dP, (size_t)NH * Tq * T, (size_t)Tq * T};
+    /* dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
+    head_gemm(1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, C, B, NH);
+    head_gemm(0, 1, Tq, T, HS, 1.0f, DCTX, C, V, C, 0.0f, DP, T, B, NH);
+    int rows = B * NH * Tq;
+    k_softmax_backward<<<blocks_for((size_t)rows * 32, 256), 256>>>(dP, att, rows, T, scale, p_drop, keep_scale, seed,
+                                                                     stream);
+    LAUNCHED(k_softmax_backward);
+    /* dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
+    head_gemm(0, 0, Tq, HS, T, 1.0f, DP, T, Kp, C, 0.0f, DQ, C, B, NH);
+    head_gemm(1, 0, T, HS, Tq, 1.0f, DP, T, Q, C, 0.0f, DK, C, B, NH);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * activations, tanh */
+
+#define GELU_TANH_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+#define INV_SQRT_2PI 0.3989422804014327f
+#define SQRT1_2 0.70710678118654752440f
+
+__global__ void k_act_forward(int act, float *out, const float *inp, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = inp[i];
+    if (act == OPS_ACT_GELU) out[i] = 0.5f * x * (1.0f + erff(x * SQRT1_2));
+    else if (act == OPS_ACT_GELU_NEW) out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
+    else out[i] = x > 0.0f ? x : 0.0f;
+}
+
+__global__ void k_act_backward(int act, float *dinp, const float *dout, const float *inp, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = inp[i], g;
+    if (act == OPS_ACT_GELU) {
+        float cdf = 0.5f * (1.0f + erff(x * SQRT1_2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        g = cdf + x * pdf;
+    } else if (act == OPS_ACT_GELU_NEW) {
+        float th = tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
+        float du = GELU_TANH_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+    } else {
+        g = x > 0.0f ? 1.0f : 0.0f; /* torch: zero gradient at x == 0 */
+    }
+    dinp[i] = act == OPS_ACT_RELU ? (x > 0.0f ? dout[i] : 0.0f) : dout[i] * g;
+}
+
+static void cu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
+    k_act_forward<<<blocks_for(N, 256), 256>>>((int)act, out, inp, N);
+    LAUNCHED(k_act_forward);
+}
+static void cu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
+    k_act_backward<<<blocks_for(N, 256), 256>>>((int)act, dinp, dout, inp, N);
+    LAUNCHED(k_act_backward);
+}
+
+__global__ void k_tanh_forward(float *out, const float *inp, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = tanhf(inp[i]);
+}
+__global__ void k_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+static void cu_tanh_forward(float *out, const float *inp, size_t N) {
+    k_tanh_forward<<<blocks_for(N, 256), 256>>>(out, inp, N);
+    LAUNCHED(k_tanh_forward);
+}
+static void cu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
+    k_tanh_backward<<<blocks_for(N, 256), 256>>>(dinp, dout, out, N);
+    LAUNCHED(k_tanh_backward);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * dropout and residual: masks from ops.h's dropout_keep, the same bits as the CPU's */
+
+__global__ void k_dropout_residual(float *out, float *x, const float *res, size_t n, float p, float keep_scale,
+                                   uint64_t seed, uint64_t stream) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float xd = x[i];
+    if (p > 0.0f) {
+        xd = dropout_keep(seed, stream, i, p) ? xd * keep_scale : 0.0f;
+        x[i] = xd;
+    }
+    out[i] = res[i] + xd;
+}
+
+static void cu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
+    if (p <= 0.0f) return;
+    k_dropout_copy<<<blocks_for(N, 256), 256>>>(x, x, N, p, 1.0f / (1.0f - p), seed, stream);
+    LAUNCHED(k_dropout_copy);
+}
+static void cu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed, uint64_t stream) {
+    if (p <= 0.0f) {
+        cu_copy(dinp, dout, N * sizeof(float));
+        return;
+    }
+    k_dropout_copy<<<blocks_for(N, 256), 256>>>(dinp, dout, N, p, 1.0f / (1.0f - p), seed, stream);
+    LAUNCHED(k_dropout_copy);
+}
+static void cu_dropout_residual_forward(float *out, float *x, const float *res, size_t N, float p, uint64_t seed,
+                                        uint64_t stream) {
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    k_dropout_residual<<<blocks_for(N, 256), 256>>>(out, x, res, N, p, keep_scale, seed, stream);
+    LAUNCHED(k_dropout_residual);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * first token */
+
+__global__ void k_first_token_forward(float *out, const float *inp, int B, int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < (size_t)B * C) out[i] = inp[(i / C) * (size_t)T * C + i % C];
+}
+__global__ void k_first_token_backward(float *dinp, const float *dout, int B, int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)B * T * C) return;
+    size_t b = i / ((size_t)T * C), t = (i / C) % T;
+    dinp[i] = t == 0 ? dout[b * C + i % C] : 0.0f;
+}
+static void cu_first_token_forward(float *out, const float *inp, int B, int T, int C) {
+    k_first_token_forward<<<blocks_for((size_t)B * C, 256), 256>>>(out, inp, B, T, C);
+    LAUNCHED(k_first_token_forward);
+}
+static void cu_first_token_backward(float *dinp, const float *dout, int B, int T, int C) {
+    k_first_token_backward<<<blocks_for((size_t)B * T * C, 256), 256>>>(dinp, dout, B, T, C);
+    LAUNCHED(k_first_token_backward);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * cross-entropy: one thread per row, in double as on the CPU (K is a handful of labels) */
+
+__global__ void k_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *labels, int B,
+                                       int K, float eps) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    const float *z = logits + (size_t)b * K;
+    float *p = probs + (size_t)b * K;
+    float maxv = -INFINITY;
+    for (int j = 0; j < K; j++)
+        if (z[j] > maxv) maxv = z[j];
+    double sum = 0.0;
+    for (int j = 0; j < K; j++) sum += exp((double)z[j] - maxv);
+    double logsum = log(sum) + maxv, sum_logp = 0.0;
+    for (int j = 0; j < K; j++) {
+        double lp = (double)z[j] - logsum;
+        p[j] = (float)exp(lp);
+        sum_logp += lp;
+    }
+    int y = labels[b];
+    if (y < 0 || y >= K) {
+        losses[b] = 0.0f;
+        return;
+    }
+    double nll = -((double)z[y] - logsum);
+    losses[b] = (float)((1.0 - eps) * nll - eps * sum_logp / K);
+}
+
+__global__ void k_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int K,
+                                        float eps, float dloss) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    float *d = dlogits + (size_t)b * K;
+    const float *p = probs + (size_t)b * K;
+    int y = labels[b];
+    for (int j = 0; j < K; j++) {
+        if (y < 0 || y >= K) {
+            d[j] = 0.0f;
+            continue;
+        }
+        float target = eps / (float)K + (j == y ? 1.0f - eps : 0.0f);
+        d[j] = (p[j] - target) * dloss;
+    }
+}
+
+static void cu_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *labels, int B,
+                                    int K, float eps) {
+    k_crossentropy_forward<<<blocks_for((size_t)B, 128), 128>>>(losses, probs, logits, labels, B, K, eps);
+    LAUNCHED(k_crossentropy_forward);
+}
+static void cu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int K,
+                                     float eps, float dloss) {
+    k_crossentropy_backward<<<blocks_for((size_t)B, 128), 128>>>(dlogits, probs, labels, B, K, eps, dloss);
+    LAUNCHED(k_crossentropy_backward);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * optimiser: AdamW in the CPU's exact IEEE operations (fmaf, correctly rounded sqrt and
+ * division: nvcc's defaults without --use_fast_math), so the update is bit-identical */
+
+__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float gi = g[i];
+    float pi = p[i] * s.decay;
+    float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
+    float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
+    float denom = __fdiv_rn(__fsqrt_rn(vi), s.bc2_sqrt) + s.eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(s.neg_step_size, mi), denom));
+}
+
+static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
+    k_adamw<<<blocks_for(n, 256), 256>>>(p, m, v, g, n, s);
+    LAUNCHED(k_adamw);
+}
+
+#define SUMSQ_BLOCKS 512
+
+/* Fixed grid and fixed tree: the same sum, bit for bit, on every run. */
+__global__ void k_sumsq_partial(double *part, const float *x, size_t n) {
+    __shared__ double sh[256];
+    double acc = 0.0;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        acc += (double)x[i] * x[i];
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+
+__global__ void k_sumsq_final(double *part, int nblocks) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    double s = 0.0;
+    for (int i = 0; i < nblocks; i++) s += part[i];
+    part[nblocks] = s;
+}
+
+static double cu_sum_squares(const float *x, size_t n) {
+    double *part = (double *)scratch_get(&g_partial, (SUMSQ_BLOCKS + 1) * sizeof(double));
+    if (!part) return NAN;
+    k_sumsq_partial<<<SUMSQ_BLOCKS, 256>>>(part, x, n);
+    LAUNCHED(k_sumsq_partial);
+    k_sumsq_final<<<1, 32>>>(part, SUMSQ_BLOCKS);
+    LAUNCHED(k_sumsq_final);
+    double s = NAN;
+    CU(cudaMemcpy(&s, part + SUMSQ_BLOCKS, sizeof s, cudaMemcpyDeviceToHost));
+    return g_error[0] ? NAN : s;
+}
+
+__global__ void k_scale(float *x, size_t n, float s) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= s;
+}
+static void cu_scale(float *x, size_t n, float s) {
+    k_scale<<<blocks_for(n, 256), 256>>>(x, n, s);
+    LAUNCHED(k_scale);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* designated (C++20), so a field added to ops.h cannot shift the others */
+static const bertc_backend cuda_backend = {
+    .name = "cuda",
+    .alloc = cu_alloc,
+    .free = cu_free,
+    .zero = cu_zero,
+    .to_device = cu_to_device,
+    .to_host = cu_to_host,
+    .copy = cu_copy,
+    .embeddings_forward = cu_embeddings_forward,
+    .embeddings_backward = cu_embeddings_backward,
+    .layernorm_forward = cu_layernorm_forward,
+    .layernorm_backward = cu_layernorm_backward,
+    .matmul_forward = cu_matmul_forward,
+    .matmul_backward = cu_matmul_backward,
+    .attention_forward = cu_attention_forward,
+    .attention_backward = cu_attention_backward,
+    .act_forward = cu_act_forward,
+    .act_backward = cu_act_backward,
+    .tanh_forward = cu_tanh_forward,
+    .tanh_backward = cu_tanh_backward,
+    .dropout_forward = cu_dropout_forward,
+    .dropout_backward = cu_dropout_backward,
+    .dropout_residual_forward = cu_dropout_residual_forward,
+    .first_token_forward = cu_first_token_forward,
+    .first_token_backward = cu_first_token_backward,
+    .crossentropy_forward = cu_crossentropy_forward,
+    .crossentropy_backward = cu_crossentropy_backward,
+    .adamw_update = cu_adamw_update,
+    .sum_squares = cu_sum_squares,
+    .scale = cu_scale,
+    .last_error = cu_last_error,
+};
+
+extern "C" const bertc_backend *bertc_backend_cuda(char *why, size_t why_size) {
+    static int ready = 0;
+    if (ready) return &cuda_backend;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        snprintf(why, why_size, "--device cuda: no CUDA device found (cudaGetDeviceCount: %s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    if ((e = cudaSetDevice(0)) != cudaSuccess) {
+        snprintf(why, why_size, "--device cuda: cannot use device 0 (cudaSetDevice: %s)", cudaGetErrorString(e));
+        return NULL;
+    }
+    cublasStatus_t s = cublasCreate(&g_blas);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        snprintf(why, why_size, "--device cuda: cuBLAS did not start (cublasCreate: %s)", cublasGetStatusString(s));
+        return NULL;
+    }
+    /* fp32 products in fp32 (the parity mode); TF32 tensor cores only when asked for */
+    const char *tf32 = getenv("BERTC_CUDA_TF32");
+    int use_tf32 = tf32 && tf32[0] == '1';
+    cublasSetMathMode(g_blas, use_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    ready = 1;
+    return &cuda_backend;
+}

@@ -1,0 +1,643 @@
+/* The CUDA backend against the CPU backend.
+ *
+ * Every op of backend/ops.h, forward and backward, on random inputs of odd sizes: the GPU's
+ * result must match the CPU's within 1e-5 relative to the tensor's scale (max|a - b| <=
+ * 1e-5 * max(max|cpu|, 1e-2)); dropout masks, embeddings and AdamW must match bit for bit.
+ * Then a whole training step of a tiny random model (loss, logits, every gradient, the weights
+ * after one AdamW update) within 1e-4, and all-MiniLM-L6-v2's logits within 1e-4 when its folder
+ * is at hand (BERTC_MINILM, default models/minilm).
+ *
+ * Without a GPU (or in a build without CUDA) the comparisons are skipped with a message, and
+ * what can be checked is: asking for the CUDA backend fails cleanly with one line that says why,
+ * and bertc_train refuses --device cuda before it reads any data. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/ops.h"
+#include "bertc.h"
+#include "model/bert.h"
+#include "train/optim.h"
+#include "util/rng.h"
+#include "synthetic.h"
+
+#define TOL 1e-5
+#define FLOOR 1e-2
+
+static const bertc_backend *cpu, *gpu;
+static char why[512];
+static rng R;
+static char tmp[64] = "/tmp/bertc_test_cuda_XXXXXX";
+static char model_dir[128], data_path[128];
+
+static const char *const filler[] = {"the", "a", "movie", "film", "was", "plot", "acting", "is", "very", "quite"};
+static const synthetic_task task = {filler, sizeof filler / sizeof *filler, 4, 8};
+
+/* ------------------------------------------------------------------------------------------
+ * helpers: host arrays, device copies, comparisons */
+
+static float *rand_floats(size_t n, float scale) {
+    float *x = malloc(n * sizeof(float) + 4);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(&R) * 2.0 - 1.0) * scale;
+    return x;
+}
+
+static float *dup_floats(const float *x, size_t n) {
+    float *y = malloc(n * sizeof(float) + 4);
+    assert_non_null(y);
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
+/* a device copy of host memory */
+static void *dev(const void *host, size_t bytes) {
+    void *d = gpu->alloc(bytes);
+    assert_non_null(d);
+    if (host) gpu->to_device(d, host, bytes);
+    return d;
+}
+
+/* the device array back in a fresh host array */
+static float *back(const float *d, size_t n) {
+    float *h = malloc(n * sizeof(float) + 4);
+    assert_non_null(h);
+    gpu->to_host(h, d, n * sizeof(float));
+    return h;
+}
+
+/* max|a - b| relative to b's scale, printed with the name */
+static double rel_err(const char *name, const float *a, const float *b, size_t n) {
+    double worst = 0, scale = FLOOR;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= worst)) worst = d; /* NaN wins */
+        if (fabs((double)b[i]) > scale) scale = fabs((double)b[i]);
+    }
+    double r = worst / scale;
+    printf("  %-28s max|gpu - cpu| / scale = %.3g\n", name, r);
+    return r;
+}
+
+static void expect_close(const char *name, const float *d_gpu, const float *h_cpu, size_t n, double tol) {
+    float *h = back(d_gpu, n);
+    double r = rel_err(name, h, h_cpu, n);
+    free(h);
+    if (!(r <= tol)) fail_msg("%s: relative error %.3g above %.1g", name, r, tol);
+}
+
+static void expect_equal(const char *name, const float *d_gpu, const float *h_cpu, size_t n) {
+    float *h = back(d_gpu, n);
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += memcmp(&h[i], &h_cpu[i], sizeof(float)) != 0;
+    printf("  %-28s %zu of %zu elements differ in their bits\n", name, diff, n);
+    free(h);
+    if (diff) fail_msg("%s: %zu elements differ from the CPU's", name, diff);
+}
+
+/* Without a GPU, "gpu" is a copy of the CPU table under another name: the comparisons then
+ * check this test and the model's device plumbing (bert_set_backend, the optimiser through the
+ * table, host copies), though not the CUDA kernels. */
+static bertc_backend stand_in;
+static int standing_in;
+static const char *no_error(void) { return ""; }
+
+static int have_gpu(void) { return gpu != NULL; }
+
+/* ------------------------------------------------------------------------------------------
+ * without a device: clean refusals */
+
+static void test_refusal_is_one_clear_line(void **state) {
+    (void)state;
+    char msg[512] = "";
+    const bertc_backend *be = bertc_backend_by_name("cuda", msg, sizeof msg);
+    if (be) {
+        printf("  a CUDA device is present: nothing to refuse\n");
+        return;
+    }
+    printf("  %s\n", msg);
+    assert_null(strchr(msg, '\n'));
+#ifdef BERTC_CUDA
+    assert_non_null(strstr(msg, "--device cuda: no CUDA device found (cudaGetDeviceCount: "));
+#else
+    assert_non_null(strstr(msg, "--device cuda: this bertc was built without CUDA"));
+#endif
+    /* unknown names are refused too; cpu and the default are always there */
+    assert_null(bertc_backend_by_name("tpu", msg, sizeof msg));
+    assert_non_null(strstr(msg, "--device tpu: unknown device"));
+    assert_ptr_equal(bertc_backend_by_name(NULL, msg, sizeof msg), bertc_backend_cpu());
+    assert_ptr_equal(bertc_backend_by_name("cpu", msg, sizeof msg), bertc_backend_cpu());
+
+    /* bertc_train refuses before reading data: the training set named here does not exist */
+    bertc_train_options o;
+    bertc_train_options_default(&o);
+    o.model_dir = model_dir;
+    o.train_spec = "/nonexistent/train.jsonl";
+    o.out_dir = "/tmp/bertc_test_cuda_never_written";
+    o.device = "cuda";
+    bertc_train_result r;
+    bertc_error err = {0};
+    assert_int_equal(bertc_train(&o, &r, &err), BERTC_EUNSUPPORTED);
+    printf("  bertc_train: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--device cuda: "));
+
+    /* and opening a model on it fails the same way, leaving nothing behind */
+    bertc_open_options oo;
+    bertc_open_options_default(&oo);
+    oo.device = "cuda";
+    oo.quiet = 1;
+    bertc_model *m = NULL;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(bertc_model_open(&m, model_dir, &oo, &err), BERTC_EUNSUPPORTED);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "--device cuda: "));
+}
+
+/* ------------------------------------------------------------------------------------------
+ * op by op (sizes chosen odd so that no kernel can rely on multiples of 32) */
+
+enum { B = 3, T = 19, C = 48, NH = 4, F = 100, V = 37, P = 24, TT = 2, K = 3 };
+
+static void test_embeddings(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    int32_t ids[B * T], types[B * T];
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = (int32_t)rng_below(&R, 6); /* few ids: many repeats in the scatter-add */
+        types[i] = (int32_t)rng_below(&R, TT);
+    }
+    ids[5] = 0; /* the padding id gets no gradient */
+    float *wte = rand_floats((size_t)V * C, 1), *wpe = rand_floats((size_t)P * C, 1), *wtt = rand_floats((size_t)TT * C, 1);
+    float *out = rand_floats((size_t)B * T * C, 1);
+    float *dout = rand_floats((size_t)B * T * C, 1);
+    float *dwte = rand_floats((size_t)V * C, 1), *dwpe = rand_floats((size_t)P * C, 1), *dwtt = rand_floats((size_t)TT * C, 1);
+    int32_t *d_ids = dev(ids, sizeof ids), *d_types = dev(types, sizeof types);
+    float *d_wte = dev(wte, (size_t)V * C * 4), *d_wpe = dev(wpe, (size_t)P * C * 4), *d_wtt = dev(wtt, (size_t)TT * C * 4);
+    float *d_out = dev(NULL, (size_t)B * T * C * 4), *d_dout = dev(dout, (size_t)B * T * C * 4);
+    float *d_dwte = dev(dwte, (size_t)V * C * 4), *d_dwpe = dev(dwpe, (size_t)P * C * 4), *d_dwtt = dev(dwtt, (size_t)TT * C * 4);
+
+    cpu->embeddings_forward(out, ids, types, wte, wpe, wtt, B, T, C);
+    gpu->embeddings_forward(d_out, d_ids, d_types, d_wte, d_wpe, d_wtt, B, T, C);
+    expect_equal("embeddings_forward", d_out, out, (size_t)B * T * C);
+    cpu->embeddings_backward(dwte, dwpe, dwtt, dout, ids, types, B, T, C, 0);
+    gpu->embeddings_backward(d_dwte, d_dwpe, d_dwtt, d_dout, d_ids, d_types, B, T, C, 0);
+    expect_equal("embeddings_backward dwte", d_dwte, dwte, (size_t)V * C);
+    expect_equal("embeddings_backward dwpe", d_dwpe, dwpe, (size_t)P * C);
+    expect_equal("embeddings_backward dwtt", d_dwtt, dwtt, (size_t)TT * C);
+    void *all[] = {d_ids, d_types, d_wte, d_wpe, d_wtt, d_out, d_dout, d_dwte, d_dwpe, d_dwtt};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+    free(wte), free(wpe), free(wtt), free(out), free(dout), free(dwte), free(dwpe), free(dwtt);
+}
+
+static void test_layernorm(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const int N = B * T + 5, CC = 300; /* C > 32 * 9: several passes per lane */
+    size_t n = (size_t)N * CC;
+    float *inp = rand_floats(n, 3), *w = rand_floats((size_t)CC, 1), *b = rand_floats((size_t)CC, 1);
+    for (int i = 0; i < N; i++) inp[(size_t)i * CC] += 5.0f; /* a non-zero mean */
+    float *out = malloc(n * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
+    float *dout = rand_floats(n, 1), *dw = rand_floats((size_t)CC, 1), *db = rand_floats((size_t)CC, 1);
+    float *d_inp = dev(inp, n * 4), *d_w = dev(w, (size_t)CC * 4), *d_b = dev(b, (size_t)CC * 4);
+    float *d_out = dev(NULL, n * 4), *d_mean = dev(NULL, (size_t)N * 4), *d_rstd = dev(NULL, (size_t)N * 4);
+    float *d_dout = dev(dout, n * 4), *d_dw = dev(dw, (size_t)CC * 4), *d_db = dev(db, (size_t)CC * 4);
+    cpu->layernorm_forward(out, mean, rstd, inp, w, b, N, CC, 1e-12f);
+    gpu->layernorm_forward(d_out, d_mean, d_rstd, d_inp, d_w, d_b, N, CC, 1e-12f);
+    expect_close("layernorm_forward out", d_out, out, n, TOL);
+    expect_close("layernorm_forward mean", d_mean, mean, (size_t)N, TOL);
+    expect_close("layernorm_forward rstd", d_rstd, rstd, (size_t)N, TOL);
+    /* in place: dinp aliases dout, as bert.c uses it */
+    cpu->layernorm_backward(dout, dw, db, dout, inp, w, mean, rstd, N, CC);
+    gpu->layernorm_backward(d_dout, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, CC);
+    expect_close("layernorm_backward dinp", d_dout, dout, n, TOL);
+    expect_close("layernorm_backward dweight", d_dw, dw, (size_t)CC, TOL);
+    expect_close("layernorm_backward dbias", d_db, db, (size_t)CC, TOL);
+    void *all[] = {d_inp, d_w, d_b, d_out, d_mean, d_rstd, d_dout, d_dw, d_db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+    free(inp), free(w), free(b), free(out), free(mean), free(rstd), free(dout), free(dw), free(db);
+}
+
+static void test_matmul(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const int N = B * T, IC = 70, OC = 45;
+    for (int variant = 0; variant < 2; variant++) { /* with bias and dinp written; without bias, dinp accumulated */
+        int bias = variant == 0, acc = variant == 1;
+        float *inp = rand_floats((size_t)N * IC, 1), *w = rand_floats((size_t)OC * IC, 1), *b = rand_floats((size_t)OC, 1);
+        float *out = malloc((size_t)N * OC * 4), *dout = rand_floats((size_t)N * OC, 1);
+        float *dinp = rand_floats((size_t)N * IC, 1), *dw = rand_floats((size_t)OC * IC, 1), *db = rand_floats((size_t)OC, 1);
+        float *d_inp = dev(inp, (size_t)N * IC * 4), *d_w = dev(w, (size_t)OC * IC * 4), *d_b = dev(b, (size_t)OC * 4);
+        float *d_out = dev(NULL, (size_t)N * OC * 4), *d_dout = dev(dout, (size_t)N * OC * 4);
+        float *d_dinp = dev(dinp, (size_t)N * IC * 4), *d_dw = dev(dw, (size_t)OC * IC * 4), *d_db = dev(db, (size_t)OC * 4);
+        cpu->matmul_forward(out, inp, w, bias ? b : NULL, N, IC, OC);
+        gpu->matmul_forward(d_out, d_inp, d_w, bias ? d_b : NULL, N, IC, OC);
+        expect_close(bias ? "matmul_forward (bias)" : "matmul_forward (no bias)", d_out, out, (size_t)N * OC, TOL);
+        cpu->matmul_backward(dinp, dw, bias ? db : NULL, dout, inp, w, N, IC, OC, acc);
+        gpu->matmul_backward(d_dinp, d_dw, bias ? d_db : NULL, d_dout, d_inp, d_w, N, IC, OC, acc);
+        expect_close(acc ? "matmul_backward dinp (+=)" : "matmul_backward dinp", d_dinp, dinp, (size_t)N * IC, TOL);
+        expect_close("matmul_backward dweight", d_dw, dw, (size_t)OC * IC, TOL);
+        expect_close("matmul_backward dbias", d_db, db, (size_t)OC, TOL); /* untouched without bias */
+        void *all[] = {d_inp, d_w, d_b, d_out, d_dout, d_dinp, d_dw, d_db};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(inp), free(w), free(b), free(out), free(dout), free(dinp), free(dw), free(db);
+    }
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    int32_t mask[B * T];
+    for (int b = 0; b < B; b++) /* sequence b has T - 4b real tokens, then padding */
+        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+    int32_t *d_mask = dev(mask, sizeof mask);
+    for (int variant = 0; variant < 4; variant++) {
+        int Tq = variant & 1 ? 1 : T;
+        float p = variant & 2 ? 0.1f : 0.0f;
+        size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
+        float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
+        float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
+        float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
+        float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
+        float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
+        float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
+        char name[64];
+        cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
+        gpu->attention_forward(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
+        snprintf(name, sizeof name, "attention Tq=%d p=%.1f att", Tq, p);
+        expect_close(name, d_att, att, na, TOL);
+        snprintf(name, sizeof name, "attention Tq=%d p=%.1f ctx", Tq, p);
+        expect_close(name, d_ctx, ctx, nq, TOL);
+        cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
+        gpu->attention_backward(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7, 11);
+        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dq", Tq, p);
+        expect_close(name, d_dq, dq, nq, TOL);
+        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dk", Tq, p);
+        expect_close(name, d_dk, dk, nk, TOL);
+        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dv", Tq, p);
+        expect_close(name, d_dv, dv, nk, TOL);
+        void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
+    }
+    gpu->free(d_mask);
+}
+
+static void test_elementwise(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const size_t n = 10007;
+    float *x = rand_floats(n, 6), *dout = rand_floats(n, 1), *res = rand_floats(n, 1);
+    float *y = malloc(n * 4), *dx = malloc(n * 4);
+    float *d_x = dev(x, n * 4), *d_dout = dev(dout, n * 4), *d_res = dev(res, n * 4);
+    float *d_y = dev(NULL, n * 4), *d_dx = dev(NULL, n * 4);
+    static const char *const acts[] = {"gelu", "gelu_new", "relu"};
+    char name[64];
+    for (int a = 0; a < 3; a++) {
+        cpu->act_forward((ops_act)a, y, x, n);
+        gpu->act_forward((ops_act)a, d_y, d_x, n);
+        snprintf(name, sizeof name, "act_forward %s", acts[a]);
+        expect_close(name, d_y, y, n, TOL);
+        cpu->act_backward((ops_act)a, dx, dout, x, n);
+        gpu->act_backward((ops_act)a, d_dx, d_dout, d_x, n);
+        snprintf(name, sizeof name, "act_backward %s", acts[a]);
+        expect_close(name, d_dx, dx, n, TOL);
+    }
+    cpu->tanh_forward(y, x, n);
+    gpu->tanh_forward(d_y, d_x, n);
+    expect_close("tanh_forward", d_y, y, n, TOL);
+    cpu->tanh_backward(dx, dout, y, n);
+    gpu->tanh_backward(d_dx, d_dout, d_y, n);
+    expect_close("tanh_backward", d_dx, dx, n, TOL);
+
+    /* dropout: the same hash, so exactly the same elements and values */
+    float *xc = dup_floats(x, n);
+    cpu->dropout_forward(xc, n, 0.3f, 99, 5);
+    gpu->copy(d_y, d_x, n * 4);
+    gpu->dropout_forward(d_y, n, 0.3f, 99, 5);
+    expect_equal("dropout_forward", d_y, xc, n);
+    cpu->dropout_backward(dx, dout, n, 0.3f, 99, 5);
+    gpu->dropout_backward(d_dx, d_dout, n, 0.3f, 99, 5);
+    expect_equal("dropout_backward", d_dx, dx, n);
+    memcpy(xc, x, n * 4);
+    float *out = malloc(n * 4);
+    cpu->dropout_residual_forward(out, xc, res, n, 0.3f, 99, 6);
+    gpu->copy(d_y, d_x, n * 4);
+    gpu->dropout_residual_forward(d_dx, d_y, d_res, n, 0.3f, 99, 6);
+    expect_equal("dropout_residual out", d_dx, out, n);
+    expect_equal("dropout_residual x", d_y, xc, n);
+    /* p = 0: identity and plain residual */
+    memcpy(xc, x, n * 4);
+    cpu->dropout_residual_forward(out, xc, res, n, 0.0f, 99, 6);
+    gpu->copy(d_y, d_x, n * 4);
+    gpu->dropout_residual_forward(d_dx, d_y, d_res, n, 0.0f, 99, 6);
+    expect_equal("dropout_residual p=0", d_dx, out, n);
+    cpu->dropout_backward(dx, dout, n, 0.0f, 99, 5);
+    gpu->dropout_backward(d_dx, d_dout, n, 0.0f, 99, 5);
+    expect_equal("dropout_backward p=0", d_dx, dx, n);
+
+    /* first token */
+    cpu->first_token_forward(y, x, B, T, C);
+    gpu->first_token_forward(d_y, d_x, B, T, C);
+    expect_equal("first_token_forward", d_y, y, (size_t)B * C);
+    cpu->first_token_backward(dx, dout, B, T, C);
+    gpu->first_token_backward(d_dx, d_dout, B, T, C);
+    expect_equal("first_token_backward", d_dx, dx, (size_t)B * T * C);
+    void *all[] = {d_x, d_dout, d_res, d_y, d_dx};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+    free(x), free(dout), free(res), free(y), free(dx), free(xc), free(out);
+}
+
+static void test_crossentropy(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    enum { BB = 7 };
+    float *logits = rand_floats(BB * K, 4), losses[BB], probs[BB * K], dl[BB * K];
+    int32_t labels[BB] = {0, 2, 1, -100, 2, 0, 1};
+    float *d_logits = dev(logits, sizeof(float) * BB * K), *d_losses = dev(NULL, sizeof losses);
+    float *d_probs = dev(NULL, sizeof probs), *d_dl = dev(NULL, sizeof dl);
+    int32_t *d_labels = dev(labels, sizeof labels);
+    for (int s = 0; s < 2; s++) {
+        float eps = s ? 0.1f : 0.0f;
+        cpu->crossentropy_forward(losses, probs, logits, labels, BB, K, eps);
+        gpu->crossentropy_forward(d_losses, d_probs, d_logits, d_labels, BB, K, eps);
+        expect_close("crossentropy_forward losses", d_losses, losses, BB, TOL);
+        expect_close("crossentropy_forward probs", d_probs, probs, (size_t)BB * K, TOL);
+        cpu->crossentropy_backward(dl, probs, labels, BB, K, eps, 0.25f);
+        gpu->crossentropy_backward(d_dl, d_probs, d_labels, BB, K, eps, 0.25f);
+        expect_close("crossentropy_backward", d_dl, dl, (size_t)BB * K, TOL);
+    }
+    gpu->free(d_logits), gpu->free(d_losses), gpu->free(d_probs), gpu->free(d_dl), gpu->free(d_labels);
+    free(logits);
+}
+
+static void test_optimiser_ops(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const size_t n = 100003;
+    float *p = rand_floats(n, 1), *m = rand_floats(n, 0.01f), *g = rand_floats(n, 0.1f), *v = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) v[i] = fabsf(g[i]) * 0.01f;
+    float *d_p = dev(p, n * 4), *d_m = dev(m, n * 4), *d_v = dev(v, n * 4), *d_g = dev(g, n * 4);
+    ops_adamw_scalars s = {0.99998f, 0.1f, 0.999f, 0.001f, 0.0447f, 1e-8f, -2e-5f};
+    cpu->adamw_update(p, m, v, g, n, s);
+    gpu->adamw_update(d_p, d_m, d_v, d_g, n, s);
+    expect_equal("adamw_update p", d_p, p, n);
+    expect_equal("adamw_update m", d_m, m, n);
+    expect_equal("adamw_update v", d_v, v, n);
+    double a = cpu->sum_squares(g, n), b = gpu->sum_squares(d_g, n);
+    printf("  sum_squares cpu %.17g gpu %.17g\n", a, b);
+    assert_true(fabs(a - b) <= 1e-12 * a);
+    assert_true(gpu->sum_squares(d_g, n) == b); /* a fixed order: the same bits again */
+    cpu->scale(g, n, 0.37f);
+    gpu->scale(d_g, n, 0.37f);
+    expect_equal("scale", d_g, g, n);
+    gpu->free(d_p), gpu->free(d_m), gpu->free(d_v), gpu->free(d_g);
+    free(p), free(m), free(v), free(g);
+}
+
+/* The trainer now runs AdamW and clipping through the backend's table; on the CPU that must be
+ * the very same arithmetic as optim.c's own host loops (what test_optim checks against torch). */
+static void test_cpu_table_optimiser_matches_host(void **state) {
+    (void)state;
+    const size_t n = 70001;
+    adamw_group groups[3] = {{0, 30000, 0.01f, 1.0f}, {30000, 20001, 0.0f, 1.0f}, {50001, 20000, 0.0f, 1.0f}};
+    float *p1 = rand_floats(n, 1), *p2 = dup_floats(p1, n);
+    adamw a, b;
+    bertc_error err;
+    assert_int_equal(adamw_init(&a, n, groups, 3, &err), 0);
+    assert_int_equal(adamw_init_on(&b, bertc_backend_cpu(), n, groups, 3, &err), 0);
+    for (int step = 0; step < 3; step++) {
+        float *g1 = rand_floats(n, 0.5f), *g2 = dup_floats(g1, n);
+        float n1 = clip_grad_norm(g1, n, 1.0f), n2 = clip_grad_norm_on(bertc_backend_cpu(), g2, n, 1.0f);
+        assert_memory_equal(&n1, &n2, sizeof n1);
+        assert_memory_equal(g1, g2, n * sizeof(float));
+        adamw_step(&a, p1, g1, 1e-3f);
+        adamw_step(&b, p2, g2, 1e-3f);
+        assert_memory_equal(p1, p2, n * sizeof(float));
+        free(g1), free(g2);
+    }
+    assert_memory_equal(a.m, b.m, n * sizeof(float));
+    assert_memory_equal(a.v, b.v, n * sizeof(float));
+    adamw_free(&a), adamw_free(&b);
+    free(p1), free(p2);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * whole model */
+
+static int32_t *make_batch(int Bn, int Tn, int vocab, int32_t **mask_out) {
+    int32_t *ids = malloc((size_t)Bn * Tn * 4), *mask = malloc((size_t)Bn * Tn * 4);
+    for (int b = 0; b < Bn; b++) {
+        int len = Tn - (b * 5) % (Tn / 2); /* some padding in most rows */
+        for (int t = 0; t < Tn; t++) {
+            int real = t < len;
+            ids[b * Tn + t] = !real ? 0 : t == 0 ? 2 : t == len - 1 ? 3 : 5 + (int32_t)rng_below(&R, (uint64_t)(vocab - 5));
+            mask[b * Tn + t] = real;
+        }
+    }
+    *mask_out = mask;
+    return ids;
+}
+
+static void test_tiny_model_step(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    bert_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.vocab_size = 50, cfg.hidden_size = 64, cfg.num_hidden_layers = 3, cfg.num_attention_heads = 4;
+    cfg.intermediate_size = 128, cfg.max_position_embeddings = 40, cfg.type_vocab_size = 2;
+    cfg.hidden_act = BERT_ACT_GELU, cfg.hidden_dropout_prob = 0.1f, cfg.attention_probs_dropout_prob = 0.1f;
+    cfg.classifier_dropout = -1, cfg.layer_norm_eps = 1e-12f, cfg.initializer_range = 0.2f; /* large weights: real signal */
+    char *names[3] = {"a", "b", "c"};
+    bertc_error err;
+    assert_int_equal(bert_config_set_labels(&cfg, names, 3, &err), 0);
+    bert_model *mc = NULL, *mg = NULL;
+    assert_int_equal(bert_init_random(&mc, &cfg, 5, &err), 0);
+    assert_int_equal(bert_init_random(&mg, &cfg, 5, &err), 0);
+    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    const int Bn = 6, Tn = 33;
+    int32_t *mask, *ids = make_batch(Bn, Tn, cfg.vocab_size, &mask), labels[6] = {0, 1, 2, 1, 0, 2};
+    assert_int_equal(bert_prepare(mc, Bn, Tn, &err), 0);
+    assert_int_equal(bert_prepare(mg, Bn, Tn, &err), 0);
+    size_t np = bert_num_params(mc);
+    adamw oc, og;
+    assert_int_equal(adamw_init_on(&oc, bertc_backend_cpu(), np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
+    assert_int_equal(adamw_init_on(&og, gpu, np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
+    for (int step = 0; step < 2; step++) {
+        bert_zero_grad(mc), bert_zero_grad(mg);
+        float lc = bert_forward(mc, ids, mask, NULL, labels, Bn, Tn, 1, 1234 + step);
+        float lg = bert_forward(mg, ids, mask, NULL, labels, Bn, Tn, 1, 1234 + step);
+        printf("  step %d: loss cpu %.7f gpu %.7f\n", step, lc, lg);
+        assert_true(fabsf(lc - lg) <= 1e-4f * fmaxf(1.0f, fabsf(lc)));
+        assert_true(rel_err("logits", bert_logits(mg), bert_logits(mc), (size_t)Bn * 3) <= 1e-4);
+        bert_backward(mc, 1.0f), bert_backward(mg, 1.0f);
+        /* every tensor's gradient, relative to its own scale */
+        const bert_param_info *info;
+        size_t nt = bert_param_table(mc, &info);
+        float *gg = back(bert_grads(mg), np);
+        const float *gc = bert_grads(mc);
+        double worst = 0;
+        const char *worst_name = "";
+        for (size_t i = 0; i < nt; i++) {
+            double scale = FLOOR, e = 0;
+            for (size_t j = info[i].offset; j < info[i].offset + info[i].numel; j++) {
+                scale = fmax(scale, fabs(gc[j]));
+                e = fmax(e, fabs((double)gg[j] - gc[j]));
+            }
+            if (!(e / scale <= worst)) worst = e / scale, worst_name = info[i].name;
+        }
+        printf("  step %d: worst gradient error %.3g (%s)\n", step, worst, worst_name);
+        assert_true(worst <= 1e-4);
+        /* clipping and one AdamW update on each side */
+        float nc = clip_grad_norm_on(bertc_backend_cpu(), bert_grads(mc), np, 0.5f);
+        float ng = clip_grad_norm_on(gpu, bert_grads(mg), np, 0.5f);
+        printf("  step %d: grad norm cpu %.7g gpu %.7g\n", step, nc, ng);
+        assert_true(fabsf(nc - ng) <= 1e-4f * nc);
+        adamw_step(&oc, bert_params(mc), bert_grads(mc), 1e-3f);
+        adamw_step(&og, bert_params(mg), bert_grads(mg), 1e-3f);
+        float *pg = back(bert_params(mg), np);
+        assert_true(rel_err("weights after AdamW", pg, bert_params(mc), np) <= 1e-4);
+        free(pg);
+        free(gg);
+    }
+    assert_string_equal(gpu->last_error(), "");
+    adamw_free(&oc), adamw_free(&og);
+    bert_free(mc), bert_free(mg);
+    bert_config_free(&cfg);
+    free(ids), free(mask);
+}
+
+static void test_minilm_logits(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const char *dir = getenv("BERTC_MINILM") ? getenv("BERTC_MINILM") : "models/minilm";
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (access(path, R_OK) != 0) {
+        printf("  %s not found: MiniLM check skipped (set BERTC_MINILM to its folder)\n", path);
+        skip();
+    }
+    bert_load_options lo;
+    bert_load_options_default(&lo);
+    lo.num_labels = 2; /* a fresh classifier, the same on both (same seed) */
+    bertc_error err;
+    bert_model *mc = NULL, *mg = NULL;
+    assert_int_equal(bert_load(&mc, dir, &lo, &err), 0);
+    assert_int_equal(bert_load(&mg, dir, &lo, &err), 0);
+    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    const int Bn = 8, Tn = 128;
+    int32_t *mask, *ids = make_batch(Bn, Tn, bert_get_config(mc)->vocab_size, &mask);
+    int32_t labels[8] = {0, 1, 0, 1, 1, 0, 0, 1};
+    assert_int_equal(bert_prepare(mc, Bn, Tn, &err), 0);
+    assert_int_equal(bert_prepare(mg, Bn, Tn, &err), 0);
+    float lc = bert_forward(mc, ids, mask, NULL, labels, Bn, Tn, 0, 0);
+    float lg = bert_forward(mg, ids, mask, NULL, labels, Bn, Tn, 0, 0);
+    double worst = 0;
+    for (int i = 0; i < Bn * 2; i++) worst = fmax(worst, fabs((double)bert_logits(mc)[i] - bert_logits(mg)[i]));
+    printf("  MiniLM: loss cpu %.7f gpu %.7f, max |logit diff| %.3g\n", lc, lg, worst);
+    assert_true(worst <= 1e-4);
+    assert_true(fabsf(lc - lg) <= 1e-4f);
+    bert_free(mc), bert_free(mg);
+    free(ids), free(mask);
+}
+
+/* bertc train on the synthetic task, on the CPU and on the GPU: the same loss curve (the same
+ * batches and dropout masks; float rounding apart) and accuracy. */
+static double read_losses(const char *dir, double *loss, int max) {
+    char path[256], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < max) {
+        const char *l = strstr(line, "\"type\":\"step\"") ? strstr(line, "\"loss\":") : NULL;
+        if (l) loss[n++] = strtod(l + 7, NULL);
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_train_end_to_end(void **state) {
+    (void)state;
+    if (standing_in) {
+        printf("  needs a GPU: skipped\n");
+        skip();
+    }
+    double lc[64], lg[64];
+    bertc_train_result rc_, rg_;
+    for (int side = 0; side < 2; side++) {
+        bertc_train_options o;
+        bertc_train_options_default(&o);
+        char out[160];
+        snprintf(out, sizeof out, "%s/run_%s", tmp, side ? "cuda" : "cpu");
+        o.model_dir = model_dir, o.train_spec = data_path, o.out_dir = out;
+        o.batch_size = 8, o.epochs = 2, o.lr = 1e-3f, o.max_length = 16, o.max_grad_norm = 1.0f;
+        o.device = side ? "cuda" : "cpu";
+        bertc_error err = {0};
+        if (bertc_train(&o, side ? &rg_ : &rc_, &err)) fail_msg("%s", err.msg);
+    }
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/run_cpu", tmp);
+    snprintf(b, sizeof b, "%s/run_cuda", tmp);
+    int na = (int)read_losses(a, lc, 64), nb = (int)read_losses(b, lg, 64);
+    assert_int_equal(na, nb);
+    assert_true(na > 10);
+    double worst = 0;
+    for (int i = 0; i < na; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
+    printf("  %d updates: max |loss gpu - loss cpu| %.3g; train accuracy cpu %.4f gpu %.4f\n", na, worst,
+           rc_.train.accuracy, rg_.train.accuracy);
+    assert_true(worst <= 1e-3);
+    assert_true(fabs(rc_.train.loss - rg_.train.loss) <= 1e-3);
+}
+
+int main(void) {
+    rng_seed(&R, 2024);
+    if (!mkdtemp(tmp)) return 1;
+    snprintf(model_dir, sizeof model_dir, "%s/model", tmp);
+    snprintf(data_path, sizeof data_path, "%s/train.jsonl", tmp);
+    bert_config scfg;
+    bertc_error serr;
+    if (synthetic_make_model(&task, model_dir, &scfg, 32, 2, 4, 64, 32, 0.1f, 7, &serr) ||
+        synthetic_write_jsonl(&task, data_path, 160, 3)) {
+        fprintf(stderr, "cannot make the synthetic model and data in %s\n", tmp);
+        return 1;
+    }
+    bert_config_free(&scfg);
+    cpu = bertc_backend_cpu();
+    gpu = bertc_backend_by_name("cuda", why, sizeof why);
+    if (!gpu) {
+        printf("no GPU (%s):\nthe CUDA kernels are not run; the comparisons below pit the CPU backend against a copy of\n"
+               "itself, which checks this test and the device plumbing only\n", why);
+        stand_in = *cpu;
+        stand_in.name = "cpu-as-device";
+        stand_in.last_error = no_error;
+        gpu = &stand_in;
+        standing_in = 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refusal_is_one_clear_line),
+        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_optimiser_ops),
+        cmocka_unit_test(test_cpu_table_optimiser_matches_host),
+        cmocka_unit_test(test_tiny_model_step),
+        cmocka_unit_test(test_minilm_logits),
+        cmocka_unit_test(test_train_end_to_end),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    return failed;
+}
