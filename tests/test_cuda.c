@@ -514,6 +514,50 @@ static void test_tiny_model_step(void **state) {
     free(ids), free(mask);
 }
 
+/* cuda:tf32 and cuda:bf16 round the products' inputs: the same model's loss and logits stay close
+ * to the CPU's (a loose bound: bf16 keeps 8 bits of mantissa), and "cuda" is exact again after. */
+static void test_tensor_core_modes(void **state) {
+    (void)state;
+    if (standing_in) {
+        printf("  needs a GPU: skipped\n");
+        skip();
+    }
+    bert_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.vocab_size = 50, cfg.hidden_size = 128, cfg.num_hidden_layers = 2, cfg.num_attention_heads = 4;
+    cfg.intermediate_size = 256, cfg.max_position_embeddings = 64, cfg.type_vocab_size = 2;
+    cfg.hidden_act = BERT_ACT_GELU, cfg.classifier_dropout = -1, cfg.layer_norm_eps = 1e-12f, cfg.initializer_range = 0.1f;
+    char *names[2] = {"a", "b"};
+    bertc_error err;
+    assert_int_equal(bert_config_set_labels(&cfg, names, 2, &err), 0);
+    const int Bn = 4, Tn = 64;
+    int32_t *mask, *ids = make_batch(Bn, Tn, cfg.vocab_size, &mask), labels[4] = {0, 1, 1, 0};
+    bert_model *mc = NULL;
+    assert_int_equal(bert_init_random(&mc, &cfg, 9, &err), 0);
+    assert_int_equal(bert_prepare(mc, Bn, Tn, &err), 0);
+    float lc = bert_forward(mc, ids, mask, NULL, labels, Bn, Tn, 0, 0);
+    static const char *const modes[] = {"cuda:tf32", "cuda:bf16", "cuda"};
+    static const double tol[] = {5e-3, 3e-2, 1e-4};
+    for (int i = 0; i < 3; i++) {
+        char msg[256];
+        const bertc_backend *be = bertc_backend_by_name(modes[i], msg, sizeof msg);
+        assert_non_null(be);
+        bert_model *mg = NULL;
+        assert_int_equal(bert_init_random(&mg, &cfg, 9, &err), 0);
+        assert_int_equal(bert_set_backend(mg, be, &err), 0);
+        assert_int_equal(bert_prepare(mg, Bn, Tn, &err), 0);
+        float lg = bert_forward(mg, ids, mask, NULL, labels, Bn, Tn, 0, 0);
+        double worst = 0;
+        for (int j = 0; j < Bn * 2; j++) worst = fmax(worst, fabs((double)bert_logits(mc)[j] - bert_logits(mg)[j]));
+        printf("  %-10s loss %.6f (cpu %.6f), max |logit diff| %.3g\n", modes[i], lg, lc, worst);
+        assert_true(worst <= tol[i]);
+        bert_free(mg);
+    }
+    bert_free(mc);
+    bert_config_free(&cfg);
+    free(ids), free(mask);
+}
+
 static void test_minilm_logits(void **state) {
     (void)state;
     if (!have_gpu()) return;
@@ -632,6 +676,7 @@ int main(void) {
         cmocka_unit_test(test_optimiser_ops),
         cmocka_unit_test(test_cpu_table_optimiser_matches_host),
         cmocka_unit_test(test_tiny_model_step),
+        cmocka_unit_test(test_tensor_core_modes),
         cmocka_unit_test(test_minilm_logits),
         cmocka_unit_test(test_train_end_to_end),
     };

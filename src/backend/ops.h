@@ -173,13 +173,14 @@ typedef struct bertc_backend {
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */
 const bertc_backend *bertc_backend_cpu(void);
 
-/* The backend called `name` ("cpu", or "cuda" where bertc was built with CUDA and a device is
- * present); NULL or "" means "cpu". On failure returns NULL and writes one line to why
+/* The backend called `name` ("cpu", or "cuda", "cuda:tf32", "cuda:bf16" where bertc was built
+ * with CUDA and a device is present); NULL or "" means "cpu". On failure returns NULL and writes one line to why
  * (e.g. "--device cuda: no CUDA device found (cudaGetDeviceCount: ...)"). */
 const bertc_backend *bertc_backend_by_name(const char *name, char *why, size_t why_size);
 /* The CUDA backend (src/backend/cuda, only in builds with BERTC_CUDA): NULL, with the reason in
- * why, when no device can be used. */
-const bertc_backend *bertc_backend_cuda(char *why, size_t why_size);
+ * why, when no device can be used. math: how the matrix products run, "fp32" (NULL: the parity
+ * mode), "tf32" or "bf16" (tensor cores, fp32 accumulation; one mode per process, the last asked). */
+const bertc_backend *bertc_backend_cuda(const char *math, char *why, size_t why_size);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,7 @@ static void usage(void) {
            "  --text-column NAME, --text-pair-column NAME, --label-column NAME   table columns\n"
            "  --skip-bad               skip bad records (counted) instead of stopping\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
-           "  --device cpu|cuda        where to compute (default cpu)\n"
+           "  --device NAME            cpu (default), cuda, cuda:tf32 or cuda:bf16 (see bertc train --help)\n"
            "  --json                   print the metrics as one JSON object\n");
 }
 

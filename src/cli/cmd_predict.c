@@ -17,7 +17,7 @@ static void usage(void) {
            "  --logits           also write the logits\n"
            "  --max-length N     tokens per example (default 128)\n"
            "  --threads N        CPU threads; 0 = all cores (default 0)\n"
-           "  --device cpu|cuda  where to compute (default cpu)\n");
+           "  --device NAME      cpu (default), cuda, cuda:tf32 or cuda:bf16 (see bertc train --help)\n");
 }
 
 enum { CHUNK = 256 };

@@ -2,8 +2,8 @@
  * train_gpt2.cu: cuBLAS for every matrix product, a few plain kernels for everything else,
  * everything on the default stream, no framework.
  *
- * Parity first. This is the fp32 engine that must reproduce the CPU backend: cuBLAS runs in its
- * default math mode (no TF32) unless BERTC_CUDA_TF32=1, transcendental functions are the
+ * Parity first. "cuda" is the fp32 engine that must reproduce the CPU backend: cuBLAS multiplies
+ * in fp32 (no TF32; "cuda:tf32" and "cuda:bf16" use the tensor cores), transcendental functions are the
  * accurate ones (no --use_fast_math), and every reduction has a fixed order, so two runs give the
  * same bits. Several ops are bit-identical to the CPU's by construction: embeddings (backward
  * included: the same order of additions), dropout masks (the same hash, ops.h's dropout_keep
@@ -31,6 +31,10 @@
 
 static cublasHandle_t g_blas;
 static char g_error[512];
+/* How cuBLAS multiplies the fp32 matrices: in fp32 (the parity mode), or on the tensor cores
+ * after rounding the inputs to TF32 or bf16 inside the product (fp32 accumulation and fp32
+ * storage either way; weights, activations and the optimiser stay fp32). */
+static cublasComputeType_t g_compute = CUBLAS_COMPUTE_32F;
 
 static void record_error(const char *what, const char *detail) {
     if (!g_error[0]) snprintf(g_error, sizeof g_error, "CUDA: %s: %s", what, detail);
@@ -129,15 +133,16 @@ __device__ inline float warp_max(float v) {
 
 static void gemm_rm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                     int ldb, float beta, float *C, int ldc) {
-    CB(cublasSgemm(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb,
-                   A, lda, &beta, C, ldc));
+    CB(cublasGemmEx(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
+                    CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta, C, CUDA_R_32F, ldc, g_compute, CUBLAS_GEMM_DEFAULT));
 }
 
 /* The same over `batch` (b, h) pairs whose operands are given by device pointer arrays. */
 static void gemm_rm_batched(int ta, int tb, int M, int N, int K, float alpha, const float *const *A, int lda,
                             const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch) {
-    CB(cublasSgemmBatched(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
-                          B, ldb, A, lda, &beta, C, ldc, batch));
+    CB(cublasGemmBatchedEx(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
+                           (const void *const *)B, CUDA_R_32F, ldb, (const void *const *)A, CUDA_R_32F, lda, &beta,
+                           (void *const *)C, CUDA_R_32F, ldc, batch, g_compute, CUBLAS_GEMM_DEFAULT));
 }
 
 /* Where head h of sequence b starts in a tensor: base + b*bstride + h*hstride. */
@@ -262,7 +267,22 @@ __global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t 
     if (c >= C) return;
     float *g = dtable + (size_t)id * C + c;
     float acc = *g;
-    for (int q = r; q < BT; q++)
+    int q = r;
+    /* eight rows' loads in flight at a time (the type table takes nearly every row), then
+     * the additions in row order */
+    for (; q + 8 <= BT; q += 8) {
+        float d[8];
+        int hit[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            hit[u] = key[q + u] == id;
+            d[u] = hit[u] ? dout[(size_t)(q + u) * C + c] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++)
+            if (hit[u]) acc += d[u];
+    }
+    for (; q < BT; q++)
         if (key[q] == id) acc += dout[(size_t)q * C + c];
     *g = acc;
 }
@@ -766,9 +786,23 @@ static const bertc_backend cuda_backend = {
     .last_error = cu_last_error,
 };
 
-extern "C" const bertc_backend *bertc_backend_cuda(char *why, size_t why_size) {
+extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, size_t why_size) {
     static int ready = 0;
-    if (ready) return &cuda_backend;
+    cublasComputeType_t compute;
+    if (!math || !*math || !strcmp(math, "fp32")) compute = CUBLAS_COMPUTE_32F;
+    else if (!strcmp(math, "tf32")) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+    else if (!strcmp(math, "bf16")) compute = CUBLAS_COMPUTE_32F_FAST_16BF;
+    else {
+        snprintf(why, why_size, "--device cuda:%.32s: unknown precision (cuda, cuda:tf32 or cuda:bf16)", math);
+        return NULL;
+    }
+    /* BERTC_CUDA_TF32=1 turns TF32 on for plain "cuda" too (as NVIDIA_TF32_OVERRIDE does the other way) */
+    const char *tf32 = getenv("BERTC_CUDA_TF32");
+    if (compute == CUBLAS_COMPUTE_32F && tf32 && tf32[0] == '1') compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+    if (ready) {
+        g_compute = compute;
+        return &cuda_backend;
+    }
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -786,10 +820,9 @@ extern "C" const bertc_backend *bertc_backend_cuda(char *why, size_t why_size) {
         snprintf(why, why_size, "--device cuda: cuBLAS did not start (cublasCreate: %s)", cublasGetStatusString(s));
         return NULL;
     }
-    /* fp32 products in fp32 (the parity mode); TF32 tensor cores only when asked for */
-    const char *tf32 = getenv("BERTC_CUDA_TF32");
-    int use_tf32 = tf32 && tf32[0] == '1';
-    cublasSetMathMode(g_blas, use_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    /* the math mode stays the default (no TF32 behind our back); g_compute chooses per product */
+    cublasSetMathMode(g_blas, CUBLAS_DEFAULT_MATH);
+    g_compute = compute;
     ready = 1;
     return &cuda_backend;
 }

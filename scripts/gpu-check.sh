@@ -1,0 +1,194 @@
+#!/bin/bash
+# The whole GPU check in one call, for a GPU machine lent for ~15 minutes on which nothing can be
+# installed (docs/GPU.md). Prepare on the build machine first:
+#     sh scripts/gpu/bundle-deps.sh      # headers + libraries a CUDA image may lack, into .gpu-deps/
+# then on the GPU machine (the device tool: carry [".gpu-deps"]):
+#     bash scripts/gpu-check.sh
+# Steps, each under `timeout`, about 5 minutes in all on an H100:
+#   1. the machine (nvidia-smi, nvcc), the build (make -j16 with CUDA, sm_90 + compute_80 PTX)
+#   2. build/tests/test_cuda: every op against the CPU, a tiny model's step, MiniLM's logits
+#   3. a short training, CPU vs GPU (cuda, cuda:tf32, cuda:bf16): the loss curve step by step
+#   4. the dropout-fix recipe (3 epochs of 2,000 examples at 128 tokens + evaluations) on the
+#      bert-base shape with random weights, timed in each precision; throughput and MFU
+#   5. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
+# Every figure goes to $OUT/gpu-check.txt ($OUT is where the device tool collects files; without
+# it, ./gpu-check.txt). Data: synthetic JSON Lines (filler words and one "good"/"bad" that
+# decides the label) of IMDB's shape, since the IMDB tarball does not travel; vocabulary and
+# config are bert-base's shape, written here.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUTDIR=${OUT:-$ROOT}
+REPORT=$OUTDIR/gpu-check.txt
+WORK=$(mktemp -d /tmp/bertc-gpu-check.XXXXXX)
+JOBS=${JOBS:-16}
+T0=$(date +%s)
+: > "$REPORT"
+
+say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+section() { say ""; say "== $* (t = $(( $(date +%s) - T0 )) s)"; }
+# guarded LIMIT CMD...: runs CMD under timeout; its output goes to the report and to stdout
+guarded() {
+    local limit=$1; shift
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$REPORT"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 124 ] && say "(stopped: over $limit s)"
+    [ "$rc" -ne 0 ] && say "(exit status $rc)"
+    return "$rc"
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# json_num FILE KEY: the first number after "KEY": in FILE
+json_num() { grep -o "\"$2\":[-0-9.eE+]*" "$1" | head -1 | cut -d: -f2; }
+
+section "machine"
+say "date: $(date -u)   commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+guarded 20 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
+guarded 20 nvidia-smi || true
+NVCC=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+[ -n "$NVCC" ] && say "nvcc: $("$NVCC" --version | tail -1)" || say "nvcc: not found"
+say "gcc: $(gcc --version | head -1)"
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+
+section "dependencies"
+DEPS=$ROOT/.gpu-deps
+if pkg-config --exists libutf8proc libarchive libcjson 2>/dev/null && [ -e /usr/include/cmocka.h ]; then
+    say "system libraries found by pkg-config"
+elif [ -d "$DEPS/lib" ]; then
+    say "using the bundled headers and libraries in .gpu-deps"
+    export CPATH="$DEPS/include:$DEPS/include/cjson${CPATH:+:$CPATH}"
+    export LIBRARY_PATH="$DEPS/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$DEPS/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    mkdir -p "$WORK/bin" "$WORK/lib"
+    archive_libs=-larchive
+    if ! printf '#include <archive.h>\nint main(void) { return archive_read_new() == 0; }\n' |
+        gcc -x c - -o "$WORK/archive-probe" -larchive 2>/dev/null; then
+        say "libarchive missing here: linking scripts/gpu/archive_stub.c (.tar.gz datasets unreadable)"
+        gcc -O2 -c scripts/gpu/archive_stub.c -o "$WORK/lib/archive_stub.o" &&
+            ar rcs "$WORK/lib/libarchive.a" "$WORK/lib/archive_stub.o"
+        archive_libs="-L$WORK/lib -larchive"
+    fi
+    # a pkg-config stand-in for the Makefile's `pkg-config --cflags/--libs libutf8proc libarchive libcjson`
+    cat > "$WORK/bin/pkg-config" <<EOF
+#!/bin/sh
+case "\$1" in
+--cflags) echo "-I$DEPS/include -I$DEPS/include/cjson" ;;
+--libs) echo "-L$DEPS/lib -Wl,-rpath,$DEPS/lib -lutf8proc $archive_libs -lcjson" ;;
+esac
+exit 0
+EOF
+    chmod +x "$WORK/bin/pkg-config"
+    export PATH="$WORK/bin:$PATH"
+else
+    say "no system libutf8proc/libarchive/libcjson/cmocka and no .gpu-deps: run sh scripts/gpu/bundle-deps.sh on the build machine and carry .gpu-deps"
+fi
+
+section "build (make -j$JOBS, CUDA)"
+t=$(now)
+if ! timeout --kill-after=10 400 make -j"$JOBS" CUDA=1 bertc build/tests/test_cuda > "$WORK/build.log" 2>&1; then
+    tail -40 "$WORK/build.log" | tee -a "$REPORT"
+    say "BUILD FAILED: stopping"
+    exit 1
+fi
+say "built in $(elapsed "$t" "$(now)") s; warnings: $(grep -c 'warning' "$WORK/build.log")"
+grep 'warning' "$WORK/build.log" | head -20 | tee -a "$REPORT"
+
+section "test_cuda: every op vs the CPU, a tiny model's step, MiniLM logits"
+[ -z "${BERTC_MINILM:-}" ] && [ -f models/minilm/model.safetensors ] && export BERTC_MINILM=models/minilm
+guarded 240 build/tests/test_cuda || say "TEST_CUDA FAILED"
+
+section "models and data"
+# bert-base-uncased's config.json (the shape only: the weights are random)
+mkdir -p "$WORK/bert-base" "$WORK/minilm-shape"
+cat > "$WORK/bert-base/config.json" <<'EOF'
+{"architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "gradient_checkpointing": false,
+ "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
+ "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+ "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0, "position_embedding_type": "absolute",
+ "transformers_version": "4.6.0.dev0", "type_vocab_size": 2, "use_cache": true, "vocab_size": 30522}
+EOF
+sed -e 's/"hidden_size": 768/"hidden_size": 384/' -e 's/"intermediate_size": 3072/"intermediate_size": 1536/' \
+    -e 's/"num_hidden_layers": 12/"num_hidden_layers": 6/' "$WORK/bert-base/config.json" > "$WORK/minilm-shape/config.json"
+# 30,522 tokens: the specials, the two label words, then w5 .. w30519
+awk 'BEGIN { print "[PAD]"; print "[UNK]"; print "[CLS]"; print "[SEP]"; print "[MASK]"; print "good"; print "bad";
+             for (i = 7; i < 30522; i++) print "w" i }' > "$WORK/bert-base/vocab.txt"
+cp "$WORK/bert-base/vocab.txt" "$WORK/minilm-shape/vocab.txt"
+# N reviews of 140-199 filler words with "good" (pos) or "bad" (neg) among the first 100
+gen() { # N SEED FILE
+    awk -v n="$1" -v seed="$2" 'BEGIN { srand(seed);
+        for (r = 0; r < n; r++) { lab = rand() < 0.5; words = 140 + int(rand() * 60); at = int(rand() * 100); s = "";
+            for (w = 0; w < words; w++) s = s (w ? " " : "") (w == at ? (lab ? "good" : "bad") : "w" (7 + int(rand() * rand() * 30000)));
+            printf "{\"text\":\"%s\",\"label\":\"%s\"}\n", s, lab ? "pos" : "neg" } }' > "$3"
+}
+gen 2000 1 "$WORK/train.jsonl"
+gen 500 2 "$WORK/val.jsonl"
+say "data: $(wc -l < "$WORK/train.jsonl") training and $(wc -l < "$WORK/val.jsonl") validation examples (synthetic, ~170 words each)"
+t=$(now)
+guarded 120 ./bertc init --config "$WORK/bert-base" --out "$WORK/bert-base-random" || true
+guarded 60 ./bertc init --config "$WORK/minilm-shape" --out "$WORK/minilm-random" || true
+say "random models written in $(elapsed "$t" "$(now)") s"
+
+section "loss curve: 320 examples, batch 16, MiniLM shape, dropout on; CPU ($(nproc) threads) vs GPU"
+for dev in cpu cuda cuda:tf32 cuda:bf16; do
+    t=$(now)
+    guarded 180 ./bertc train --model "$WORK/minilm-random" --train "$WORK/train.jsonl" --train-size 320 \
+        --max-length 128 --batch-size 16 --epochs 1 --lr 5e-5 --no-eval-train --quiet --seed 42 \
+        --device "$dev" --out "$WORK/curve-${dev/:/-}" > /dev/null || true
+    say "$dev: $(elapsed "$t" "$(now)") s"
+done
+losses() { grep '"type":"step"' "$1/metrics.jsonl" 2>/dev/null | grep -o '"loss":[-0-9.eE+]*' | cut -d: -f2; }
+paste <(losses "$WORK/curve-cpu") <(losses "$WORK/curve-cuda") <(losses "$WORK/curve-cuda-tf32") <(losses "$WORK/curve-cuda-bf16") |
+    awk -F'\t' 'BEGIN { printf "%5s %10s %10s %10s %10s %10s\n", "step", "cpu", "cuda", "|diff|", "cuda:tf32", "cuda:bf16"; m = -1 }
+         function f(x) { return x == "" ? sprintf("%10s", "-") : sprintf("%10.6f", x) }
+         { d = "-"; if ($1 != "" && $2 != "") { d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++; d = sprintf("%.2e", d) }
+           printf "%5d %s %s %10s %s %s\n", NR, f($1), f($2), d, f($3), f($4) }
+         END { if (m < 0) print "no CPU/GPU pair of curves to compare"; else printf "max |loss cuda - loss cpu| over %d steps: %.3g\n", n, m }' | tee -a "$REPORT"
+
+section "dropout-fix recipe on the bert-base shape (random weights): 3 epochs x 2,000 at 128 tokens + evaluations"
+# training FLOPs per example, counted as usual (6 x linear-layer parameters x tokens + attention),
+# for the full model (bertc skips most of the last layer: its real work is ~7% less)
+FLOPS_PER_EX=$(awk 'BEGIN { L = 12; C = 768; F = 3072; T = 128;
+    lin = L * (4 * C * C + 2 * C * F) + C * C; att = L * 2 * 2 * T * C; printf "%.0f", 3 * T * (2 * lin + att) }')
+case "$GPU_NAME" in
+*H100*|*H200*|*H800*|*GH200*) PEAK_BF16=989e12 PEAK_TF32=494e12 PEAK_FP32=67e12 ;;
+*A100*) PEAK_BF16=312e12 PEAK_TF32=156e12 PEAK_FP32=19.5e12 ;;
+*) PEAK_BF16=0 PEAK_TF32=0 PEAK_FP32=0 ;;
+esac
+say "FLOPs per training example: $FLOPS_PER_EX; peaks used for MFU ($GPU_NAME, dense): bf16 $PEAK_BF16, tf32 $PEAK_TF32, fp32 $PEAK_FP32"
+BEST_EPS=0
+for dev in cuda:bf16 cuda:tf32 cuda; do
+    t=$(now)
+    out="$WORK/dfix-${dev/:/-}"
+    guarded 240 ./bertc train --recipe recipes/imdb-dropout-fix.conf --model "$WORK/bert-base-random" \
+        --train "$WORK/train.jsonl" --val "$WORK/val.jsonl" --device "$dev" --quiet --out "$out" || true
+    wall=$(elapsed "$t" "$(now)")
+    if [ -f "$out/summary.json" ]; then
+        eps=$(json_num "$out/summary.json" examples_per_s)
+        tsec=$(json_num "$out/summary.json" train_seconds)
+        case "$dev" in cuda:bf16) peak=$PEAK_BF16 ;; cuda:tf32) peak=$PEAK_TF32 ;; *) peak=$PEAK_FP32 ;; esac
+        say "$(awk -v d="$dev" -v w="$wall" -v e="$eps" -v ts="$tsec" -v f="$FLOPS_PER_EX" -v p="$peak" -v pb="$PEAK_BF16" 'BEGIN {
+            printf "%-10s whole run %6.2f s (target < 5 s on an H100) | training %6.2f s, %7.1f examples/s, %6.1f TFLOP/s", d, w, ts, e, e * f / 1e12;
+            if (p > 0) printf ", MFU %.1f%% of this precision'"'"'s peak, %.1f%% of bf16 peak", 100 * e * f / p, 100 * e * f / pb; print "" }')"
+        [ "$dev" = cuda:bf16 ] && BEST_EPS=$eps
+    else
+        say "$dev: no summary.json (failed; see above)"
+    fi
+done
+
+section "PyTorch + transformers, same card, bert-base shape, batch 16 x 128 tokens, full AdamW steps"
+if timeout 60 python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    for mode in amp-bf16 fp32; do
+        guarded 150 python3 reference/bench_torch_gpu.py "$WORK/bert-base/config.json" "$mode" 16 128 40 5 |
+            tee "$WORK/torch-$mode.txt" > /dev/null || true
+        cat "$WORK/torch-$mode.txt"
+    done
+    torch_eps=$(grep -o '[0-9.]* examples/s' "$WORK/torch-amp-bf16.txt" | head -1 | cut -d' ' -f1)
+    [ -n "$torch_eps" ] && [ "$BEST_EPS" != 0 ] &&
+        say "$(awk -v a="$BEST_EPS" -v b="$torch_eps" 'BEGIN { printf "training throughput bertc cuda:bf16 / torch AMP bf16: %.2fx (target >= 3x)", a / b }')"
+else
+    say "torch with CUDA not available here: PyTorch comparison skipped"
+fi
+
+section "done"
+say "report: $REPORT; work folder $WORK (removed)"
+rm -rf "$WORK"
