@@ -52,7 +52,9 @@ GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 
 section "dependencies"
 DEPS=$ROOT/.gpu-deps
-if pkg-config --exists libutf8proc libarchive libcjson 2>/dev/null && [ -e /usr/include/cmocka.h ]; then
+# GPU_CHECK_BUNDLE=1 forces the bundle (to try this path on the build machine), GPU_CHECK_STUB=1 the stub
+if [ -z "${GPU_CHECK_BUNDLE:-}" ] && pkg-config --exists libutf8proc libarchive libcjson 2>/dev/null &&
+    [ -e /usr/include/cmocka.h ]; then
     say "system libraries found by pkg-config"
 elif [ -d "$DEPS/lib" ]; then
     say "using the bundled headers and libraries in .gpu-deps"
@@ -61,7 +63,7 @@ elif [ -d "$DEPS/lib" ]; then
     export LD_LIBRARY_PATH="$DEPS/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     mkdir -p "$WORK/bin" "$WORK/lib"
     archive_libs=-larchive
-    if ! printf '#include <archive.h>\nint main(void) { return archive_read_new() == 0; }\n' |
+    if [ -n "${GPU_CHECK_STUB:-}" ] || ! printf '#include <archive.h>\nint main(void) { return archive_read_new() == 0; }\n' |
         gcc -x c - -o "$WORK/archive-probe" -larchive 2>/dev/null; then
         say "libarchive missing here: linking scripts/gpu/archive_stub.c (.tar.gz datasets unreadable)"
         gcc -O2 -c scripts/gpu/archive_stub.c -o "$WORK/lib/archive_stub.o" &&
@@ -92,6 +94,8 @@ if ! timeout --kill-after=10 400 make -j"$JOBS" CUDA=1 bertc build/tests/test_cu
 fi
 say "built in $(elapsed "$t" "$(now)") s; warnings: $(grep -c 'warning' "$WORK/build.log")"
 grep 'warning' "$WORK/build.log" | head -20 | tee -a "$REPORT"
+
+[ -n "${GPU_CHECK_BUILD_ONLY:-}" ] && { ldd ./bertc | grep -E 'openblas|utf8proc|cjson|archive|cublas|cudart' | tee -a "$REPORT"; exit 0; }
 
 section "test_cuda: every op vs the CPU, a tiny model's step, MiniLM logits"
 [ -z "${BERTC_MINILM:-}" ] && [ -f models/minilm/model.safetensors ] && export BERTC_MINILM=models/minilm

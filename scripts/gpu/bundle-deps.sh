@@ -15,12 +15,13 @@ multi=/usr/include/x86_64-linux-gnu
 cp "$inc/archive.h" "$inc/archive_entry.h" "$inc/utf8proc.h" "$inc/cmocka.h" "$inc/cmocka_pbc.h" "$D/include/"
 cp "$inc/cjson/cJSON.h" "$D/include/cjson/"
 cp "$multi/cblas.h" "$multi/openblas_config.h" "$D/include/"
-# Each library under its link name (libX.so) and its soname, as plain copies (links do not travel).
+# Each library as a plain copy under its soname (links do not travel), and for -lX a one-line
+# linker script libX.so that points to it.
 copy_lib() { # soname linkname
     src=$(ldconfig -p | awk -v s="$1" '$1 == s { print $NF; exit }')
     [ -n "$src" ] || { echo "bundle-deps: $1 not found (sh scripts/install-deps.sh first)" >&2; exit 1; }
     cp -L "$src" "$D/lib/$1"
-    [ -z "$2" ] || cp -L "$src" "$D/lib/$2"
+    [ -z "$2" ] || echo "INPUT($1)" > "$D/lib/$2"
 }
 copy_lib libutf8proc.so.2 libutf8proc.so
 copy_lib libcjson.so.1 libcjson.so
