@@ -19,21 +19,32 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-# The CUDA backend (src/backend/cuda), compiled in where nvcc is found; `make CUDA=0` leaves it out.
+# The CUDA backend (src/backend/cuda), built where nvcc is found (`make CUDA=0` leaves it out) as a
+# plug-in, $(BUILD)/libbertc_cuda.so, that bertc loads only for --device cuda: the CUDA libraries
+# cost nothing at start-up (cuBLAS takes ~0.4 s to load) and bertc runs where they are absent.
 # Code for sm_90 (H100/H200) plus compute_80 PTX that newer GPUs compile at load time.
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA    ?= $(if $(NVCC),1,0)
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# where libcudart.so is: lib64 in the usual toolkit, lib or targets/x86_64-linux/lib in others
+CUDA_LIB ?= $(patsubst %/,%,$(dir $(firstword $(wildcard $(CUDA_HOME)/lib64/libcudart.so $(CUDA_HOME)/lib/libcudart.so \
+              $(CUDA_HOME)/targets/x86_64-linux/lib/libcudart.so) $(CUDA_HOME)/lib64/)))
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
-NVFLAGS ?= -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra
+NVFLAGS ?= -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-fPIC
 CU_OBJ  := $(patsubst %.cu,$(BUILD)/%.o,$(sort $(wildcard src/backend/cuda/*.cu)))
-LIB_OBJ += $(CU_OBJ)
-CFLAGS  += -DBERTC_CUDA
-LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+CUDA_SO := $(BUILD)/libbertc_cuda.so
+CFLAGS  += -DBERTC_CUDA -DBERTC_CUDA_SO='"$(abspath $(CUDA_SO))"'
+LDLIBS  += -ldl
 endif
 
 all: $(BIN)
+
+ifeq ($(CUDA),1)
+$(CUDA_SO): $(CU_OBJ)
+	$(NVCC) -shared -o $@ $(CU_OBJ) -L$(CUDA_LIB) -Xlinker -rpath,$(CUDA_LIB) -lcublas -lcudart
+$(BIN) $(TESTS): $(CUDA_SO)
+endif
 
 $(BIN): $(CLI_OBJ) $(BUILD)/libbertc.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbertc.a $(LDLIBS)

@@ -89,7 +89,10 @@ section "build (make -j$JOBS, CUDA)"
 t=$(now)
 if ! timeout --kill-after=10 400 make -j"$JOBS" CUDA=1 bertc build/tests/test_cuda > "$WORK/build.log" 2>&1; then
     tail -40 "$WORK/build.log" | tee -a "$REPORT"
-    say "BUILD FAILED: stopping"
+    say "BUILD FAILED: stopping. Where the toolkit's pieces are, for the next try:"
+    { command -v nvcc; ls -d /usr/local/cuda* 2>/dev/null
+      find / -xdev \( -name 'libcudart.so*' -o -name 'libcublas.so*' -o -name 'cublas_v2.h' -o -name 'cblas.h' \
+          -o -name 'libopenblas*' -o -name 'archive.h' -o -name 'cJSON.h' \) 2>/dev/null | head -40; } | tee -a "$REPORT"
     exit 1
 fi
 say "built in $(elapsed "$t" "$(now)") s; warnings: $(grep -c 'warning' "$WORK/build.log")"

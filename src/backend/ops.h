@@ -177,7 +177,8 @@ const bertc_backend *bertc_backend_cpu(void);
  * with CUDA and a device is present); NULL or "" means "cpu". On failure returns NULL and writes one line to why
  * (e.g. "--device cuda: no CUDA device found (cudaGetDeviceCount: ...)"). */
 const bertc_backend *bertc_backend_by_name(const char *name, char *why, size_t why_size);
-/* The CUDA backend (src/backend/cuda, only in builds with BERTC_CUDA): NULL, with the reason in
+/* The CUDA backend (src/backend/cuda, the plug-in libbertc_cuda.so that bertc_backend_by_name
+ * loads; only in builds with BERTC_CUDA): NULL, with the reason in
  * why, when no device can be used. math: how the matrix products run, "fp32" (NULL: the parity
  * mode), "tf32" or "bf16" (tensor cores, fp32 accumulation; one mode per process, the last asked). */
 const bertc_backend *bertc_backend_cuda(const char *math, char *why, size_t why_size);

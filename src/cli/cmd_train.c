@@ -166,7 +166,7 @@ int cmd_train(int argc0, char **argv0) {
     void *keep = NULL;
     if (resume) {
         if (others) {
-            fprintf(stderr, "bertc train: --resume takes every option from the checkpoint; only --threads, --device and --quiet may be given with it\n");
+            fprintf(stderr, "bertc train: --resume takes every option from the checkpoint; only --threads and --quiet (and --device) may be given with it\n");
             recipe_free(argv, argc0, argv0);
             return 2;
         }
