@@ -10,7 +10,8 @@
 #   3. a short training, CPU vs GPU (cuda, cuda:tf32, cuda:bf16): the loss curve step by step
 #   4. the dropout-fix recipe (3 epochs of 2,000 examples at 128 tokens + evaluations) on the
 #      bert-base shape with random weights, timed in each precision; throughput and MFU
-#   5. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
+#   5. a per-op time profile of a short bert-base run (bf16 and fp32)
+#   6. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
 # Every figure goes to $OUT/gpu-check.txt ($OUT is where the device tool collects files; without
 # it, ./gpu-check.txt). Data: synthetic JSON Lines (filler words and one "good"/"bad" that
 # decides the label) of IMDB's shape, since the IMDB tarball does not travel; vocabulary and
@@ -180,6 +181,14 @@ for dev in cuda:bf16 cuda:tf32 cuda; do
     else
         say "$dev: no summary.json (failed; see above)"
     fi
+done
+
+section "where the time goes: per-op profile (BERTC_CUDA_PROFILE=1), bert-base shape, 320 examples, batch 16"
+for dev in cuda:bf16 cuda; do
+    say "-- $dev"
+    BERTC_CUDA_PROFILE=1 guarded 120 ./bertc train --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" \
+        --train-size 320 --max-length 128 --batch-size 16 --epochs 1 --no-eval-train --quiet --device "$dev" \
+        --out "$WORK/profile-${dev/:/-}" > /dev/null || true
 done
 
 section "PyTorch + transformers, same card, bert-base shape, batch 16 x 128 tokens, full AdamW steps"

@@ -592,6 +592,34 @@ static void test_minilm_logits(void **state) {
     free(ids), free(mask);
 }
 
+/* bertc init (bertc_model_init_random), which the GPU check uses for bert-base's shape: a folder
+ * that opens like any model, with the config's shape, random weights from the seed (the same
+ * seed, the same weights), and errors for a folder without a config. */
+static void test_init_random(void **state) {
+    (void)state;
+    char out1[160], out2[160], path[200];
+    snprintf(out1, sizeof out1, "%s/init1", tmp);
+    snprintf(out2, sizeof out2, "%s/init2", tmp);
+    bertc_error err = {0};
+    assert_int_equal(bertc_model_init_random(model_dir, out1, 5, &err), 0);
+    assert_int_equal(bertc_model_init_random(model_dir, out2, 5, &err), 0);
+    static const char *const files[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", out1, files[i]);
+        assert_int_equal(access(path, R_OK), 0);
+    }
+    bert_model *a = NULL, *b = NULL, *src = NULL;
+    assert_int_equal(bert_load(&a, out1, NULL, &err), 0);
+    assert_int_equal(bert_load(&b, out2, NULL, &err), 0);
+    assert_int_equal(bert_load(&src, model_dir, NULL, &err), 0);
+    assert_int_equal(bert_num_params(a), bert_num_params(src));
+    assert_memory_equal(bert_params(a), bert_params(b), bert_num_params(a) * sizeof(float));
+    assert_memory_not_equal(bert_params(a), bert_params(src), bert_num_params(a) * sizeof(float));
+    bert_free(a), bert_free(b), bert_free(src);
+    assert_int_not_equal(bertc_model_init_random("/nonexistent", out1, 5, &err), 0);
+    printf("  no config: %s\n", err.msg);
+}
+
 /* bertc train on the synthetic task, on the CPU and on the GPU: the same loss curve (the same
  * batches and dropout masks; float rounding apart) and accuracy. */
 static double read_losses(const char *dir, double *loss, int max) {
@@ -679,6 +707,7 @@ int main(void) {
         cmocka_unit_test(test_tensor_core_modes),
         cmocka_unit_test(test_minilm_logits),
         cmocka_unit_test(test_train_end_to_end),
+        cmocka_unit_test(test_init_random),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

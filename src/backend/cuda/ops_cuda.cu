@@ -16,7 +16,9 @@
  *
  * Shapes and conventions are those of backend/ops.h (row-major, parameter gradients accumulated). */
 #include <cfloat>
+#include <chrono>
 #include <cmath>
+#include <type_traits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +37,7 @@ static char g_error[512];
  * after rounding the inputs to TF32 or bf16 inside the product (fp32 accumulation and fp32
  * storage either way; weights, activations and the optimiser stay fp32). */
 static cublasComputeType_t g_compute = CUBLAS_COMPUTE_32F;
+static double g_gemm_flops; /* floating-point operations of all products so far (for the profile) */
 
 static void record_error(const char *what, const char *detail) {
     if (!g_error[0]) snprintf(g_error, sizeof g_error, "CUDA: %s: %s", what, detail);
@@ -133,6 +136,7 @@ __device__ inline float warp_max(float v) {
 
 static void gemm_rm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                     int ldb, float beta, float *C, int ldc) {
+    g_gemm_flops += 2.0 * M * N * K;
     CB(cublasGemmEx(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
                     CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta, C, CUDA_R_32F, ldc, g_compute, CUBLAS_GEMM_DEFAULT));
 }
@@ -140,6 +144,7 @@ static void gemm_rm(int ta, int tb, int M, int N, int K, float alpha, const floa
 /* The same over `batch` (b, h) pairs whose operands are given by device pointer arrays. */
 static void gemm_rm_batched(int ta, int tb, int M, int N, int K, float alpha, const float *const *A, int lda,
                             const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch) {
+    g_gemm_flops += 2.0 * M * N * K * batch;
     CB(cublasGemmBatchedEx(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
                            (const void *const *)B, CUDA_R_32F, ldb, (const void *const *)A, CUDA_R_32F, lda, &beta,
                            (void *const *)C, CUDA_R_32F, ldc, batch, g_compute, CUBLAS_GEMM_DEFAULT));
@@ -786,6 +791,98 @@ static const bertc_backend cuda_backend = {
     .last_error = cu_last_error,
 };
 
+/* ------------------------------------------------------------------------------------------
+ * BERTC_CUDA_PROFILE=1: the same table with every op timed (the device synchronised before and
+ * after it, so the figures are each op's own, launches included), reported on stderr at exit as
+ * a table of time per op and the products' TFLOP/s. For finding where a step's time goes with
+ * no profiler at hand; it slows the run. */
+
+enum { PROF_MAX = 40 };
+static const char *g_prof_name[PROF_MAX];
+static double g_prof_ms[PROF_MAX], g_prof_flops[PROF_MAX];
+static long g_prof_calls[PROF_MAX];
+
+static double now_ms(void) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <int ID, auto F> struct timed;
+template <int ID, typename R, typename... Args, R (*F)(Args...)> struct timed<ID, F> {
+    static R call(Args... args) {
+        cudaDeviceSynchronize();
+        double t0 = now_ms(), f0 = g_gemm_flops;
+        if constexpr (std::is_void_v<R>) {
+            F(args...);
+            cudaDeviceSynchronize();
+            add(t0, f0);
+        } else {
+            R r = F(args...);
+            cudaDeviceSynchronize();
+            add(t0, f0);
+            return r;
+        }
+    }
+    static void add(double t0, double f0) {
+        g_prof_ms[ID] += now_ms() - t0;
+        g_prof_flops[ID] += g_gemm_flops - f0;
+        g_prof_calls[ID]++;
+    }
+};
+
+static void prof_report(void) {
+    double total = 0;
+    for (int i = 0; i < PROF_MAX; i++) total += g_prof_ms[i];
+    fprintf(stderr, "bertc CUDA profile (BERTC_CUDA_PROFILE): %.1f ms in ops\n%-26s %9s %10s %6s %10s %9s\n", total, "op",
+            "calls", "total ms", "%", "mean us", "TFLOP/s");
+    int done[PROF_MAX] = {0};
+    for (;;) { /* largest first */
+        int best = -1;
+        for (int i = 0; i < PROF_MAX; i++)
+            if (!done[i] && g_prof_calls[i] && (best < 0 || g_prof_ms[i] > g_prof_ms[best])) best = i;
+        if (best < 0) break;
+        done[best] = 1;
+        fprintf(stderr, "%-26s %9ld %10.1f %6.1f %10.1f", g_prof_name[best], g_prof_calls[best], g_prof_ms[best],
+                100.0 * g_prof_ms[best] / (total > 0 ? total : 1), 1e3 * g_prof_ms[best] / g_prof_calls[best]);
+        if (g_prof_flops[best] > 0) fprintf(stderr, " %9.1f", g_prof_flops[best] / (g_prof_ms[best] * 1e9));
+        fputc('\n', stderr);
+    }
+}
+
+#define TIMED(id, f) (g_prof_name[id] = #f + 3, timed<id, f>::call)
+
+static bertc_backend profiled_table(void) {
+    bertc_backend t = cuda_backend;
+    t.zero = TIMED(0, cu_zero);
+    t.to_device = TIMED(1, cu_to_device);
+    t.to_host = TIMED(2, cu_to_host);
+    t.copy = TIMED(3, cu_copy);
+    t.embeddings_forward = TIMED(4, cu_embeddings_forward);
+    t.embeddings_backward = TIMED(5, cu_embeddings_backward);
+    t.layernorm_forward = TIMED(6, cu_layernorm_forward);
+    t.layernorm_backward = TIMED(7, cu_layernorm_backward);
+    t.matmul_forward = TIMED(8, cu_matmul_forward);
+    t.matmul_backward = TIMED(9, cu_matmul_backward);
+    t.attention_forward = TIMED(10, cu_attention_forward);
+    t.attention_backward = TIMED(11, cu_attention_backward);
+    t.act_forward = TIMED(12, cu_act_forward);
+    t.act_backward = TIMED(13, cu_act_backward);
+    t.tanh_forward = TIMED(14, cu_tanh_forward);
+    t.tanh_backward = TIMED(15, cu_tanh_backward);
+    t.dropout_forward = TIMED(16, cu_dropout_forward);
+    t.dropout_backward = TIMED(17, cu_dropout_backward);
+    t.dropout_residual_forward = TIMED(18, cu_dropout_residual_forward);
+    t.first_token_forward = TIMED(19, cu_first_token_forward);
+    t.first_token_backward = TIMED(20, cu_first_token_backward);
+    t.crossentropy_forward = TIMED(21, cu_crossentropy_forward);
+    t.crossentropy_backward = TIMED(22, cu_crossentropy_backward);
+    t.adamw_update = TIMED(23, cu_adamw_update);
+    t.sum_squares = TIMED(24, cu_sum_squares);
+    t.scale = TIMED(25, cu_scale);
+    return t;
+}
+
+static bertc_backend cuda_profiled;
+
 extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, size_t why_size) {
     static int ready = 0;
     cublasComputeType_t compute;
@@ -799,9 +896,11 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     /* BERTC_CUDA_TF32=1 turns TF32 on for plain "cuda" too (as NVIDIA_TF32_OVERRIDE does the other way) */
     const char *tf32 = getenv("BERTC_CUDA_TF32");
     if (compute == CUBLAS_COMPUTE_32F && tf32 && tf32[0] == '1') compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+    const char *prof = getenv("BERTC_CUDA_PROFILE");
+    const bertc_backend *table = prof && prof[0] == '1' ? &cuda_profiled : &cuda_backend;
     if (ready) {
         g_compute = compute;
-        return &cuda_backend;
+        return table;
     }
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -823,6 +922,10 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     /* the math mode stays the default (no TF32 behind our back); g_compute chooses per product */
     cublasSetMathMode(g_blas, CUBLAS_DEFAULT_MATH);
     g_compute = compute;
+    if (table == &cuda_profiled) {
+        cuda_profiled = profiled_table();
+        atexit(prof_report);
+    }
     ready = 1;
-    return &cuda_backend;
+    return table;
 }
