@@ -44,6 +44,14 @@ ifeq ($(CUDA),1)
 $(CUDA_SO): $(CU_OBJ)
 	$(NVCC) -shared -o $@ $(CU_OBJ) -L$(CUDA_LIB) -Xlinker -rpath,$(CUDA_LIB) -lcublas -lcudart
 $(BIN) $(TESTS): $(CUDA_SO)
+# The same kernels compiled by g++ over a CPU stand-in for CUDA and cuBLAS (backend/cuda/cuda_emu.h):
+# `make test` runs test_cuda against it too, so the kernels are checked where there is no GPU.
+CUDA_EMU_SO := $(BUILD)/libbertc_cuda_emu.so
+CUDA_EMU_TEST := "env BERTC_CUDA_LIB=$(CUDA_EMU_SO) $(BUILD)/tests/test_cuda"
+$(CUDA_EMU_SO): src/backend/cuda/ops_cuda.cu src/backend/cuda/cuda_emu.h src/backend/ops.h
+	$(CXX) -std=c++20 -O2 -g -fPIC -shared -x c++ -DBERTC_CUDA_EMU -Wall -Wextra -Wno-unknown-pragmas -Iinclude -Isrc \
+	    -o $@ $< -lopenblas
+$(BUILD)/tests/test_cuda: $(CUDA_EMU_SO)
 endif
 
 $(BIN): $(CLI_OBJ) $(BUILD)/libbertc.a
@@ -68,7 +76,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 tests: $(TESTS) $(BIN)
 
 test: tests
-	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)"
+	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)" $(CUDA_EMU_TEST)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:

@@ -112,6 +112,10 @@ static const char *no_error(void) { return ""; }
 
 static int have_gpu(void) { return gpu != NULL; }
 
+/* The kernels emulated on the CPU (libbertc_cuda_emu.so, see backend/cuda/cuda_emu.h): right but
+ * slow, so the large checks are left to a real GPU. */
+static int emulated(void) { return gpu && strstr(gpu->name, "emulated") != NULL; }
+
 /* ------------------------------------------------------------------------------------------
  * without a device: clean refusals */
 
@@ -502,8 +506,25 @@ static void test_tiny_model_step(void **state) {
         assert_true(fabsf(nc - ng) <= 1e-4f * nc);
         adamw_step(&oc, bert_params(mc), bert_grads(mc), 1e-3f);
         adamw_step(&og, bert_params(mg), bert_grads(mg), 1e-3f);
+        /* Per tensor, except the attention key biases: their true gradient is exactly zero (softmax
+         * ignores a shift), so theirs is rounding noise whose sign, on each side, AdamW's first
+         * steps turn into a full +-lr move. */
         float *pg = back(bert_params(mg), np);
-        assert_true(rel_err("weights after AdamW", pg, bert_params(mc), np) <= 1e-4);
+        const float *pc = bert_params(mc);
+        double worst_w = 0;
+        for (size_t i = 0; i < nt; i++) {
+            if (strstr(info[i].name, "attention.self.key.bias")) continue;
+            double scale = FLOOR, e = 0;
+            for (size_t j = info[i].offset; j < info[i].offset + info[i].numel; j++) {
+                scale = fmax(scale, fabs(pc[j]));
+                e = fmax(e, fabs((double)pg[j] - pc[j]));
+            }
+            if (!(e / scale <= worst_w)) worst_w = e / scale;
+        }
+        /* Elsewhere too, AdamW divides by sqrt(v): where a gradient is near zero its rounding noise
+         * moves the weight by up to lr, hence 5e-4 here (the update itself is bit-exact: test_optimiser_ops). */
+        printf("  step %d: weights after AdamW, worst error %.3g\n", step, worst_w);
+        assert_true(worst_w <= 5e-4);
         free(pg);
         free(gg);
     }
@@ -561,6 +582,10 @@ static void test_tensor_core_modes(void **state) {
 static void test_minilm_logits(void **state) {
     (void)state;
     if (!have_gpu()) return;
+    if (emulated()) {
+        printf("  emulated kernels: too slow for MiniLM, left to a GPU\n");
+        skip();
+    }
     const char *dir = getenv("BERTC_MINILM") ? getenv("BERTC_MINILM") : "models/minilm";
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -638,7 +663,7 @@ static double read_losses(const char *dir, double *loss, int max) {
 
 static void test_train_end_to_end(void **state) {
     (void)state;
-    if (standing_in) {
+    if (standing_in || emulated()) {
         printf("  needs a GPU: skipped\n");
         skip();
     }
@@ -670,6 +695,7 @@ static void test_train_end_to_end(void **state) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     rng_seed(&R, 2024);
     if (!mkdtemp(tmp)) return 1;
     snprintf(model_dir, sizeof model_dir, "%s/model", tmp);
@@ -684,6 +710,9 @@ int main(void) {
     bert_config_free(&scfg);
     cpu = bertc_backend_cpu();
     gpu = bertc_backend_by_name("cuda", why, sizeof why);
+    if (emulated())
+        printf("the CUDA backend's kernels EMULATED on the CPU (%s): their results, not a GPU's\n",
+               getenv("BERTC_CUDA_LIB") ? getenv("BERTC_CUDA_LIB") : "");
     if (!gpu) {
         printf("no GPU (%s):\nthe CUDA kernels are not run; the comparisons below pit the CPU backend against a copy of\n"
                "itself, which checks this test and the device plumbing only\n", why);

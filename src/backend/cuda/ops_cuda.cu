@@ -23,8 +23,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#ifdef BERTC_CUDA_EMU
+#include "backend/cuda/cuda_emu.h" /* the CPU stand-in for CUDA and cuBLAS that tests the kernels without a GPU */
+#else
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#define LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
+#endif
 
 #include "backend/ops.h"
 
@@ -172,7 +177,7 @@ static void head_gemm(int ta, int tb, int M, int N, int K, float alpha, head_ptr
     int n = B_ * NH;
     const float **ptrs = (const float **)scratch_get(&g_ptrs, 3 * (size_t)n * sizeof(float *));
     if (!ptrs) return;
-    k_fill_ptrs<<<blocks_for((size_t)n, 256), 256>>>(ptrs, A, B, C, n, NH);
+    LAUNCH(k_fill_ptrs, blocks_for((size_t)n, 256), 256)(ptrs, A, B, C, n, NH);
     LAUNCHED(k_fill_ptrs);
     gemm_rm_batched(ta, tb, M, N, K, alpha, ptrs, lda, ptrs + n, ldb, beta, (float *const *)(ptrs + 2 * n), ldc, n);
 }
@@ -234,9 +239,9 @@ static void colsum(float *dsum, float *dnorm, const float *dout, const float *in
     if (!part) return;
     float *part_dn = part + (size_t)chunks * C;
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)chunks), block(32, 8);
-    k_colsum_partial<<<grid, block>>>(part, part_dn, dout, inp, mean, rstd, N, C);
+    LAUNCH(k_colsum_partial, grid, block)(part, part_dn, dout, inp, mean, rstd, N, C);
     LAUNCHED(k_colsum_partial);
-    k_colsum_final<<<blocks_for((size_t)C, 256), 256>>>(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
+    LAUNCH(k_colsum_final, blocks_for((size_t)C, 256), 256)(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
     LAUNCHED(k_colsum_final);
 }
 
@@ -255,7 +260,7 @@ __global__ void k_embeddings_forward(float *out, const int32_t *ids, const int32
 static void cu_embeddings_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
                                   const float *wpe, const float *wtt, int B, int T, int C) {
     size_t n = (size_t)B * T * C;
-    k_embeddings_forward<<<blocks_for(n, 256), 256>>>(out, ids, types, wte, wpe, wtt, B * T, T, C);
+    LAUNCH(k_embeddings_forward, blocks_for(n, 256), 256)(out, ids, types, wte, wpe, wtt, B * T, T, C);
     LAUNCHED(k_embeddings_forward);
 }
 
@@ -305,11 +310,11 @@ static void cu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const 
                                    const int32_t *types, int B, int T, int C, int pad_id) {
     int BT = B * T;
     dim3 grid((unsigned)BT, (unsigned)((C + 127) / 128));
-    k_embed_scatter<<<grid, 128>>>(dwte, dout, ids, BT, C, pad_id < 0 ? -1 : pad_id);
+    LAUNCH(k_embed_scatter, grid, 128)(dwte, dout, ids, BT, C, pad_id < 0 ? -1 : pad_id);
     LAUNCHED(k_embed_scatter);
-    k_embed_scatter<<<grid, 128>>>(dwtt, dout, types, BT, C, -1);
+    LAUNCH(k_embed_scatter, grid, 128)(dwtt, dout, types, BT, C, -1);
     LAUNCHED(k_embed_scatter);
-    k_embed_positions<<<blocks_for((size_t)T * C, 256), 256>>>(dwpe, dout, B, T, C);
+    LAUNCH(k_embed_positions, blocks_for((size_t)T * C, 256), 256)(dwpe, dout, B, T, C);
     LAUNCHED(k_embed_positions);
 }
 
@@ -341,7 +346,7 @@ __global__ void k_layernorm_forward(float *out, float *mean, float *rstd, const 
 
 static void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                                  const float *bias, int N, int C, float eps) {
-    k_layernorm_forward<<<blocks_for((size_t)N * 32, 256), 256>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+    LAUNCH(k_layernorm_forward, blocks_for((size_t)N * 32, 256), 256)(out, mean, rstd, inp, weight, bias, N, C, eps);
     LAUNCHED(k_layernorm_forward);
 }
 
@@ -371,7 +376,7 @@ __global__ void k_layernorm_backward(float *dinp, const float *dout, const float
 static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                                   const float *weight, const float *mean, const float *rstd, int N, int C) {
     colsum(dbias, dweight, dout, inp, mean, rstd, N, C); /* before dinp may overwrite dout */
-    k_layernorm_backward<<<blocks_for((size_t)N * 32, 256), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    LAUNCH(k_layernorm_backward, blocks_for((size_t)N * 32, 256), 256)(dinp, dout, inp, weight, mean, rstd, N, C);
     LAUNCHED(k_layernorm_backward);
 }
 
@@ -387,7 +392,7 @@ static void cu_matmul_forward(float *out, const float *inp, const float *weight,
                               int OC) {
     float beta = 0.0f;
     if (bias) { /* start from the bias and let the product add to it, as the CPU does */
-        k_bias_rows<<<blocks_for((size_t)N * OC, 256), 256>>>(out, bias, (size_t)N, OC);
+        LAUNCH(k_bias_rows, blocks_for((size_t)N * OC, 256), 256)(out, bias, (size_t)N, OC);
         LAUNCHED(k_bias_rows);
         beta = 1.0f;
     }
@@ -476,7 +481,7 @@ static void cu_attention_forward(float *ctx, float *att, const float *q, const f
     /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scale */
     head_gemm(0, 1, Tq, T, HS, scale, Q, C, Kp, C, 0.0f, S, T, B, NH);
     int rows = B * NH * Tq;
-    k_softmax_forward<<<blocks_for((size_t)rows * 32, 256), 256>>>(att, scratch, mask, rows, NH * Tq, T, p_drop,
+    LAUNCH(k_softmax_forward, blocks_for((size_t)rows * 32, 256), 256)(att, scratch, mask, rows, NH * Tq, T, p_drop,
                                                                     keep_scale, seed, stream);
     LAUNCHED(k_softmax_forward);
     /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
@@ -492,7 +497,7 @@ static void cu_attention_backward(float *dq, float *dk, float *dv, const float *
     size_t total = (size_t)B * NH * Tq * T;
     const float *Pd = att;
     if (p_drop > 0.0f) { /* redraw the forward's dropped probabilities */
-        k_dropout_copy<<<blocks_for(total, 256), 256>>>(scratch, att, total, p_drop, keep_scale, seed, stream);
+        LAUNCH(k_dropout_copy, blocks_for(total, 256), 256)(scratch, att, total, p_drop, keep_scale, seed, stream);
         LAUNCHED(k_dropout_copy);
         Pd = scratch;
     }
@@ -506,7 +511,7 @@ static void cu_attention_backward(float *dq, float *dk, float *dv, const float *
     head_gemm(1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, C, B, NH);
     head_gemm(0, 1, Tq, T, HS, 1.0f, DCTX, C, V, C, 0.0f, DP, T, B, NH);
     int rows = B * NH * Tq;
-    k_softmax_backward<<<blocks_for((size_t)rows * 32, 256), 256>>>(dP, att, rows, T, scale, p_drop, keep_scale, seed,
+    LAUNCH(k_softmax_backward, blocks_for((size_t)rows * 32, 256), 256)(dP, att, rows, T, scale, p_drop, keep_scale, seed,
                                                                      stream);
     LAUNCHED(k_softmax_backward);
     /* dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
@@ -549,11 +554,11 @@ __global__ void k_act_backward(int act, float *dinp, const float *dout, const fl
 }
 
 static void cu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
-    k_act_forward<<<blocks_for(N, 256), 256>>>((int)act, out, inp, N);
+    LAUNCH(k_act_forward, blocks_for(N, 256), 256)((int)act, out, inp, N);
     LAUNCHED(k_act_forward);
 }
 static void cu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
-    k_act_backward<<<blocks_for(N, 256), 256>>>((int)act, dinp, dout, inp, N);
+    LAUNCH(k_act_backward, blocks_for(N, 256), 256)((int)act, dinp, dout, inp, N);
     LAUNCHED(k_act_backward);
 }
 
@@ -566,11 +571,11 @@ __global__ void k_tanh_backward(float *dinp, const float *dout, const float *out
     if (i < n) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 static void cu_tanh_forward(float *out, const float *inp, size_t N) {
-    k_tanh_forward<<<blocks_for(N, 256), 256>>>(out, inp, N);
+    LAUNCH(k_tanh_forward, blocks_for(N, 256), 256)(out, inp, N);
     LAUNCHED(k_tanh_forward);
 }
 static void cu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
-    k_tanh_backward<<<blocks_for(N, 256), 256>>>(dinp, dout, out, N);
+    LAUNCH(k_tanh_backward, blocks_for(N, 256), 256)(dinp, dout, out, N);
     LAUNCHED(k_tanh_backward);
 }
 
@@ -591,7 +596,7 @@ __global__ void k_dropout_residual(float *out, float *x, const float *res, size_
 
 static void cu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) return;
-    k_dropout_copy<<<blocks_for(N, 256), 256>>>(x, x, N, p, 1.0f / (1.0f - p), seed, stream);
+    LAUNCH(k_dropout_copy, blocks_for(N, 256), 256)(x, x, N, p, 1.0f / (1.0f - p), seed, stream);
     LAUNCHED(k_dropout_copy);
 }
 static void cu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed, uint64_t stream) {
@@ -599,13 +604,13 @@ static void cu_dropout_backward(float *dinp, const float *dout, size_t N, float 
         cu_copy(dinp, dout, N * sizeof(float));
         return;
     }
-    k_dropout_copy<<<blocks_for(N, 256), 256>>>(dinp, dout, N, p, 1.0f / (1.0f - p), seed, stream);
+    LAUNCH(k_dropout_copy, blocks_for(N, 256), 256)(dinp, dout, N, p, 1.0f / (1.0f - p), seed, stream);
     LAUNCHED(k_dropout_copy);
 }
 static void cu_dropout_residual_forward(float *out, float *x, const float *res, size_t N, float p, uint64_t seed,
                                         uint64_t stream) {
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    k_dropout_residual<<<blocks_for(N, 256), 256>>>(out, x, res, N, p, keep_scale, seed, stream);
+    LAUNCH(k_dropout_residual, blocks_for(N, 256), 256)(out, x, res, N, p, keep_scale, seed, stream);
     LAUNCHED(k_dropout_residual);
 }
 
@@ -623,11 +628,11 @@ __global__ void k_first_token_backward(float *dinp, const float *dout, int B, in
     dinp[i] = t == 0 ? dout[b * C + i % C] : 0.0f;
 }
 static void cu_first_token_forward(float *out, const float *inp, int B, int T, int C) {
-    k_first_token_forward<<<blocks_for((size_t)B * C, 256), 256>>>(out, inp, B, T, C);
+    LAUNCH(k_first_token_forward, blocks_for((size_t)B * C, 256), 256)(out, inp, B, T, C);
     LAUNCHED(k_first_token_forward);
 }
 static void cu_first_token_backward(float *dinp, const float *dout, int B, int T, int C) {
-    k_first_token_backward<<<blocks_for((size_t)B * T * C, 256), 256>>>(dinp, dout, B, T, C);
+    LAUNCH(k_first_token_backward, blocks_for((size_t)B * T * C, 256), 256)(dinp, dout, B, T, C);
     LAUNCHED(k_first_token_backward);
 }
 
@@ -679,12 +684,12 @@ __global__ void k_crossentropy_backward(float *dlogits, const float *probs, cons
 
 static void cu_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *labels, int B,
                                     int K, float eps) {
-    k_crossentropy_forward<<<blocks_for((size_t)B, 128), 128>>>(losses, probs, logits, labels, B, K, eps);
+    LAUNCH(k_crossentropy_forward, blocks_for((size_t)B, 128), 128)(losses, probs, logits, labels, B, K, eps);
     LAUNCHED(k_crossentropy_forward);
 }
 static void cu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int K,
                                      float eps, float dloss) {
-    k_crossentropy_backward<<<blocks_for((size_t)B, 128), 128>>>(dlogits, probs, labels, B, K, eps, dloss);
+    LAUNCH(k_crossentropy_backward, blocks_for((size_t)B, 128), 128)(dlogits, probs, labels, B, K, eps, dloss);
     LAUNCHED(k_crossentropy_backward);
 }
 
@@ -706,7 +711,7 @@ __global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, 
 }
 
 static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
-    k_adamw<<<blocks_for(n, 256), 256>>>(p, m, v, g, n, s);
+    LAUNCH(k_adamw, blocks_for(n, 256), 256)(p, m, v, g, n, s);
     LAUNCHED(k_adamw);
 }
 
@@ -737,9 +742,9 @@ __global__ void k_sumsq_final(double *part, int nblocks) {
 static double cu_sum_squares(const float *x, size_t n) {
     double *part = (double *)scratch_get(&g_partial, (SUMSQ_BLOCKS + 1) * sizeof(double));
     if (!part) return NAN;
-    k_sumsq_partial<<<SUMSQ_BLOCKS, 256>>>(part, x, n);
+    LAUNCH(k_sumsq_partial, SUMSQ_BLOCKS, 256)(part, x, n);
     LAUNCHED(k_sumsq_partial);
-    k_sumsq_final<<<1, 32>>>(part, SUMSQ_BLOCKS);
+    LAUNCH(k_sumsq_final, 1, 32)(part, SUMSQ_BLOCKS);
     LAUNCHED(k_sumsq_final);
     double s = NAN;
     CU(cudaMemcpy(&s, part + SUMSQ_BLOCKS, sizeof s, cudaMemcpyDeviceToHost));
@@ -751,7 +756,7 @@ __global__ void k_scale(float *x, size_t n, float s) {
     if (i < n) x[i] *= s;
 }
 static void cu_scale(float *x, size_t n, float s) {
-    k_scale<<<blocks_for(n, 256), 256>>>(x, n, s);
+    LAUNCH(k_scale, blocks_for(n, 256), 256)(x, n, s);
     LAUNCHED(k_scale);
 }
 
@@ -759,7 +764,11 @@ static void cu_scale(float *x, size_t n, float s) {
 
 /* designated (C++20), so a field added to ops.h cannot shift the others */
 static const bertc_backend cuda_backend = {
+#ifdef BERTC_CUDA_EMU
+    .name = "cuda-emulated",
+#else
     .name = "cuda",
+#endif
     .alloc = cu_alloc,
     .free = cu_free,
     .zero = cu_zero,
