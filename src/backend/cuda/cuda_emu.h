@@ -77,9 +77,18 @@ inline void emu_entry() {
     emu_cur->state = 2; /* uc_link returns to the scheduler */
 }
 
+/* the fibers' stacks, kept across launches and freed at exit */
+struct emu_stacks {
+    std::vector<char *> v;
+    ~emu_stacks() {
+        for (char *p : v) free(p);
+    }
+};
+
 inline void emu_run(dim3 g, dim3 b, const std::function<void()> &body) {
     enum { STACK = 64 * 1024 };
-    static std::vector<char *> stacks;
+    static emu_stacks owned;
+    std::vector<char *> &stacks = owned.v;
     static std::vector<emu_fiber> fibers;
     int nt = (int)(b.x * b.y * b.z);
     while ((int)stacks.size() < nt) stacks.push_back((char *)malloc(STACK));
