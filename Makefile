@@ -7,6 +7,8 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
+# bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
+LDLIBS  += -Wl,--wrap=cblas_sgemm
 
 BUILD   ?= build
 BIN     ?= bertc
