@@ -179,7 +179,8 @@ typedef struct bertc_bench_options {
     int threads;                    /* 0 = all cores */
     int warmup, reps;               /* untimed and timed runs of each measurement (1, 5) */
     int train_batch, eval_batch, seq; /* 16, 32, 128 */
-    int peak;                       /* measure the sgemm peak instead (shape's products and 2048^3) */
+    int peak;                       /* measure the sgemm peak instead (shape's products and square^3) */
+    int square;                     /* the peak's square product size (2048) */
     uint64_t seed;
 } bertc_bench_options;
 

@@ -75,6 +75,7 @@ void bertc_bench_options_default(bertc_bench_options *o) {
     o->eval_batch = 32;
     o->seq = 128;
     o->seed = 42;
+    o->square = 2048;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ static int bench_peak(const bertc_bench_options *o, const bert_config *c, const 
         int M, N, K;
         char ta, tb;
     } shapes[] = {
-        {"square 2048", 2048, 2048, 2048, 'N', 'N'},
+        {"square", o->square, o->square, o->square, 'N', 'N'},
         {"qkvo fwd", N, C, C, 'N', 'T'},     {"ffn-up fwd", N, F, C, 'N', 'T'},  {"ffn-down fwd", N, C, F, 'N', 'T'},
         {"ffn-up dinp", N, C, F, 'N', 'N'},  {"ffn-up dW", F, C, N, 'T', 'N'},   {"ffn-down dW", C, F, N, 'T', 'N'},
     };
@@ -407,8 +408,8 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     if (sources > 1) return bertc_errorf(err, BERTC_EINVAL, "bench: give one of a model folder, a config.json or a shape");
     if (o->reps < 1 || o->reps > 100000 || o->warmup < 0)
         return bertc_errorf(err, BERTC_EINVAL, "bench: reps must be at least 1 and warmup not negative");
-    if (o->train_batch < 1 || o->eval_batch < 1 || o->seq < 2)
-        return bertc_errorf(err, BERTC_EINVAL, "bench: batch sizes must be positive and seq at least 2");
+    if (o->train_batch < 1 || o->eval_batch < 1 || o->seq < 2 || o->square < 1 || o->square > 65536)
+        return bertc_errorf(err, BERTC_EINVAL, "bench: batch sizes and square must be positive and seq at least 2");
     const struct bench_precision *prec = NULL;
     for (size_t i = 0; i < N_PRECISIONS; i++)
         if (o->precision && strcmp(o->precision, precisions[i].name) == 0) prec = &precisions[i];

@@ -35,10 +35,11 @@ static void usage(void) {
            "  --train-batch N          (default %d)\n"
            "  --eval-batch N           (default %d)\n"
            "  --seed N                 weights and token ids (default %llu)\n"
-           "  --peak                   instead: the fp32 sgemm peak, best of --reps, on a 2048^3 product and the\n"
+           "  --peak                   instead: the fp32 sgemm peak, best of --reps, on a square product and the\n"
            "                           shape's Linear products (bert-base by default), OpenMP-split and BLAS-threaded\n"
+           "  --square N               size of the peak's square product (default %d)\n"
            "  --human                  a table instead of JSON Lines\n",
-           d.precision, d.reps, d.warmup, d.seq, d.train_batch, d.eval_batch, (unsigned long long)d.seed);
+           d.precision, d.reps, d.warmup, d.seq, d.train_batch, d.eval_batch, (unsigned long long)d.seed, d.square);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -66,6 +67,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(f, "--eval-batch")) o.eval_batch = (int)args_long(&a, 1, 1 << 16);
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
         else if (!strcmp(f, "--peak")) o.peak = 1;
+        else if (!strcmp(f, "--square")) o.square = (int)args_long(&a, 1, 65536);
         else if (!strcmp(f, "--human")) human = 1;
         else args_unknown(&a);
     }
