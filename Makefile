@@ -51,5 +51,12 @@ asan:
 clean:
 	rm -rf build build-asan bertc
 
+# The CPU benchmark: bertc (and PyTorch + transformers when installed) on the bert-base and MiniLM
+# shapes, a Markdown report on stdout (bench/run.sh --help; e.g. make bench BENCH_ARGS="--threads 2 --save").
+bench: $(BIN)
+	sh bench/run.sh --bertc ./$(BIN) $(BENCH_ARGS)
+
+.PHONY: bench
+
 .PHONY: all tests test asan clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

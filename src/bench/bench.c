@@ -125,6 +125,7 @@ typedef struct bench_ctx {
     const bertc_bench_options *o;
     const char *shape, *precision;
     char shape_json[1024];      /* shape, escaped for JSON */
+    char wait_policy[64];       /* OMP_WAIT_POLICY as set ("default" when unset), escaped */
     const bert_config *cfg;
     int threads;
     FILE *json, *human;
@@ -145,11 +146,11 @@ static void emit(const bench_ctx *x, const char *what, int batch, timing t, doub
                 "\"precision\":\"%s\",\"warmup\":%d,\"reps\":%d,\"seconds_median\":%.6g,\"seconds_min\":%.6g,"
                 "\"examples_per_s\":%.6g,\"gflop\":%.6g,\"gflop_per_s\":%.6g,\"gflop_per_s_best\":%.6g,"
                 "\"peak_rss_mib\":%.1f,\"layers\":%d,\"hidden\":%d,\"heads\":%d,\"intermediate\":%d,\"vocab\":%d,"
-                "\"num_labels\":%d%s}\n",
+                "\"num_labels\":%d,\"omp_wait_policy\":\"%s\"%s}\n",
                 x->shape_json, what, batch, x->o->seq, x->threads, x->precision, x->o->warmup, x->o->reps, t.median, t.min,
                 batch / t.median, flop * 1e-9, flop * 1e-9 / t.median, flop * 1e-9 / t.min, rss, c->num_hidden_layers,
                 c->hidden_size, c->num_attention_heads, c->intermediate_size, c->vocab_size, c->num_labels,
-                extra_json ? extra_json : "");
+                x->wait_policy, extra_json ? extra_json : "");
         fflush(x->json);
     }
     if (x->human) {
@@ -456,6 +457,8 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     }
     if (rc) return rc;
     json_escape(x.shape, x.shape_json, sizeof x.shape_json);
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    json_escape(wp && *wp ? wp : "default", x.wait_policy, sizeof x.wait_policy);
     x.cfg = bert_get_config(m);
     const bert_config *c = x.cfg;
     if (o->seq > c->max_position_embeddings) {
