@@ -150,18 +150,20 @@ def report(rows, title):
                  "their FLOPs are the calls' own 2·M·N·K, less than the model count since bertc's last layer "
                  "works on [CLS] only):")
         L.append("")
-        L.append("| shape | precision | calls | GFLOP | replay s | GFLOP/s | % peak | in-step sgemm s | step s "
-                 "| sgemm share of step |")
-        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        L.append("| shape | precision | calls | GFLOP | of model FLOPs | replay s | GFLOP/s | % peak | in-step sgemm s "
+                 "| step s | sgemm share of step |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in mm:
             step = by.get(("bertc", r["shape"], "train_step", r["precision"]))
             if not r.get("calls"):
-                L.append(f"| {r['shape']} | {r['precision']} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | "
+                L.append(f"| {r['shape']} | {r['precision']} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | "
                          f"{r.get('note', '')} |")
                 continue
             pct = 100 * r["gflop_per_s"] / peak_fp32 if peak_fp32 else None
             share = r["in_step_seconds"] / step["seconds_median"] if step else None
-            L.append(f"| {r['shape']} | {r['precision']} | {r['calls']} | {r['gflop']:.1f} | {r['seconds_median']:.4f} "
+            frac = r.get("recorded_fraction")
+            L.append(f"| {r['shape']} | {r['precision']} | {r['calls']} | {r['gflop']:.1f} "
+                     f"| {fmt(frac and 100 * frac, '.0f')}% | {r['seconds_median']:.4f} "
                      f"| {r['gflop_per_s']:.1f} | {fmt(pct, '.0f')} | {r['in_step_seconds']:.4f} "
                      f"| {fmt(step['seconds_median'] if step else None, '.4f')} | {fmt(share and 100 * share, '.0f')}% |")
         L.append("")

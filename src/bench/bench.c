@@ -310,8 +310,9 @@ static int bench_matmul(bench_ctx *x, step_state *s, double *times, bertc_error 
     char extra[256];
     snprintf(extra, sizeof extra,
              ",\"flop_source\":\"recorded sgemm calls\",\"calls\":%zu,\"regions\":%ld,\"in_step_seconds\":%.6g,"
-             "\"model_gflop_step\":%.6g",
-             t.n, regions, t.thread_seconds / x->threads, bench_model_flop(x->cfg, s->B, s->T, 1) * 1e-9);
+             "\"model_gflop_step\":%.6g,\"recorded_fraction\":%.4f",
+             t.n, regions, t.thread_seconds / x->threads, bench_model_flop(x->cfg, s->B, s->T, 1) * 1e-9,
+             t.flop / bench_model_flop(x->cfg, s->B, s->T, 1));
     emit(x, "matmul_step", s->B, summarize(times, o->reps), t.flop, extra);
     gemm_replay_free(&sc);
     gemm_trace_free(&t);
