@@ -463,9 +463,10 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     x.cfg = bert_get_config(m);
     const bert_config *c = x.cfg;
     if (o->seq > c->max_position_embeddings) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "bench: seq %d is longer than the model's max_position_embeddings (%d)",
+                          o->seq, c->max_position_embeddings);
         bert_free(m);
-        return bertc_errorf(err, BERTC_EINVAL, "bench: seq %d is longer than the model's max_position_embeddings (%d)",
-                            o->seq, c->max_position_embeddings);
+        return rc;
     }
     if (prec->apply && (rc = prec->apply(m, err))) {
         bert_free(m);
