@@ -61,7 +61,7 @@ trap 'rm -rf "$tmp"' EXIT
 say() { echo "bench/run.sh: $*" >&2; }
 median_of() { sed -n 's/.*"seconds_median":\([0-9.eE+-]*\).*/\1/p' "$1" | head -n 1; }
 
-PY=$(command -v python3 || true)
+PY=${PYTHON-$(command -v python3 || true)}   # PYTHON= (empty) runs the Python-free path
 if [ "$TORCH" = 1 ]; then
     if [ -z "$PY" ]; then
         say "python3 not found: bertc only"; TORCH=0
@@ -70,7 +70,7 @@ if [ "$TORCH" = 1 ]; then
     fi
 fi
 PRECS=fp32
-if "$BERTC" bench --help 2>/dev/null | grep -q 'bf16'; then PRECS="fp32 bf16"; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
+if "$BERTC" bench --help 2>/dev/null | grep -- '--precision' | grep -q 'bf16'; then PRECS="fp32 bf16"; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
 
 say "machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(nproc) cores; threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 say "bertc: sgemm peak"
