@@ -155,7 +155,9 @@ static void scatter(FILE *f, const row *rows, int n, const sweep_objective *obj,
                 PX(x1), PY(y1), PX(x2), PY(y2));
         double tx = k->metric == SWEEP_TRAIN_ACCURACY ? PX(x1) + 4 : L + 6, ty = k->metric == SWEEP_TRAIN_ACCURACY ? T + 14 : PY(y1) - 4;
         if (k->metric == SWEEP_GAP) tx = PX(hi) - 140, ty = PY(hi - k->bound) + 14;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" style=\"fill:#dc2626\">", tx, ty);
+        const char *anchor = "start";
+        if (k->metric == SWEEP_TRAIN_ACCURACY && tx > (L + R) / 2) tx -= 8, anchor = "end"; /* keep it inside the plot */
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" style=\"fill:#dc2626\">", tx, ty, anchor);
         esc(f, label);
         fputs("</text>\n", f);
     }
