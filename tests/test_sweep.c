@@ -99,6 +99,24 @@ static void test_space_parse_bad(void **state) {
     }
 }
 
+/* The shipped IMDB sweep file parses and plans. */
+static void test_shipped_sweep_file(void **state) {
+    (void)state;
+    sweep_space s;
+    bertc_error err = {0};
+    if (sweep_space_load(&s, "recipes/imdb-search.sweep", &err)) fail_msg("%s", err.msg);
+    assert_true(s.n_dims >= 6);
+    int has_lr = 0, has_train = 0;
+    for (int d = 0; d < s.n_dims; d++) has_lr |= !strcmp(s.dims[d].key, "lr") && s.dims[d].kind == SWEEP_LOG;
+    for (int i = 0; i < s.n_base; i++) has_train |= !strcmp(s.base[i].key, "train");
+    assert_true(has_lr && has_train);
+    sweep_plan p;
+    assert_int_equal(sweep_plan_make(&p, &s, SWEEP_HALVING, 16, 1, &err), 0);
+    assert_int_equal(p.n_trials, 16);
+    sweep_plan_free(&p);
+    sweep_space_free(&s);
+}
+
 /* --------------------------------------------------------------------------- planning */
 
 static void test_grid(void **state) {
@@ -431,6 +449,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_parse),
         cmocka_unit_test(test_space_parse_bad),
+        cmocka_unit_test(test_shipped_sweep_file),
         cmocka_unit_test(test_grid),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_objective_parse),

@@ -28,7 +28,8 @@ static void usage(const sweep_options *d) {
            "  --eta N               halving: the best 1/N of the trials continue at each rung (default %d)\n"
            "  --seed N              trial sampling (default %llu); the trials' own seed is the sweep file's\n"
            "  --model DIR           sets the base recipe's model (same as --set model=DIR)\n"
-           "  --set KEY=VALUE       sets (or overrides) a base recipe setting; repeatable\n\n"
+           "  --set KEY=VALUE       sets (or overrides) a base recipe setting; repeatable\n"
+           "  --dry-run             write the trials' recipes (OUT/trial-NNN/trial.conf) and list them; run nothing\n\n"
            "Successive halving runs every trial to epoch 1, continues the best 1/eta to epoch eta, then eta^2, ...\n"
            "(each resuming its checkpoint, so a continued trial is the same run as an uninterrupted one).\n"
            "Ctrl-C stops starting trials; running ones checkpoint and stop; the report covers what finished.\n",
@@ -85,6 +86,7 @@ int cmd_sweep(int argc, char **argv) {
         else if (!strcmp(f, "--eta")) o.eta = (int)args_long(&a, 2, 100);
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
         else if (!strcmp(f, "--set")) set[n_set++] = args_str(&a);
+        else if (!strcmp(f, "--dry-run")) o.dry_run = 1;
         else if (!strcmp(f, "--model")) {
             const char *m = args_str(&a);
             free(model_set);
@@ -115,6 +117,10 @@ int cmd_sweep(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "bertc sweep: %s\n", err.msg);
         return 1;
+    }
+    if (o.dry_run) {
+        printf("%d trials planned in %s (dry run)\n", r.n_trials, o.out_dir);
+        return 0;
     }
     const char *names[] = {"val_accuracy", "train_accuracy", "val_loss", "train_loss", "gap"};
     printf("%d trials, %d failed, %d meeting the constraints%s\n", r.n_trials, r.n_failed, r.n_feasible,

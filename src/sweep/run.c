@@ -387,7 +387,13 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         logf_line(o, "%d trial%s (%s), %d at a time with %d thread%s each; objective: %s", plan.n_trials,
                   plan.n_trials == 1 ? "" : "s", o->method == SWEEP_GRID ? "grid" : o->method == SWEEP_RANDOM ? "random" : "successive halving",
                   o->parallel, c.threads_each, c.threads_each == 1 ? "" : "s", ob);
-        if (o->method == SWEEP_HALVING) {
+        if (o->dry_run) {
+            for (int i = 0; i < plan.n_trials; i++) {
+                char params[1024];
+                params_line(&space, plan.values[i], params, sizeof params);
+                logf_line(o, "trial-%03d: %s", i, params);
+            }
+        } else if (o->method == SWEEP_HALVING) {
             rc = run_halving(&c, err);
         } else {
             int *all = malloc((size_t)plan.n_trials * sizeof *all);
@@ -398,7 +404,8 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         }
     }
     if (jsonl && fclose(jsonl) && !rc) rc = bertc_errorf(err, BERTC_EIO, "%s: write failed", path);
-    if (!rc) {
+    if (!rc && o->dry_run) out->n_trials = plan.n_trials;
+    else if (!rc) {
         /* The winner: among the trials that ran to their end. */
         int *done = malloc((size_t)plan.n_trials * sizeof *done), n_done = 0;
         if (!done) rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory");

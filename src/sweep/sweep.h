@@ -153,6 +153,7 @@ typedef struct sweep_options {
     const char *objective;
     const char *exe;              /* the bertc executable that runs `train` ("/proc/self/exe" from the CLI) */
     volatile int *stop;           /* non-zero: start no more trials, wait for the running ones */
+    int dry_run;                  /* write the trials' recipes and log them; run nothing */
     bertc_log_fn on_log;          /* one line per trial started and finished */
     void *user;
 } sweep_options;
