@@ -36,7 +36,7 @@ static void usage(const sweep_options *d) {
            d->objective, d->parallel, d->eta, (unsigned long long)d->seed);
 }
 
-static volatile int stop_flag;
+static volatile int stop_flag; /* int, as sweep_options.stop: set once by the handler */
 static void on_signal(int sig) {
     (void)sig;
     stop_flag = 1;
@@ -106,8 +106,13 @@ int cmd_sweep(int argc, char **argv) {
     o.n_set = n_set;
     o.stop = &stop_flag;
     o.on_log = log_line;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    /* Without SA_RESTART, so the wait for trials returns and passes the stop on to them. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     sweep_outcome r;
     bertc_error err = {0};
@@ -116,7 +121,7 @@ int cmd_sweep(int argc, char **argv) {
     free(model_set);
     if (rc) {
         fprintf(stderr, "bertc sweep: %s\n", err.msg);
-        return 1;
+        return rc == BERTC_EINTERRUPTED ? 130 : 1;
     }
     if (o.dry_run) {
         printf("%d trials planned in %s (dry run)\n", r.n_trials, o.out_dir);

@@ -176,6 +176,9 @@ static int start_trial(sweep_ctx *c, trial *t, bertc_error *err) {
         return bertc_errorf(err, BERTC_EIO, "cannot start a trial process: %s", strerror(errno));
     }
     if (pid == 0) {
+        /* Its own process group: a Ctrl-C at the terminal reaches the sweep alone, which passes one
+         * SIGTERM on (a second signal would make bertc train exit without its checkpoint). */
+        setpgid(0, 0);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0);
         dup2(fd, 1);
@@ -228,8 +231,13 @@ static void finish_trial(sweep_ctx *c, trial *t, int status) {
 
 /* Runs the jobs (trials idx[0..n-1], each with its stop_after/resume set), P at a time. */
 static int run_jobs(sweep_ctx *c, const int *idx, int n, bertc_error *err) {
-    int next = 0, running = 0, rc = 0;
+    int next = 0, running = 0, rc = 0, forwarded = 0;
     for (;;) {
+        if (!forwarded && c->o->stop && *c->o->stop) { /* each running trial checkpoints and stops */
+            for (int i = 0; i < c->n; i++)
+                if (c->t[i].pid > 0) kill(c->t[i].pid, SIGTERM);
+            forwarded = 1;
+        }
         while (!rc && running < c->o->parallel && next < n && !(c->o->stop && *c->o->stop)) {
             trial *t = &c->t[idx[next++]];
             if ((rc = start_trial(c, t, err))) break;
@@ -360,6 +368,22 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         key[kl] = '\0';
         rc = sweep_space_set(&space, key[0] == '-' && key[1] == '-' ? key + 2 : key, eq ? eq + 1 : NULL, err);
     }
+    /* The objective's metrics must be measured: validation ones need a validation set, training
+     * ones the final eval-mode pass (not no-eval-train). */
+    int needs_val = 0, needs_train = 0, has_val = 0, no_eval_train = 0;
+    for (int i = -1; i < obj.n; i++) {
+        sweep_metric m = i < 0 ? obj.metric : obj.c[i].metric;
+        needs_val |= m != SWEEP_TRAIN_ACCURACY && m != SWEEP_TRAIN_LOSS;
+        needs_train |= m == SWEEP_TRAIN_ACCURACY || m == SWEEP_TRAIN_LOSS || m == SWEEP_GAP;
+    }
+    for (int i = 0; i < space.n_base; i++) {
+        has_val |= !strcmp(space.base[i].key, "val");
+        no_eval_train |= !strcmp(space.base[i].key, "no-eval-train");
+    }
+    if (!rc && needs_val && !has_val)
+        rc = bertc_errorf(err, BERTC_EINVAL, "%s: the objective needs validation figures but no 'val' dataset is set", o->sweep_path);
+    if (!rc && needs_train && no_eval_train)
+        rc = bertc_errorf(err, BERTC_EINVAL, "%s: the objective needs training figures but 'no-eval-train' is set", o->sweep_path);
     sweep_plan plan = {0};
     if (!rc) rc = sweep_plan_make(&plan, &space, o->method, o->trials, o->seed, err);
     trial *t = NULL;
