@@ -300,6 +300,37 @@ static void test_halving_bookkeeping(void **state) {
     assert_int_equal(seen[2], 3);
 }
 
+/* An objective the runs cannot measure is refused before any trial starts. */
+static void test_unmeasurable_objective(void **state) {
+    (void)state;
+    char d[256], file[400], out[400];
+    assert_int_equal(test_tmpdir_make(d, sizeof d, "sweep_obj"), 0);
+    snprintf(file, sizeof file, "%s/s.sweep", d);
+    snprintf(out, sizeof out, "%s/out", d);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("train = t.jsonl\nno-eval-train\nlr = 1e-5, 2e-5\n", f);
+    fclose(f);
+    sweep_options o;
+    sweep_options_default(&o);
+    o.sweep_path = file;
+    o.out_dir = out;
+    o.method = SWEEP_GRID;
+    o.exe = "/bin/sh"; /* never run */
+    sweep_outcome r;
+    bertc_error err = {0};
+    o.objective = "max val_accuracy";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "no 'val'"));
+    o.objective = "min train_loss";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "no-eval-train"));
+    o.objective = "max val_accuracy s.t. gap <";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_int_equal(access(out, F_OK), -1); /* nothing written */
+    test_tmpdir_remove(d);
+}
+
 /* ------------------------------------------------------------------------ end to end */
 
 static char dir[256];
@@ -455,6 +486,7 @@ int main(void) {
         cmocka_unit_test(test_objective_parse),
         cmocka_unit_test(test_ranking),
         cmocka_unit_test(test_halving_bookkeeping),
+        cmocka_unit_test(test_unmeasurable_objective),
         cmocka_unit_test(test_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
