@@ -104,6 +104,13 @@ typedef struct bertc_train_options {
     float warmup_ratio;             /* < 0: use warmup_steps */
     float hidden_dropout, attention_dropout, classifier_dropout; /* < 0: keep config.json's */
     float label_smoothing;
+    /* More regularisation (docs/SWEEP.md): each off by default. */
+    float layer_lr_decay;           /* layer-wise lr decay X in (0, 1]: head lr, top layer lr*X, ..., embeddings lr*X^L; 1 = off */
+    int freeze_embeddings;          /* no update of the embeddings (and no gradient computed for them) */
+    int freeze_layers;              /* no update of the lowest N encoder layers */
+    float rdrop;                    /* R-Drop: loss = mean CE of two dropout passes + rdrop * symmetric KL; 0 = off */
+    const char *truncation;         /* "head" (default, as Hugging Face), "tail", "head+tail" or "head+tail:H" */
+    int stop_after_epoch;           /* > 0: pause after this epoch (checkpoint kept, r->paused set); --resume continues. Not fingerprinted */
     int patience;                   /* epochs without a better validation accuracy before stopping; 0 = never stop early */
     int pad_dynamic;                /* pad each batch to its longest row instead of max_length */
     int eval_train;                 /* evaluate the training set in eval mode at the end (the reference's "training accuracy") */
@@ -133,6 +140,7 @@ typedef struct bertc_train_result {
     bertc_eval_result val;          /* best weights */
     double train_seconds, examples_per_s;
     long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
+    int paused;                     /* stopped by stop_after_epoch: train/val are the best weights' so far; resume to continue */
 } bertc_train_result;
 
 void bertc_train_options_default(bertc_train_options *o);
