@@ -179,8 +179,8 @@ typedef struct bertc_pretrain_options {
 typedef struct bertc_pretrain_result {
     long steps, examples;
     long masked_tokens, tokens;     /* predicted (masked) tokens and all real tokens seen */
-    double first_loss;              /* mean MLM loss of the first min(10, steps) updates */
-    double last_loss;               /* ... and of the last min(10, steps) */
+    double first_loss;              /* mean MLM loss of the first min(10, steps / 2) updates (1 for 1 update) */
+    double last_loss;               /* ... and of as many last updates */
     double seconds, tokens_per_s;
 } bertc_pretrain_result;
 

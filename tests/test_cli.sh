@@ -93,5 +93,15 @@ sed 's/"intermediate_size": *64/"intermediate_size": 48/' "$T/o/config.json" >"$
 expect 1 "config sizes disagree with weights" "$BERTC" predict --model "$T/sizes"
 grep -q "intermediate" "$T/err" && ok || bad "size mismatch error does not name the tensor: $(cat "$T/err")"
 
+# bertc pretrain --mlm: a few updates on the tiny model, then bertc train from its output.
+expect 0 "pretrain --help" "$BERTC" pretrain --help
+expect 0 "pretrain --mlm" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/train.jsonl" --out "$T/pre" \
+    --steps 3 --batch-size 8 --max-length 16 --threads 1 --quiet
+grep -q '"loss"' "$T/pre/metrics.jsonl" && grep -q BertForMaskedLM "$T/pre/config.json" && ok || bad "pretrain output incomplete"
+expect 0 "train from a pretrained folder" "$BERTC" train --model "$T/pre" --train "$T/train.jsonl" --out "$T/pre-ft" \
+    --epochs 1 --max-length 16 --threads 1 --no-eval-train --quiet
+expect 2 "pretrain without --mlm" "$BERTC" pretrain --model "$T/model" --data "$T/train.jsonl" --out "$T/pre2"
+expect 1 "pretrain on missing data" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/nothing.jsonl" --out "$T/pre2"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

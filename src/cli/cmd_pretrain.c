@@ -115,8 +115,8 @@ int cmd_pretrain(int argc, char **argv) {
         fprintf(stderr, "bertc pretrain: %s\n", err.msg);
         return rc == BERTC_EINTERRUPTED && stop_signal ? 128 + stop_signal : 1;
     }
-    printf("mlm loss %.4f (first %ld updates) -> %.4f (last %ld)\n", r.first_loss, r.steps < 10 ? r.steps : 10,
-           r.last_loss, r.steps < 10 ? r.steps : 10);
+    long w = r.steps / 2 < 10 ? (r.steps / 2 > 0 ? r.steps / 2 : 1) : 10;
+    printf("mlm loss %.4f (mean of the first %ld updates) -> %.4f (of the last %ld)\n", r.first_loss, w, r.last_loss, w);
     printf("%ld updates, %ld texts, %ld tokens (%ld predicted) in %.1f s: %.0f tokens/s; model written to %s\n", r.steps,
            r.examples, r.tokens, r.masked_tokens, r.seconds, r.tokens_per_s, o.out_dir);
     return 0;

@@ -236,7 +236,7 @@ int builder_finish(data_builder *b, dataset *out, bertc_error *err) {
 
     /* Trees come out of directory listings and archives in no useful order. */
     if (b->kind != DATA_TABLE) {
-        qsort(b->rec, b->n, sizeof *b->rec, cmp_record_id);
+        if (b->n) qsort(b->rec, b->n, sizeof *b->rec, cmp_record_id); /* qsort(NULL, 0) is undefined */
         for (size_t i = 1, last = 0; i < b->n; i++) {
             if (strcmp(b->rec[last].id, b->rec[i].id) != 0) {
                 last = i;

@@ -278,7 +278,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     int32_t *positions = NULL, *labels = NULL;
     FILE *mj = NULL;
     char path[PATH_MAX];
-    double first_sum = 0, last[LOSS_WINDOW] = {0};
+    double first_sum = 0, first[LOSS_WINDOW] = {0}, last[LOSS_WINDOW] = {0};
     const char *status = "complete";
 
     /* the model: tokenizer, encoder, head (from the checkpoint when it has one) */
@@ -409,7 +409,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
         r->examples += nb;
         r->tokens += tokens;
         r->masked_tokens += N;
-        if (step < LOSS_WINDOW) first_sum += loss;
+        if (step < LOSS_WINDOW) first[step] = loss;
         last[step % LOSS_WINDOW] = loss;
         smooth = step == 0 ? loss : 0.95 * smooth + 0.05 * loss;
         double elapsed = now_s() - t0, tps = elapsed > 0 ? r->tokens / elapsed : 0;
@@ -431,8 +431,10 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     }
     r->seconds = now_s() - t0;
     r->tokens_per_s = r->seconds > 0 ? r->tokens / r->seconds : 0;
-    if (r->steps > 0) {
-        long nf = r->steps < LOSS_WINDOW ? r->steps : LOSS_WINDOW;
+    if (r->steps > 0) { /* windows of up to 10 updates that do not overlap (when there are 2 updates or more) */
+        long nf = r->steps / 2 < LOSS_WINDOW ? (r->steps / 2 > 0 ? r->steps / 2 : 1) : LOSS_WINDOW;
+        first_sum = 0;
+        for (long i = 0; i < nf; i++) first_sum += first[i];
         r->first_loss = first_sum / nf;
         double s = 0;
         for (long i = 0; i < nf; i++) s += last[(r->steps - 1 - i) % LOSS_WINDOW];
