@@ -53,9 +53,11 @@ static const char *const names[MLM_HEAD_TENSORS] = {
     "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
     "cls.predictions.bias"};
 
-/* transformers also writes LayerNorm weights as gamma/beta in old checkpoints */
+/* other names checkpoints use: LayerNorm gamma/beta (old TensorFlow conversions), the output bias
+ * under the decoder (it is the same tensor in transformers) */
 static const char *const old_names[MLM_HEAD_TENSORS] = {
-    NULL, NULL, "cls.predictions.transform.LayerNorm.gamma", "cls.predictions.transform.LayerNorm.beta", NULL};
+    NULL, NULL, "cls.predictions.transform.LayerNorm.gamma", "cls.predictions.transform.LayerNorm.beta",
+    "cls.predictions.decoder.bias"};
 
 static void layout(mlm_head *h) {
     int64_t C = h->C, V = h->V;
