@@ -728,8 +728,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         x = la->out;
     }
 
-    if (m->hidden_only) { /* bert_forward_hidden: the encoder output is the result */
-        a->pool_in = x;
+    if (m->hidden_only) { /* bert_forward_hidden: the encoder output x is the result */
         m->B = B;
         m->T = T;
         m->train = train;
@@ -882,7 +881,8 @@ const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_
     float r = bert_forward(m, ids, mask, token_types, NULL, B, T, train, dropout_seed);
     m->hidden_only = 0;
     if (isnan(r) || m->B <= 0) return NULL;
-    return m->a.pool_in;
+    int L = m->cfg.num_hidden_layers;
+    return L > 0 ? m->a.layers[L - 1].out : m->a.emb_out;
 }
 
 const struct bertc_backend *bert_backend(const bert_model *m) { return m->be; }

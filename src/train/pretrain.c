@@ -358,8 +358,9 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
         rc = bertc_errorf(err, BERTC_EIO, "%s: cannot write: %s", path, strerror(errno));
         goto done;
     }
-    logf_line(o, "pretraining: %ld updates of %d texts x %d tokens (%d epoch%s), lr %g, %s schedule, %ld warm-up",
-              total, B, T, epochs, epochs == 1 ? "" : "s", (double)o->lr, o->scheduler, sched.warmup_steps);
+    logf_line(o, "pretraining: %ld update%s of %d texts x %d tokens (%d epoch%s), lr %g, %s schedule, %ld warm-up",
+              total, total == 1 ? "" : "s", B, T, epochs, epochs == 1 ? "" : "s", (double)o->lr, o->scheduler,
+              sched.warmup_steps);
 
     for (int i = 0; i < e.n; i++) order[i] = (uint32_t)i;
     rng shuffle_rng, mask_rng;
