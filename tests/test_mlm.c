@@ -6,10 +6,13 @@
  *   parameter's gradient. Tolerances as tests/test_bert.c: loss |a - b| <= 1e-5; a gradient passes
  *   when max|a - b| <= 1e-4 * max(max|b|, 1e-2).
  * - Masking (train/mlm_mask.h): proportions on a large synthetic batch, specials and padding never
- *   selected, whole words selected together, reproducible from the seed.
+ *   selected, whole words selected together, reproducible from the seed, and draw for draw the
+ *   masks a Python re-implementation of the documented rule computes (tests/fixtures/mlm/,
+ *   reference/make_mlm_mask_fixture.py).
  * - Unlabelled data: a folder of text files, a .txt file of lines, a class tree with labels dropped.
  * - End to end: bertc_pretrain on a tiny model and text set lowers the loss, and its folder opens
- *   for bertc train (the head ignored there) and for the MLM head (read back as written). */
+ *   for bertc train (the head ignored there) and for the MLM head (read back as written); two runs
+ *   with the same seed write the same bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,6 +377,57 @@ static void test_whole_word_mask(void **state) {
     wordpiece_free(wp);
 }
 
+/* The masks of tests/fixtures/mlm/mask_cases.json, recomputed in Python from mlm_mask.h's
+ * description alone (reference/make_mlm_mask_fixture.py): the documented draws are the code's. */
+static void test_mask_documented_draws(void **state) {
+    (void)state;
+    cJSON *j = test_load_json("tests/fixtures/mlm/mask_cases.json");
+    assert_non_null(j);
+    int B = cJSON_GetObjectItem(j, "B")->valueint, T = cJSON_GetObjectItem(j, "T")->valueint;
+    int32_t *ids0 = malloc((size_t)B * T * 4), *ids = malloc((size_t)B * T * 4), *attn = malloc((size_t)B * T * 4);
+    int32_t *pos = malloc((size_t)B * T * 4), *lab = malloc((size_t)B * T * 4);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            ids0[b * T + t] = cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "ids"), b), t)->valueint;
+            attn[b * T + t] = cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "attn"), b), t)->valueint;
+        }
+    wordpiece *wp = mask_vocab();
+    int n_cases = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "cases")) {
+        mlm_masker mk;
+        bertc_error err = {0};
+        float p = (float)cJSON_GetObjectItem(c, "probability")->valuedouble;
+        int ww = cJSON_IsTrue(cJSON_GetObjectItem(c, "whole_word"));
+        if (mlm_masker_init(&mk, wp, V, p, ww, &err)) fail_msg("%s", err.msg);
+        rng r;
+        rng_seed(&r, (uint64_t)cJSON_GetObjectItem(c, "seed")->valuedouble);
+        memcpy(ids, ids0, (size_t)B * T * 4);
+        int n = mlm_mask_batch(&mk, &r, ids, attn, B, T, pos, lab);
+        const cJSON *want_pos = cJSON_GetObjectItem(c, "positions"), *want_lab = cJSON_GetObjectItem(c, "labels");
+        assert_int_equal(n, cJSON_GetArraySize(want_pos));
+        for (int k = 0; k < n; k++) {
+            assert_int_equal(pos[k], cJSON_GetArrayItem(want_pos, k)->valueint);
+            assert_int_equal(lab[k], cJSON_GetArrayItem(want_lab, k)->valueint);
+        }
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                assert_int_equal(ids[b * T + t],
+                                 cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "ids"), b), t)->valueint);
+        mlm_masker_free(&mk);
+        n_cases++;
+    }
+    printf("  %d cases identical to the Python re-implementation\n", n_cases);
+    assert_int_equal(n_cases, 4);
+    wordpiece_free(wp);
+    free(ids0);
+    free(ids);
+    free(attn);
+    free(pos);
+    free(lab);
+    cJSON_Delete(j);
+}
+
 /* ---------------------------------------------------------------------- unlabelled data */
 
 static void write_file(const char *path, const char *text) {
@@ -572,6 +626,28 @@ static void test_pretrain_end_to_end(void **state) {
     if (bertc_train(&to, &tr, &err)) fail_msg("bertc_train from the pretrained folder: %s", err.msg);
     assert_int_equal(tr.steps, 4);
 
+    /* reproducible: the same seed gives the same losses and weights (one thread); whole-word
+     * masking runs too */
+    char out2[400], m1[500], m2[500];
+    snprintf(out2, sizeof out2, "%s/pretrained2", tmp);
+    o.out_dir = out2;
+    o.steps = 5;
+    o.whole_word_mask = 1;
+    bertc_pretrain_result r1, r2;
+    if (bertc_pretrain(&o, &r1, &err)) fail_msg("%s", err.msg);
+    snprintf(m1, sizeof m1, "%s/model.safetensors", out2);
+    char *w1 = NULL, *w2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    assert_int_equal(fs_read_all(m1, &w1, &n1, (size_t)1 << 26, &err), 0);
+    if (bertc_pretrain(&o, &r2, &err)) fail_msg("%s", err.msg);
+    snprintf(m2, sizeof m2, "%s/model.safetensors", out2);
+    assert_int_equal(fs_read_all(m2, &w2, &n2, (size_t)1 << 26, &err), 0);
+    assert_true(r1.first_loss == r2.first_loss && r1.last_loss == r2.last_loss);
+    assert_true(n1 == n2 && memcmp(w1, w2, n1) == 0);
+    free(w1);
+    free(w2);
+    o.out_dir = out;
+
     /* errors: no data, a model folder that is not one */
     o.data_spec = "/nonexistent/texts.jsonl";
     assert_int_equal(bertc_pretrain(&o, &r, &err), BERTC_EIO);
@@ -588,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_head_initialised),
         cmocka_unit_test(test_mask_proportions),
         cmocka_unit_test(test_whole_word_mask),
+        cmocka_unit_test(test_mask_documented_draws),
         cmocka_unit_test(test_unlabelled_data),
         cmocka_unit_test(test_pretrain_end_to_end),
     };

@@ -14,7 +14,9 @@
  *     whole_word): u = rng_uniform(r); the unit is selected when u < p;
  *   - then, at a selected token: u = rng_uniform(r); u < 0.8 -> [MASK]; else u < 0.9 ->
  *     rng_below(r, vocab_size) (any id, as transformers' torch.randint(len(tokenizer))); else kept.
- * Unmaskable tokens draw nothing. */
+ * Unmaskable tokens draw nothing. The comparisons are in float32: u (24 bits, exact) against p,
+ * 0.8f and the float32 sum 0.8f + 0.1f. reference/make_mlm_mask_fixture.py re-implements this
+ * from the description above, and tests/test_mlm.c checks the two agree draw for draw. */
 #ifndef BERTC_TRAIN_MLM_MASK_H
 #define BERTC_TRAIN_MLM_MASK_H
 
