@@ -168,6 +168,7 @@ typedef struct bertc_pretrain_options {
     float warmup_ratio;
     float mlm_probability;          /* share of tokens selected (0.15) */
     int whole_word_mask;
+    long freeze_encoder_steps;      /* the first N updates train the head alone (a new head settles first) */
     uint64_t seed;                  /* subset, shuffling, masking, dropout, a new head */
     int threads;
     volatile sig_atomic_t *stop;    /* non-zero: write the model after this update, return BERTC_EINTERRUPTED */

@@ -646,6 +646,19 @@ static void test_pretrain_end_to_end(void **state) {
     assert_true(n1 == n2 && memcmp(w1, w2, n1) == 0);
     free(w1);
     free(w2);
+    /* --freeze-encoder-steps covering the run: the encoder comes out as it went in */
+    o.freeze_encoder_steps = 5;
+    if (bertc_pretrain(&o, &r1, &err)) fail_msg("%s", err.msg);
+    o.freeze_encoder_steps = 0;
+    if (bert_load(&before, model, NULL, &err)) fail_msg("%s", err.msg);
+    if (bert_load(&after, out2, NULL, &err)) fail_msg("%s", err.msg);
+    nt = bert_param_table(before, &tab);
+    for (size_t i = 0; i < nt; i++)
+        if (strncmp(tab[i].name, "classifier.", 11))
+            assert_memory_equal(bert_params(before) + tab[i].offset, bert_params(after) + tab[i].offset,
+                                tab[i].numel * sizeof(float));
+    bert_free(before);
+    bert_free(after);
     o.out_dir = out;
 
     /* errors: no data, a model folder that is not one */

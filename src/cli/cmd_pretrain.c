@@ -37,6 +37,8 @@ static void usage(const bertc_pretrain_options *d) {
            "  --max-grad-norm X        clip gradients to this global norm; 0 = off (default %g)\n"
            "  --mlm-probability X      share of tokens selected for prediction (default %g)\n"
            "  --whole-word-mask        select whole words (a token and the ## pieces after it)\n"
+           "  --freeze-encoder-steps N the first N updates train only the MLM head (useful when the checkpoint\n"
+           "                           has none and it starts random); they count in --steps and the schedule\n"
            "  --seed N                 subset, shuffling, masking, dropout and a new head (default %llu)\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --quiet                  no progress display\n"
@@ -83,6 +85,7 @@ int cmd_pretrain(int argc, char **argv) {
         else if (!strcmp(f, "--max-grad-norm")) o.max_grad_norm = (float)args_double(&a, 0, 1e30);
         else if (!strcmp(f, "--mlm-probability")) o.mlm_probability = (float)args_double(&a, 0.001, 0.999);
         else if (!strcmp(f, "--whole-word-mask")) o.whole_word_mask = 1;
+        else if (!strcmp(f, "--freeze-encoder-steps")) o.freeze_encoder_steps = args_long(&a, 0, 1L << 40);
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
         else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--quiet")) quiet = 1;

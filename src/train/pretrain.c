@@ -95,6 +95,7 @@ static int check_options(const bertc_pretrain_options *o, bertc_error *err) {
     if (!(o->mlm_probability > 0 && o->mlm_probability < 1))
         return bertc_errorf(err, BERTC_EINVAL, "masking probability must be in (0, 1)");
     if (o->max_examples < 0) return bertc_errorf(err, BERTC_EINVAL, "max examples must be >= 0");
+    if (o->freeze_encoder_steps < 0) return bertc_errorf(err, BERTC_EINVAL, "freeze-encoder steps must be >= 0");
     return 0;
 }
 
@@ -233,6 +234,7 @@ static int write_summary(const bertc_pretrain_options *o, const bertc_pretrain_r
     cJSON_AddNumberToObject(hp, "max_grad_norm", o->max_grad_norm);
     cJSON_AddNumberToObject(hp, "mlm_probability", o->mlm_probability);
     cJSON_AddBoolToObject(hp, "whole_word_mask", o->whole_word_mask);
+    cJSON_AddNumberToObject(hp, "freeze_encoder_steps", (double)o->freeze_encoder_steps);
     cJSON_AddNumberToObject(hp, "max_examples", (double)o->max_examples);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -388,10 +390,14 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
             rc = bertc_errorf(err, BERTC_ENUMERIC, "update %ld: the masked-LM loss is not finite", step + 1);
             goto done;
         }
-        bert_backward_hidden(net, mlm_head_backward(head, 1.0f));
+        /* while the encoder is frozen, nothing goes back past the head (its word-embedding
+         * gradient stays unused: the embeddings are the encoder's) */
+        int frozen = step < o->freeze_encoder_steps;
+        const float *dhidden = mlm_head_backward(head, 1.0f);
+        if (!frozen) bert_backward_hidden(net, dhidden);
 
         /* one global norm over everything trained, as torch.nn.utils.clip_grad_norm_ */
-        float ge = clip_grad_norm(grads, n_enc, 0.0f), gh = clip_grad_norm(hgrads, n_head, 0.0f);
+        float ge = frozen ? 0.0f : clip_grad_norm(grads, n_enc, 0.0f), gh = clip_grad_norm(hgrads, n_head, 0.0f);
         float gnorm = sqrtf(ge * ge + gh * gh);
         if (!isfinite(gnorm)) {
             rc = bertc_errorf(err, BERTC_ENUMERIC, "update %ld: the gradient is not finite", step + 1);
@@ -403,7 +409,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
             for (size_t i = 0; i < n_head; i++) hgrads[i] *= s;
         }
         float lr = lr_schedule_at(&sched, step);
-        adamw_step(&opt_enc, params, grads, lr);
+        if (!frozen) adamw_step(&opt_enc, params, grads, lr);
         adamw_step(&opt_head, hparams, hgrads, lr);
 
         r->steps = step + 1;
