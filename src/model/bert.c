@@ -550,6 +550,9 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
 
+void bert_set_backend(bert_model *m, const bertc_backend *be) { m->be = be; }
+const bertc_backend *bert_get_backend(const bert_model *m) { return m->be; }
+
 /* ------------------------------------------------------------------------------------------
  * activation planning */
 
