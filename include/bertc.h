@@ -151,6 +151,51 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
 int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void **keep, bertc_error *err);
 void bertc_train_options_release(void *keep);
 
+/* ------------------------------------------- continued MLM pretraining */
+
+/* Masked-language-model training of a model's encoder on unlabelled text (docs/EXPERIMENT.md,
+ * "Continued pretraining"): BERT's masking (train/mlm_mask.h), BertForMaskedLM's head and loss,
+ * AdamW under a schedule. Writes a Hugging Face folder that bertc train and transformers'
+ * BertForMaskedLM / BertForSequenceClassification load, plus metrics.jsonl and summary.json. */
+typedef struct bertc_pretrain_options {
+    const char *model_dir;          /* Hugging Face folder to start from */
+    const char *data_spec;          /* texts (docs/DATA.md; labels ignored, "unsup" folders read) */
+    const char *out_dir;
+    const char *text_column;        /* tables: the text field (default "text") */
+    int skip_bad;
+    long max_examples;              /* 0 = all, else a seeded subset */
+    int max_length;                 /* tokens per text, [CLS] and [SEP] included (longer texts are truncated) */
+    int batch_size;
+    long steps;                     /* > 0: this many updates; else epochs over the data */
+    int epochs;
+    float lr;
+    float weight_decay;
+    float adam_beta1, adam_beta2, adam_eps;
+    float max_grad_norm;            /* <= 0: no clipping */
+    const char *scheduler;          /* "constant", "linear", "cosine" */
+    float warmup_ratio;
+    float mlm_probability;          /* share of tokens selected (0.15) */
+    int whole_word_mask;
+    long freeze_encoder_steps;      /* the first N updates train the head alone (a new head settles first) */
+    uint64_t seed;                  /* subset, shuffling, masking, dropout, a new head */
+    int threads;
+    volatile sig_atomic_t *stop;    /* non-zero: write the model after this update, return BERTC_EINTERRUPTED */
+    bertc_progress_fn on_progress;
+    bertc_log_fn on_log;
+    void *user;
+} bertc_pretrain_options;
+
+typedef struct bertc_pretrain_result {
+    long steps, examples;
+    long masked_tokens, tokens;     /* predicted (masked) tokens and all real tokens seen */
+    double first_loss;              /* mean MLM loss of the first min(10, steps / 2) updates (1 for 1 update) */
+    double last_loss;               /* ... and of as many last updates */
+    double seconds, tokens_per_s;
+} bertc_pretrain_result;
+
+void bertc_pretrain_options_default(bertc_pretrain_options *o);
+int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, bertc_error *err);
+
 /* ----------------------------------------------------- evaluate, predict */
 
 typedef struct bertc_eval_options {

@@ -103,5 +103,15 @@ expect 1 "bench unknown shape" "$BERTC" bench --shape gpt2
 expect 1 "bench unknown precision" "$BERTC" bench --model "$T/model" --seq 16 --precision fp8
 expect 2 "bench bad reps" "$BERTC" bench --shape minilm --reps 0
 
+# bertc pretrain --mlm: a few updates on the tiny model, then bertc train from its output.
+expect 0 "pretrain --help" "$BERTC" pretrain --help
+expect 0 "pretrain --mlm" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/train.jsonl" --out "$T/pre" \
+    --steps 3 --batch-size 8 --max-length 16 --threads 1 --quiet
+grep -q '"loss"' "$T/pre/metrics.jsonl" && grep -q BertForMaskedLM "$T/pre/config.json" && ok || bad "pretrain output incomplete"
+expect 0 "train from a pretrained folder" "$BERTC" train --model "$T/pre" --train "$T/train.jsonl" --out "$T/pre-ft" \
+    --epochs 1 --max-length 16 --threads 1 --no-eval-train --quiet
+expect 2 "pretrain without --mlm" "$BERTC" pretrain --model "$T/model" --data "$T/train.jsonl" --out "$T/pre2"
+expect 1 "pretrain on missing data" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/nothing.jsonl" --out "$T/pre2"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -17,6 +17,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
     {"bench", cmd_bench, "time a training step, evaluation and latency (JSON Lines); --peak: the sgemm peak"},
     {"sweep", cmd_sweep, "hyperparameter search: grid, random or successive halving over bertc train runs"},
+    {"pretrain", cmd_pretrain, "continue masked-language-model pretraining on unlabelled text (--mlm)"},
 };
 
 static void usage(FILE *f) {

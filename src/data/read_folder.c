@@ -85,6 +85,32 @@ static void free_list(char **v, size_t n) {
     free(v);
 }
 
+/* Unlabelled data in one folder (aclImdb/train/unsup): each file an example, id = its name. */
+static int read_flat_dir(data_builder *b, const char *root, bertc_error *err) {
+    char **files;
+    size_t nfiles;
+    int rc = list_dir(root, 0, &files, &nfiles, err);
+    for (size_t i = 0; i < nfiles && rc == BERTC_OK; i++) {
+        char *path = path_join(root, files[i]);
+        if (!path) {
+            rc = bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
+            break;
+        }
+        char *text;
+        size_t len;
+        bertc_error ferr = {0};
+        if (data_read_file(path, &text, &len, &ferr) != BERTC_OK) {
+            rc = builder_bad(b, err, ferr.code, "%s", ferr.msg);
+        } else {
+            data_drop_nuls(text, len);
+            rc = builder_add(b, strdup(files[i]), text, NULL, NULL, 0, err);
+        }
+        free(path);
+    }
+    free_list(files, nfiles);
+    return rc;
+}
+
 int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
     char **classes;
     size_t nclass;
@@ -92,7 +118,7 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
     if (rc) return rc;
     for (size_t c = 0; c < nclass && rc == BERTC_OK; c++) {
         int unsup = is_unsup(classes[c]);
-        if (unsup && !b->opt->with_unsup) continue;
+        if (unsup && !b->opt->with_unsup && !b->opt->unlabelled) continue;
         char *cdir = path_join(root, classes[c]);
         char **files = NULL;
         size_t nfiles = 0;
@@ -126,6 +152,7 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
         free(cdir);
     }
     free_list(classes, nclass);
+    if (rc == BERTC_OK && nclass == 0 && b->opt->unlabelled) rc = read_flat_dir(b, root, err);
     return rc;
 }
 
@@ -174,6 +201,7 @@ int read_tree_archive(data_builder *b, const char *path, const char *folder, ber
     }
     size_t flen = strlen(folder);
     int rc = BERTC_OK, seen_folder = flen == 0;
+    int seen_class = 0; /* unlabelled: files directly in FOLDER count only while no class folder is seen */
     char last[512] = ""; /* the last member read, for messages about what follows it */
     struct archive_entry *e;
     for (;;) {
@@ -195,11 +223,17 @@ int read_tree_archive(data_builder *b, const char *path, const char *folder, ber
             name += flen + 1;
         }
         const char *slash = strchr(name, '/');
-        if (!slash || slash == name || name[0] == '.' || slash[1] == '\0' || slash[1] == '.' || strchr(slash + 1, '/'))
+        int flat = b->opt->unlabelled && !slash && name[0] && name[0] != '.' && !seen_class;
+        if (!flat && (!slash || slash == name || name[0] == '.' || slash[1] == '\0' || slash[1] == '.' ||
+                      strchr(slash + 1, '/')))
             continue;
-        size_t clen = (size_t)(slash - name);
-        int unsup = clen == 5 && strncmp(name, "unsup", 5) == 0;
-        if (unsup && !b->opt->with_unsup) continue;
+        size_t clen = flat ? 0 : (size_t)(slash - name);
+        int unsup = flat || (clen == 5 && strncmp(name, "unsup", 5) == 0);
+        if (unsup && !b->opt->with_unsup && !b->opt->unlabelled) continue;
+        if (!flat && b->opt->unlabelled && !seen_class) { /* a tree after all: drop the loose files */
+            seen_class = 1;
+            builder_free(b);
+        }
         mode_t type = archive_entry_filetype(e);
         if (type == AE_IFLNK || archive_entry_hardlink(e)) {
             rc = builder_bad(b, err, BERTC_EUNSUPPORTED, "%s: member %s: links are not supported", path, last);

@@ -115,6 +115,9 @@ struct bert_model {
     float label_smoothing;
     int no_grad_below;                /* bert_set_no_grad_below */
     float *dlogits_host;              /* (maxB,K) scratch for bert_backward_with */
+    /* bert_forward_hidden / bert_backward_hidden: every position through the last layer, no head */
+    int hidden_only, hidden_fwd; /* asked for in this forward; what the last forward did */
+    const float *hidden_grad;  /* (B,T,C) the caller's gradient of the encoder output, in backward */
 };
 
 /* Dropout streams: one per dropout site, so masks never repeat across sites. */
@@ -675,6 +678,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
     m->B = 0; /* invalid until this forward completes */
+    m->hidden_fwd = m->hidden_only;
     if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT) return NAN;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     size_t BT = (size_t)B * T;
@@ -709,7 +713,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_acts *la = &a->layers[l];
         /* queries (and everything after attention) for Tq positions: all, or [CLS] in the last layer */
-        int Tq = l == L - 1 ? 1 : T;
+        int Tq = l == L - 1 && !m->hidden_only ? 1 : T;
         size_t NQ = (size_t)B * Tq;
         const float *xq = x;
         if (Tq != T) {
@@ -732,6 +736,15 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)NQ, C,
                               c->layer_norm_eps);
         x = la->out;
+    }
+
+    if (m->hidden_only) { /* bert_forward_hidden: the encoder output x is the result */
+        m->B = B;
+        m->T = T;
+        m->train = train;
+        m->seed = seed;
+        m->has_labels = 0;
+        return 0.0f;
     }
 
     /* pooler and classifier: the last layer's output is (B,C) already; with no layers, take [CLS] */
@@ -777,7 +790,7 @@ void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss
 void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
-    if (m->B <= 0 || !m->has_labels || m->n_valid == 0) return;
+    if (m->B <= 0 || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
     int B = m->B, T = m->T;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     int L = c->num_hidden_layers;
@@ -788,6 +801,10 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
     float p_cls = m->train ? classifier_dropout_p(c) : 0.0f;
     uint64_t seed = m->seed;
     ops_act act = ops_activation(c->hidden_act);
+    if (m->hidden_grad) { /* bert_backward_hidden: the head was the caller's */
+        be->copy(a->g_x, m->hidden_grad, BT * C * sizeof(float));
+        goto encoder;
+    }
 
     /* loss = (1/n) sum_b loss_b, scaled for gradient accumulation */
     be->crossentropy_backward(a->g_logits, a->probs, a->labels, B, K, m->label_smoothing,
@@ -812,6 +829,9 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
         be->first_token_backward(g_x, a->g_cls, B, T, C);
     }
 
+encoder:
+    g_x = a->g_x; /* (the head only wrote into these; the jump above skipped their initialisation) */
+    g_y = a->g_y;
     /* Frozen units (bert_set_no_grad_below): layer l is unit l + 1, the embeddings unit 0. */
     const int lowest = m->no_grad_below > 1 ? m->no_grad_below - 1 : 0;
     for (int l = L - 1; l >= lowest; l--) {
@@ -819,7 +839,7 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
         bert_layer_weights *g = &m->g.layers[l];
         bert_layer_acts *la = &a->layers[l];
         const float *x = l > 0 ? a->layers[l - 1].out : a->emb_out;
-        int Tq = l == L - 1 ? 1 : T; /* as in forward */
+        int Tq = l == L - 1 && !m->hidden_fwd ? 1 : T; /* as in forward */
         size_t NQ = (size_t)B * Tq;
         const float *xq = Tq == T ? x : a->x_cls;
 
@@ -870,4 +890,26 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
     be->layernorm_backward(g_x, m->g.emb_lnw, m->g.emb_lnb, g_x, a->emb_sum, m->w.emb_lnw, a->emb_mean,
                            a->emb_rstd, (int)BT, C);
     be->embeddings_backward(m->g.wte, m->g.wpe, m->g.wtt, g_x, a->ids, a->types, B, T, C, c->pad_token_id);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the encoder alone, for other heads (the masked-language-model head, model/mlm_head.h) */
+
+const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                                 int B, int T, int train, uint64_t dropout_seed) {
+    m->hidden_only = 1;
+    float r = bert_forward(m, ids, mask, token_types, NULL, B, T, train, dropout_seed);
+    m->hidden_only = 0;
+    if (isnan(r) || m->B <= 0) return NULL;
+    int L = m->cfg.num_hidden_layers;
+    return L > 0 ? m->a.layers[L - 1].out : m->a.emb_out;
+}
+
+const struct bertc_backend *bert_backend(const bert_model *m) { return m->be; }
+
+void bert_backward_hidden(bert_model *m, const float *dhidden) {
+    if (m->B <= 0 || !m->hidden_fwd) return; /* the last forward was not bert_forward_hidden */
+    m->hidden_grad = dhidden;
+    bert_backward(m, 1.0f);
+    m->hidden_grad = NULL;
 }

@@ -77,6 +77,17 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
  * early, saving their work; their gradients stay as zeroed. */
 void bert_set_no_grad_below(bert_model *m, int depth);
 
+/* The encoder alone, for heads other than the classifier (model/mlm_head.h): the same forward
+ * with every position carried through the last layer and no pooler or classifier. Returns the
+ * final hidden states (B, T, C) in backend memory (valid until the next forward), or NULL for
+ * the inputs bert_forward rejects. bert_backward_hidden takes their gradient dhidden (B, T, C),
+ * backend memory, and accumulates the encoder's parameter gradients as bert_backward does. */
+const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                                 int B, int T, int train, uint64_t dropout_seed);
+void bert_backward_hidden(bert_model *m, const float *dhidden);
+/* The backend that holds the model's memory and runs its ops (backend/ops.h), for other heads. */
+const struct bertc_backend *bert_backend(const bert_model *m);
+
 /* The parameter arena and its gradient mirror. */
 float *bert_params(bert_model *m);
 float *bert_grads(bert_model *m);

@@ -523,6 +523,8 @@ static void cpu_first_token_backward(float *dinp, const float *dout, int B, int 
 
 static void cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
                                      const int32_t *labels, int B, int K, float eps) {
+    /* rows are independent; threads pay off for the masked-LM head's (N, V) logits */
+    #pragma omp parallel for schedule(static) if ((size_t)B * K >= 65536)
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;
         float *p = probs + (size_t)b * K;
