@@ -139,6 +139,19 @@ typedef struct bertc_backend {
     /* dlogits (B,K) written: (probs - q) * dloss for valid rows, 0 for ignored ones. */
     void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *labels,
                                   int B, int K, float eps, float dloss);
+
+    /* ---- bf16 mixed precision (--precision bf16); NULL in a backend without it ----
+     * to_bf16: dst (n) = src rounded to bf16, to nearest even (NaN stays NaN), as torch. */
+    void (*to_bf16)(uint16_t *dst, const float *src, size_t n);
+    /* matmul_forward / matmul_backward with bf16 products accumulated in fp32: weight16 is the
+     * bf16 copy of weight (OC,IC); inp (and dout) are rounded to bf16 on the way in, into
+     * scratch (N*IC bf16 for forward, N*(IC+OC) for backward). out, dinp, dweight, dbias and
+     * the bias stay fp32; the rest as the fp32 ops. */
+    void (*matmul_forward_bf16)(float *out, const float *inp, const uint16_t *weight16, const float *bias,
+                                int N, int IC, int OC, uint16_t *scratch);
+    void (*matmul_backward_bf16)(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const uint16_t *weight16, int N, int IC, int OC,
+                                 int accumulate, uint16_t *scratch);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */
