@@ -62,8 +62,12 @@ $(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(BUILD)/libbertc.a
 	$(CC) $(CFLAGS) -isystem /usr/include/x86_64-linux-gnu/blis-openmp -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) \
 	    -ldnnl -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis
 
+# The link flags of build/libbertc.a, for scripts that build their own programs against it.
+ldlibs:
+	@echo $(LDLIBS)
+
 clean:
 	rm -rf build build-asan bertc
 
-.PHONY: all tests test asan clean gemm-bench
+.PHONY: all tests test asan clean gemm-bench ldlibs
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
