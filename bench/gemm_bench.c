@@ -174,8 +174,10 @@ static void run_model(const char *name, int C, int F, int HS, int reps) {
     printf("\n");
     (void)total;
     (void)flops_total;
-    /* the cost of converting the activations to bf16 on the way in (forward inp, backward dout and inp) */
-    size_t conv = (size_t)N * (4 * C + C + F) + (size_t)N * 2 * (4 * C + C + F + 4 * C + F + C);
+    /* the cost of rounding the activations to bf16 on the way in, as bert.c does: each distinct
+     * Linear input once in forward (x for Q, K, V; ctx; a1; the GELU output), kept for backward;
+     * each output gradient once in backward (Q, K, V, O and FFN2: C wide; FFN1: F wide) */
+    size_t conv = (size_t)N * (3 * C + F) + (size_t)N * (5 * C + F);
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         double t0 = now_s();

@@ -233,7 +233,7 @@ static void test_linear_ops(void **state) {
     float *dinp32 = malloc((size_t)N * IC * 4), *dinp16 = malloc((size_t)N * IC * 4);
     float *dw32 = malloc((size_t)OC * IC * 4), *dw16 = malloc((size_t)OC * IC * 4);
     float *db32 = malloc((size_t)OC * 4), *db16 = malloc((size_t)OC * 4);
-    uint16_t *w16 = malloc((size_t)OC * IC * 2), *scratch = malloc((size_t)N * (IC + OC) * 2);
+    uint16_t *w16 = malloc((size_t)OC * IC * 2), *scratch = malloc((size_t)N * OC * 2), *inp16 = malloc((size_t)N * IC * 2);
     random_fill(inp, (size_t)N * IC, &r, 1.0f);
     random_fill(w, (size_t)OC * IC, &r, 0.2f);
     random_fill(bias, (size_t)OC, &r, 0.5f);
@@ -246,9 +246,15 @@ static void test_linear_ops(void **state) {
     memcpy(db16, db32, (size_t)OC * 4);
     be->to_bf16(w16, w, (size_t)OC * IC);
     be->matmul_forward(out32, inp, w, bias, N, IC, OC);
-    be->matmul_forward_bf16(out16, inp, w16, bias, N, IC, OC, scratch);
+    be->matmul_forward_bf16(out16, inp, inp16, 0, w16, bias, N, IC, OC);
+    /* inp16 now holds inp rounded; a second forward may reuse it */
+    for (int i = 0; i < N * IC; i++) assert_int_equal(inp16[i], bf16_from_f32(inp[i]));
+    float *again = malloc((size_t)N * OC * 4);
+    be->matmul_forward_bf16(again, inp, inp16, 1, w16, bias, N, IC, OC);
+    assert_memory_equal(again, out16, (size_t)N * OC * 4);
+    free(again);
     be->matmul_backward(dinp32, dw32, db32, dout, inp, w, N, IC, OC, 1);
-    be->matmul_backward_bf16(dinp16, dw16, db16, dout, inp, w16, N, IC, OC, 1, scratch);
+    be->matmul_backward_bf16(dinp16, dw16, db16, dout, inp16, w16, N, IC, OC, 1, scratch);
     /* sum |a b| <= K * max|a| * max|b|; allow the rounding bound of the header comment */
     double tol_out = 2.1 * ldexp(1.0, -9) * IC * 1.0 * 0.2, tol_dinp = 2.1 * ldexp(1.0, -9) * OC * 1.0 * 0.2;
     double tol_dw = 2.1 * ldexp(1.0, -9) * N * 1.0 * 1.0;
@@ -261,7 +267,7 @@ static void test_linear_ops(void **state) {
     for (int i = 0; i < N * OC; i++) differ |= out16[i] != out32[i];
     assert_true(differ);
     free(inp), free(w), free(bias), free(dout), free(out32), free(out16), free(dinp32), free(dinp16);
-    free(dw32), free(dw16), free(db32), free(db16), free(w16), free(scratch);
+    free(dw32), free(dw16), free(db32), free(db16), free(w16), free(scratch), free(inp16);
 }
 
 /* ------------------------------------------------------------------------------------------

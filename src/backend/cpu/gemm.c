@@ -251,19 +251,17 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const uint16_t *A,
 /* ------------------------------------------------------------------------------------------
  * the Linear layer */
 
-void gemm_linear_forward_bf16(float *out, const float *inp, const uint16_t *weight16, const float *bias, int N,
-                              int IC, int OC, uint16_t *scratch) {
-    uint16_t *x16 = scratch; /* (N,IC) */
-    bf16_convert(x16, inp, (size_t)N * IC);
+void gemm_linear_forward_bf16(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                              const uint16_t *weight16, const float *bias, int N, int IC, int OC) {
+    if (!inp16_ready) bf16_convert(inp16, inp, (size_t)N * IC);
     /* out (N,OC) = inp (N,IC) @ weight^T (IC,OC) + bias */
-    gemm_bf16(0, 1, N, OC, IC, x16, IC, weight16, IC, bias, 0, out, OC);
+    gemm_bf16(0, 1, N, OC, IC, inp16, IC, weight16, IC, bias, 0, out, OC);
 }
 
-void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
                                const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch) {
-    uint16_t *d16 = scratch, *x16 = scratch + (size_t)N * OC; /* (N,OC), (N,IC) */
+    uint16_t *d16 = scratch, *x16 = (uint16_t *)inp16; /* (N,OC), (N,IC) */
     bf16_convert(d16, dout, (size_t)N * OC);
-    bf16_convert(x16, inp, (size_t)N * IC);
     /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
     if (dinp) gemm_bf16(0, 0, N, IC, OC, d16, OC, weight16, IC, NULL, accumulate, dinp, IC);
     /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */

@@ -54,13 +54,13 @@ void gemm_bf16_set_path(gemm_bf16_path p);
 /* What the next gemm_bf16 call will run: "onednn" or "fallback". */
 const char *gemm_bf16_impl(void);
 
-/* The Linear layer (backend/ops.h matmul_forward / matmul_backward) with bf16 products:
- * weight16 is the bf16 copy of the (OC,IC) weight; inp and dout are converted to bf16 in scratch
- * on the way in; out, dinp, dweight and dbias stay fp32 (dweight accumulated in fp32).
- * scratch: N*IC bf16 for forward, N*(IC+OC) for backward. */
-void gemm_linear_forward_bf16(float *out, const float *inp, const uint16_t *weight16, const float *bias, int N,
-                              int IC, int OC, uint16_t *scratch);
-void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+/* The Linear layer with bf16 products (backend/ops.h matmul_forward_bf16 / matmul_backward_bf16):
+ * weight16 is the bf16 copy of the (OC,IC) weight; inp16 (N,IC) the bf16 copy of inp, filled
+ * by forward unless inp16_ready and read by backward; dout is rounded into scratch (N*OC bf16);
+ * out, dinp, dweight and dbias stay fp32 (dweight accumulated in fp32). */
+void gemm_linear_forward_bf16(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                              const uint16_t *weight16, const float *bias, int N, int IC, int OC);
+void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
                                const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch);
 
 #endif
