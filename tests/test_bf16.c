@@ -395,6 +395,13 @@ static void test_tiny_model_bf16_vs_fp32(void **state) {
     printf("  fallback vs %s: loss %.7f vs %.7f, logits %.3g, gradients %.3g\n", gemm_bf16_impl(), lfb, l16, efb, gfb);
     assert_true(efb <= 1e-4);
     assert_true(gfb <= 1e-3);
+    /* --deterministic: the same step twice on the same threads gives the same bits */
+    bert_zero_grad(m16);
+    float again = bert_forward(m16, b.ids, b.mask, b.types, b.labels, b.B, b.T, 0, 0);
+    bert_backward(m16, 1.0f);
+    assert_true(bits_of(again) == bits_of(l16));
+    assert_memory_equal(bert_logits(m16), logits16, (size_t)b.B * K * sizeof(float));
+    assert_memory_equal(bert_grads(m16), grads16, np * sizeof(float));
 
     /* Back to fp32: bit-identical to a model that was never bf16. */
     bertc_error err;
