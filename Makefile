@@ -14,6 +14,8 @@ ifeq ($(DNNL),1)
 CFLAGS  += -DBERTC_HAVE_DNNL
 LDLIBS  += -ldnnl
 endif
+# bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
+LDLIBS  += -Wl,--wrap=cblas_sgemm
 
 BUILD   ?= build
 BIN     ?= bertc
@@ -68,6 +70,13 @@ ldlibs:
 
 clean:
 	rm -rf build build-asan bertc
+
+# The CPU benchmark: bertc (and PyTorch + transformers when installed) on the bert-base and MiniLM
+# shapes, a Markdown report on stdout (bench/run.sh --help; e.g. make bench BENCH_ARGS="--threads 2 --save").
+bench: $(BIN)
+	sh bench/run.sh --bertc ./$(BIN) $(BENCH_ARGS)
+
+.PHONY: bench
 
 .PHONY: all tests test asan clean gemm-bench ldlibs
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

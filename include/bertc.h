@@ -168,6 +168,30 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
 int bertc_predict(bertc_model *m, const char *const *texts, const char *const *pairs, size_t n,
                   int max_length, float *probs, float *logits, bertc_error *err);
 
+/* ------------------------------------------------------------ benchmark */
+
+/* bertc bench: times a training step, an evaluation forward and single-example latency of one
+ * model shape (docs/PERFORMANCE.md, "Benchmark"), the step's matrix products alone, or the
+ * machine's sgemm peak. The model is one of: model_dir (weights), config_path (random weights)
+ * or shape ("bert-base", "minilm": built-in shapes, random weights). */
+typedef struct bertc_bench_options {
+    const char *model_dir, *config_path, *shape;
+    const char *precision;          /* one of bertc_bench_precisions(); default "fp32" */
+    const char *what;               /* comma list of latency,eval,step,matmul; NULL: all */
+    int threads;                    /* 0 = all cores */
+    int warmup, reps;               /* untimed and timed runs of each measurement (1, 5) */
+    int train_batch, eval_batch, seq; /* 16, 32, 128 */
+    int peak;                       /* measure the sgemm peak instead (shape's products and square^3) */
+    int square;                     /* the peak's square product size (2048) */
+    uint64_t seed;
+} bertc_bench_options;
+
+void bertc_bench_options_default(bertc_bench_options *o);
+/* The precisions bertc bench can time, NULL-terminated. */
+const char *const *bertc_bench_precisions(void);
+/* Runs the measurements; one JSON object per line to jsonl and/or a table to human (either may be NULL). */
+int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

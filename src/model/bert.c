@@ -617,6 +617,9 @@ static void linear_backward(const bert_model *m, float *dinp, float *dweight, fl
 
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
 
+void bert_set_backend(bert_model *m, const bertc_backend *be) { m->be = be; }
+const bertc_backend *bert_get_backend(const bert_model *m) { return m->be; }
+
 /* ------------------------------------------------------------------------------------------
  * activation planning */
 

@@ -42,6 +42,11 @@ void bert_free(bert_model *m);
 
 const bert_config *bert_get_config(const bert_model *m);
 bert_config *bert_config_mut(bert_model *m);
+/* Runs m's ops through be from now on (bertc bench wraps the CPU backend's table to mark
+ * where each op starts); be must outlive m and use the same memory as the CPU backend. */
+struct bertc_backend;
+void bert_set_backend(bert_model *m, const struct bertc_backend *be);
+const struct bertc_backend *bert_get_backend(const bert_model *m);
 
 /* Plans the activation arena for batches of at most B sequences of at most T tokens. */
 int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
