@@ -554,6 +554,34 @@ static void test_train_bf16_end_to_end(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* bertc bench --precision bf16 times the bf16 step and says why it does not replay its products. */
+static void test_bench_bf16(void **state) {
+    (void)state;
+    bertc_bench_options o;
+    bertc_bench_options_default(&o);
+    o.config_path = "tests/fixtures/bert/tiny/config.json";
+    o.precision = "bf16";
+    o.seq = 16;
+    o.reps = 1;
+    o.warmup = 1;
+    o.threads = 2;
+    o.what = "step,matmul";
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    bertc_error err = {0};
+    if (bertc_bench(&o, f, NULL, &err)) fail_msg("%s", err.msg);
+    rewind(f);
+    char line[4096];
+    int step = 0, note = 0;
+    while (fgets(line, sizeof line, f)) {
+        step |= strstr(line, "\"what\":\"train_step\"") && strstr(line, "\"precision\":\"bf16\"");
+        note |= strstr(line, "\"what\":\"matmul_step\"") && strstr(line, "not replayed");
+    }
+    fclose(f);
+    assert_true(step);
+    assert_true(note);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounding_hand_computed),
@@ -563,6 +591,7 @@ int main(void) {
         cmocka_unit_test(test_tiny_model_bf16_vs_fp32),
         cmocka_unit_test(test_training_steps_decrease_loss),
         cmocka_unit_test(test_train_bf16_end_to_end),
+        cmocka_unit_test(test_bench_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

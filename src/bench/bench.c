@@ -275,6 +275,16 @@ static void traced_attention_backward(float *dq, float *dk, float *dv, const flo
 /* Records the products of one training step, then replays them alone. */
 static int bench_matmul(bench_ctx *x, step_state *s, double *times, bertc_error *err) {
     const bertc_bench_options *o = x->o;
+    if (bert_precision_bf16(s->m)) {
+        /* The Linear products run through gemm_bf16 (oneDNN), not cblas_sgemm: only attention's
+         * would be recorded, which is not "the step's products". Say so, time nothing. */
+        if (x->json)
+            fprintf(x->json, "{\"tool\":\"bertc\",\"shape\":\"%s\",\"what\":\"matmul_step\",\"precision\":\"%s\","
+                    "\"threads\":%d,\"calls\":0,\"note\":\"bf16 products run in oneDNN, not replayed\"}\n", x->shape_json,
+                    x->precision, x->threads);
+        if (x->human) fprintf(x->human, "%-14s not replayed in bf16 (the Linear products run in oneDNN)\n", "matmul_step");
+        return 0;
+    }
     real_be = bert_get_backend(s->m);
     traced_be = *real_be;
     traced_be.matmul_forward = traced_matmul_forward;
