@@ -7,6 +7,13 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
+# oneDNN (libdnnl-dev) runs the bf16 matrix products (AVX512-BF16 / AMX kernels); without it
+# --precision bf16 still works, on the fallback (bf16 widened to fp32, OpenBLAS). DNNL=0 leaves it out.
+DNNL    ?= $(shell test -f /usr/include/oneapi/dnnl/dnnl.h && echo 1)
+ifeq ($(DNNL),1)
+CFLAGS  += -DBERTC_HAVE_DNNL
+LDLIBS  += -ldnnl
+endif
 # bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
 LDLIBS  += -Wl,--wrap=cblas_sgemm
 
@@ -48,6 +55,19 @@ asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bertc \
 	    OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
+# The matrix-product microbenchmark (docs/PERFORMANCE.md, "bf16"): OpenBLAS, BLIS (libblis-dev)
+# and oneDNN on the shapes of a BERT training step.
+BLIS_DIR ?= /usr/lib/x86_64-linux-gnu/blis-openmp
+gemm-bench: $(BUILD)/bench/gemm_bench
+$(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(BUILD)/libbertc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -isystem /usr/include/x86_64-linux-gnu/blis-openmp -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) \
+	    -ldnnl -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis
+
+# The link flags of build/libbertc.a, for scripts that build their own programs against it.
+ldlibs:
+	@echo $(LDLIBS)
+
 clean:
 	rm -rf build build-asan bertc
 
@@ -58,5 +78,5 @@ bench: $(BIN)
 
 .PHONY: bench
 
-.PHONY: all tests test asan clean
+.PHONY: all tests test asan clean gemm-bench ldlibs
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

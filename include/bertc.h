@@ -49,6 +49,7 @@ typedef struct bertc_open_options {
     float classifier_dropout;
     uint64_t seed;                  /* initialises heads that are not in the checkpoint */
     int quiet;                      /* 0: one-line notices (e.g. "classifier initialised") go to stderr */
+    const char *precision;          /* "fp32" (default) or "bf16": the encoder's matrix products in bf16, fp32 accumulation */
 } bertc_open_options;
 
 void bertc_open_options_default(bertc_open_options *o);
@@ -121,6 +122,7 @@ typedef struct bertc_train_options {
     int resume;                     /* continue from OUT/checkpoint; the options must be the checkpoint's */
     int deterministic;              /* bit-identical results (resumed or not) for the same thread count, which a resume must keep */
     int skip_nonfinite;             /* skip an update whose loss or gradient is not finite; more than 10 in a row stop the run */
+    const char *precision;          /* "fp32" (default) or "bf16" (bertc_open_options); master weights and AdamW stay fp32 */
     volatile sig_atomic_t *stop;    /* non-zero (set by a signal handler): checkpoint after this update, return BERTC_EINTERRUPTED */
     bertc_progress_fn on_progress;
     bertc_log_fn on_log;

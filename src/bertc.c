@@ -42,6 +42,15 @@ void bertc_open_options_default(bertc_open_options *o) {
     memset(o, 0, sizeof *o);
     o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
     o->seed = 42;
+    o->precision = "fp32";
+}
+
+/* "fp32" (or NULL) -> 0, "bf16" -> 1. */
+static int parse_precision(const char *s, int *bf16, bertc_error *err) {
+    if (!s || !strcmp(s, "fp32")) *bf16 = 0;
+    else if (!strcmp(s, "bf16")) *bf16 = 1;
+    else return bertc_errorf(err, BERTC_EINVAL, "precision must be fp32 or bf16, got '%s'", s);
+    return 0;
 }
 
 int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
@@ -67,7 +76,10 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
     lo.classifier_dropout = o->classifier_dropout;
     lo.init_seed = o->seed;
     lo.notices = o->quiet ? NULL : stderr;
+    int bf16 = 0;
+    if ((rc = parse_precision(o->precision, &bf16, err))) goto fail;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
+    if ((rc = bert_set_precision(m->net, bf16, err))) goto fail;
     if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,
                           wordpiece_vocab_size(m->tok), bert_get_config(m->net)->vocab_size);
@@ -172,6 +184,7 @@ void bertc_train_options_default(bertc_train_options *o) {
     o->seed = 42;
     o->text_column = "text";
     o->label_column = "label";
+    o->precision = "fp32";
 }
 
 static int check_train_options(const bertc_train_options *o, bertc_error *err) {
@@ -197,6 +210,8 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
     if (o->stop_after_epoch < 0) return bertc_errorf(err, BERTC_EINVAL, "stop-after-epoch must be >= 0");
     if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
         return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
+    int bf16;
+    if (parse_precision(o->precision, &bf16, err)) return BERTC_EINVAL;
     return 0;
 }
 
@@ -223,7 +238,8 @@ static int save_best(void *ctx, bertc_error *err) {
 #define TRAIN_STRING_OPTIONS(X)                                                                   \
     X("model", model_dir) X("train", train_spec) X("val", val_spec) X("summary", summary_path)    \
     X("save-split", save_split) X("load-split", load_split) X("text-column", text_column)         \
-    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler)
+    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler)    \
+    X("precision", precision)
 #define TRAIN_NUMBER_OPTIONS(X)                                                                    \
     X("skip-bad", skip_bad) X("train-size", train_size) X("val-size", val_size)                    \
     X("max-length", max_length) X("batch-size", batch_size) X("grad-accum", grad_accum)            \
@@ -447,6 +463,7 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddNumberToObject(hp, "freeze_layers", o->freeze_layers);
     cJSON_AddNumberToObject(hp, "rdrop", dec(o->rdrop));
     cJSON_AddStringToObject(hp, "truncation", o->truncation ? o->truncation : "head");
+    cJSON_AddStringToObject(hp, "precision", o->precision ? o->precision : "fp32");
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
@@ -522,6 +539,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     oo.attention_dropout = o->attention_dropout;
     oo.classifier_dropout = o->classifier_dropout;
     oo.seed = o->seed;
+    oo.precision = o->precision;
     if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
     if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
         rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",

@@ -69,6 +69,9 @@ expect 0 "predict" sh -c "$BERTC predict --model $T/o --max-length 16 --logits <
 expect 1 "predict bad JSON" sh -c "printf '{\"text\":\"ok\"}\n{not json\n' | $BERTC predict --model $T/o"
 grep -q "line 2" "$T/err" && ok || bad "predict error does not name line 2: $(cat "$T/err")"
 expect 1 "predict missing model" "$BERTC" predict --model "$T/nope"
+expect 2 "unknown precision" "$BERTC" predict --model "$T/o" --precision fp16
+expect 0 "eval in bf16" "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --precision bf16
+expect 0 "predict in bf16" sh -c "$BERTC predict --model $T/o --max-length 16 --precision bf16 <$T/in.jsonl"
 
 expect 0 "tokenize" sh -c "echo '{\"text\":\"good bad w9\"}' | $BERTC tokenize --model $T/model --max-length 8"
 grep -q '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out" && ok || bad "tokenize output: $(cat "$T/out")"

@@ -139,6 +139,20 @@ typedef struct bertc_backend {
     /* dlogits (B,K) written: (probs - q) * dloss for valid rows, 0 for ignored ones. */
     void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *labels,
                                   int B, int K, float eps, float dloss);
+
+    /* ---- bf16 mixed precision (--precision bf16); NULL in a backend without it ----
+     * to_bf16: dst (n) = src rounded to bf16, to nearest even (NaN stays NaN), as torch. */
+    void (*to_bf16)(uint16_t *dst, const float *src, size_t n);
+    /* matmul_forward / matmul_backward with bf16 products accumulated in fp32: weight16 is the
+     * bf16 copy of weight (OC,IC). inp16 (N,IC) is inp rounded to bf16: forward fills it from inp
+     * unless inp16_ready (an earlier forward filled it from the same inp), and backward reads it
+     * as forward left it (so inp is rounded once per step). dout is rounded into scratch (N*OC
+     * bf16). out, dinp, dweight, dbias and the bias stay fp32; the rest as the fp32 ops. */
+    void (*matmul_forward_bf16)(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                                const uint16_t *weight16, const float *bias, int N, int IC, int OC);
+    void (*matmul_backward_bf16)(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const uint16_t *inp16, const uint16_t *weight16, int N, int IC, int OC,
+                                 int accumulate, uint16_t *scratch);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */

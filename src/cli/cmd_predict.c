@@ -16,7 +16,8 @@ static void usage(void) {
            "  --plain            each input line is a text, not JSON\n"
            "  --logits           also write the logits\n"
            "  --max-length N     tokens per example (default 128)\n"
-           "  --threads N        CPU threads; 0 = all cores (default 0)\n");
+           "  --threads N        CPU threads; 0 = all cores (default 0)\n"
+           "  --precision P      fp32, or bf16: matrix products in bf16, fp32 accumulation (default fp32)\n");
 }
 
 enum { CHUNK = 256 };
@@ -69,6 +70,7 @@ static int flush(bertc_model *m, pending *p, int max_length, int with_logits, be
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL;
     int plain = 0, with_logits = 0, max_length = 128, threads = 0;
+    const char *precision = "fp32";
     args a;
     args_init(&a, "predict", argc, argv);
     const char *f;
@@ -82,6 +84,7 @@ int cmd_predict(int argc, char **argv) {
         else if (!strcmp(f, "--logits")) with_logits = 1;
         else if (!strcmp(f, "--max-length")) max_length = (int)args_long(&a, 2, 1 << 16);
         else if (!strcmp(f, "--threads")) threads = (int)args_long(&a, 0, 1024);
+        else if (!strcmp(f, "--precision")) precision = args_precision(&a);
         else args_unknown(&a);
     }
     if (!model) {
@@ -93,6 +96,7 @@ int cmd_predict(int argc, char **argv) {
     bertc_model *m = NULL;
     bertc_open_options oo;
     bertc_open_options_default(&oo);
+    oo.precision = precision;
     if (bertc_model_open(&m, model, &oo, &err)) {
         fprintf(stderr, "bertc predict: %s\n", err.msg);
         return 1;

@@ -62,6 +62,8 @@ static void usage(const bertc_train_options *d) {
            "run:\n"
            "  --seed N                 data subset, shuffling, dropout and new heads (default %llu)\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
+           "  --precision P            fp32, or bf16: the encoder's matrix products in bf16 with fp32 accumulation\n"
+           "                           (AVX512-BF16 where the CPU has it; docs/PERFORMANCE.md) (default fp32)\n"
            "  --no-eval-train          skip the final eval-mode pass over the training set\n"
            "  --summary FILE           also write the summary JSON here\n"
            "  --quiet                  no progress display\n\n"
@@ -174,6 +176,7 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--truncation")) o.truncation = args_str(&a);
         else if (!strcmp(f, "--stop-after-epoch")) stop_after = (int)args_long(&a, 0, 100000);
         else if (!strcmp(f, "--skip-nonfinite")) o.skip_nonfinite = 1;
+        else if (!strcmp(f, "--precision")) o.precision = args_precision(&a);
         else args_unknown(&a);
     }
     void *keep = NULL;

@@ -65,6 +65,10 @@ typedef struct bert_layer_acts {
     float *res2;               /* (B,T,C) a1 + dropout(dense(fact)), input of LayerNorm 2 */
     float *ln2_mean, *ln2_rstd;/* (B,T) */
     float *out;                /* (B,T,C) layer output */
+    /* bf16 only: the Linear inputs rounded to bf16 in forward, read again by backward */
+    uint16_t *x16;             /* (B,T,C) the layer input (queries, keys and values) */
+    uint16_t *ctx16, *a1_16;   /* (B,T,C) */
+    uint16_t *fact16;          /* (B,T,F) */
 } bert_layer_acts;
 
 typedef struct bert_acts {
@@ -89,6 +93,8 @@ typedef struct bert_acts {
     float *g_q, *g_k, *g_v, *g_ctx; /* (B,T,C) */
     float *g_cls, *g_pooled;   /* (B,C) */
     float *g_logits;           /* (B,K) */
+    uint16_t *x_cls16;         /* (B,C) bf16 only: x_cls rounded (the last layer's query input) */
+    uint16_t *bf16_scratch;    /* (B,T,max(C,F)) bf16 only: an output gradient rounded on the way in */
 } bert_acts;
 
 struct bert_model {
@@ -118,6 +124,13 @@ struct bert_model {
     /* bert_forward_hidden / bert_backward_hidden: every position through the last layer, no head */
     int hidden_only, hidden_fwd; /* asked for in this forward; what the last forward did */
     const float *hidden_grad;  /* (B,T,C) the caller's gradient of the encoder output, in backward */
+
+    /* bf16 mixed precision (bert_set_precision): a bf16 mirror of the parameter arena, same
+     * offsets, of which only the encoder's Linear weights are filled; refreshed before a forward
+     * when the parameters have changed since. */
+    int bf16;
+    uint16_t *params16;
+    int params16_stale;
 };
 
 /* Dropout streams: one per dropout site, so masks never repeat across sites. */
@@ -524,6 +537,7 @@ void bert_free(bert_model *m) {
         m->be->free(m->params);
         m->be->free(m->grads);
         m->be->free(m->act_arena);
+        m->be->free(m->params16);
     }
     free(m->a.layers);
     free(m->logits_host);
@@ -540,7 +554,10 @@ void bert_free(bert_model *m) {
 
 const bert_config *bert_get_config(const bert_model *m) { return &m->cfg; }
 bert_config *bert_config_mut(bert_model *m) { return &m->cfg; }
-float *bert_params(bert_model *m) { return m->params; }
+float *bert_params(bert_model *m) {
+    m->params16_stale = 1; /* the caller may write through it */
+    return m->params;
+}
 float *bert_grads(bert_model *m) { return m->grads; }
 size_t bert_num_params(const bert_model *m) { return m->num_params; }
 const float *bert_logits(const bert_model *m) { return m->logits_host; }
@@ -550,6 +567,59 @@ void bert_set_no_grad_below(bert_model *m, int depth) { m->no_grad_below = depth
 size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
     *out = m->table;
     return m->n_tensors;
+}
+
+void bert_params_changed(bert_model *m) { m->params16_stale = 1; }
+int bert_precision_bf16(const bert_model *m) { return m->bf16; }
+
+int bert_set_precision(bert_model *m, int bf16, bertc_error *err) {
+    bf16 = bf16 != 0;
+    if (bf16 == m->bf16) return 0;
+    if (bf16 && (!m->be->to_bf16 || !m->be->matmul_forward_bf16 || !m->be->matmul_backward_bf16))
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "model: the %s backend has no bf16 matrix products", m->be->name);
+    uint16_t *p16 = NULL;
+    if (bf16 && !(p16 = m->be->alloc(m->num_params * sizeof(uint16_t))))
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for the bf16 copy of %zu parameters", m->num_params);
+    m->be->free(m->params16);
+    m->params16 = p16;
+    m->params16_stale = 1;
+    m->bf16 = bf16;
+    /* The activations gain (or lose) the bf16 scratch: bert_prepare plans them anew. */
+    m->be->free(m->act_arena);
+    m->act_arena = NULL;
+    m->maxB = m->maxT = 0;
+    return 0;
+}
+
+/* Rounds the encoder's Linear weights (2-D tensors of layers 1..L) into the bf16 mirror. */
+static void refresh_params16(bert_model *m) {
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const bert_param_info *p = &m->table[i];
+        if (p->ndim == 2 && p->layer >= 1 && p->layer <= m->cfg.num_hidden_layers)
+            m->be->to_bf16(m->params16 + p->offset, m->params + p->offset, p->numel);
+    }
+    m->params16_stale = 0;
+}
+
+/* The encoder's Linear layers, in the model's precision: bf16 reads the weight's mirror at the
+ * same offset, and inp's bf16 copy inp16 (filled by forward unless inp16_ready, kept for
+ * backward; unused in fp32). Shapes as backend/ops.h matmul_forward / matmul_backward. */
+static void linear_forward(const bert_model *m, float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                           const float *weight, const float *bias, int N, int IC, int OC) {
+    if (m->bf16)
+        m->be->matmul_forward_bf16(out, inp, inp16, inp16_ready, m->params16 + (weight - m->params), bias, N, IC, OC);
+    else
+        m->be->matmul_forward(out, inp, weight, bias, N, IC, OC);
+}
+
+static void linear_backward(const bert_model *m, float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const uint16_t *inp16, const float *weight, int N, int IC, int OC,
+                            int accumulate) {
+    if (m->bf16)
+        m->be->matmul_backward_bf16(dinp, dweight, dbias, dout, inp16, m->params16 + (weight - m->params), N, IC, OC,
+                                    accumulate, m->a.bf16_scratch);
+    else
+        m->be->matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC, accumulate);
 }
 
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
@@ -571,7 +641,7 @@ static float *carve(act_walk *aw, size_t n) {
     return p;
 }
 
-static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk *aw) {
+static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a, act_walk *aw) {
     _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
     size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
     size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
@@ -600,6 +670,12 @@ static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk
         la->ln2_mean = carve(aw, BT);
         la->ln2_rstd = carve(aw, BT);
         la->out = carve(aw, BT * C);
+        if (bf16) { /* carve counts floats: two bf16 per float */
+            la->x16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->ctx16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->a1_16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->fact16 = (uint16_t *)carve(aw, (BT * F + 1) / 2);
+        }
     }
     a->proj = carve(aw, BT * C);
     a->att_scratch = carve(aw, 2 * (size_t)B * NH * TT);
@@ -621,6 +697,10 @@ static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk
     a->g_cls = carve(aw, (size_t)B * C);
     a->g_pooled = carve(aw, (size_t)B * C);
     a->g_logits = carve(aw, (size_t)B * K);
+    if (bf16) {
+        a->x_cls16 = (uint16_t *)carve(aw, ((size_t)B * C + 1) / 2);
+        a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
+    }
 }
 
 int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
@@ -650,13 +730,13 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
     for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
     act_walk count = {0};
-    plan_acts(c, B, T, &m->a, &count);
+    plan_acts(c, B, T, m->bf16, &m->a, &count);
     m->act_arena = m->be->alloc(count.offset * sizeof(float));
     if (!m->act_arena)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
                             T, count.offset * sizeof(float) >> 20);
     act_walk aw = {.base = m->act_arena};
-    plan_acts(c, B, T, &m->a, &aw);
+    plan_acts(c, B, T, m->bf16, &m->a, &aw);
     m->maxB = B;
     m->maxT = T;
     return 0;
@@ -689,6 +769,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         if (mask && mask[i] != 0 && mask[i] != 1) return NAN; /* (1 - mask) * min would overflow */
     }
     bert_acts *a = &m->a;
+    if (m->bf16 && m->params16_stale) refresh_params16(m);
     be->to_device(a->ids, ids, BT * sizeof(int32_t));
     if (mask) be->to_device(a->mask, mask, BT * sizeof(int32_t));
     else be->to_device(a->mask, m->ones_host, BT * sizeof(int32_t)); /* every token attends to all */
@@ -720,18 +801,18 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
             be->first_token_forward(a->x_cls, x, B, T, C);
             xq = a->x_cls;
         }
-        be->matmul_forward(la->q, xq, w->qw, w->qb, (int)NQ, C, C);
-        be->matmul_forward(la->k, x, w->kw, w->kb, (int)BT, C, C);
-        be->matmul_forward(la->v, x, w->vw, w->vb, (int)BT, C, C);
+        linear_forward(m, la->q, xq, Tq == T ? la->x16 : a->x_cls16, 0, w->qw, w->qb, (int)NQ, C, C);
+        linear_forward(m, la->k, x, la->x16, Tq == T, w->kw, w->kb, (int)BT, C, C);
+        linear_forward(m, la->v, x, la->x16, 1, w->vw, w->vb, (int)BT, C, C);
         be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH,
                               p_att, seed, STREAM_ATT(l));
-        be->matmul_forward(a->proj, la->ctx, w->ow, w->ob, (int)NQ, C, C);
+        linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, w->ob, (int)NQ, C, C);
         be->dropout_residual_forward(la->res1, a->proj, xq, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
         be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)NQ, C,
                               c->layer_norm_eps);
-        be->matmul_forward(la->fpre, la->a1, w->fw1, w->fb1, (int)NQ, C, F);
+        linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, w->fb1, (int)NQ, C, F);
         be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, NQ * F);
-        be->matmul_forward(a->proj, la->fact, w->fw2, w->fb2, (int)NQ, F, C);
+        linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, w->fb2, (int)NQ, F, C);
         be->dropout_residual_forward(la->res2, a->proj, la->a1, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
         be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)NQ, C,
                               c->layer_norm_eps);
@@ -852,10 +933,10 @@ encoder:
             be->dropout_backward(a->g_proj, g_res2, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
             g_o2 = a->g_proj;
         }
-        be->matmul_backward(a->g_ff, g->fw2, g->fb2, g_o2, la->fact, w->fw2, (int)NQ, F, C, 0);
+        linear_backward(m, a->g_ff, g->fw2, g->fb2, g_o2, la->fact, la->fact16, w->fw2, (int)NQ, F, C, 0);
         be->act_backward(act, a->g_ff, a->g_ff, la->fpre, NQ * F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        be->matmul_backward(g_a1, g->fw1, g->fb1, a->g_ff, la->a1, w->fw1, (int)NQ, C, F, 1);
+        linear_backward(m, g_a1, g->fw1, g->fb1, a->g_ff, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
 
         /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
@@ -866,18 +947,18 @@ encoder:
             be->dropout_backward(a->g_proj, g_res1, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
             g_o1 = a->g_proj;
         }
-        be->matmul_backward(a->g_ctx, g->ow, g->ob, g_o1, la->ctx, w->ow, (int)NQ, C, C, 0);
+        linear_backward(m, a->g_ctx, g->ow, g->ob, g_o1, la->ctx, la->ctx16, w->ow, (int)NQ, C, C, 0);
         be->attention_backward(a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch,
                                B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
-        be->matmul_backward(g_res1, g->qw, g->qb, a->g_q, xq, w->qw, (int)NQ, C, C, 1);
+        linear_backward(m, g_res1, g->qw, g->qb, a->g_q, xq, Tq == T ? la->x16 : a->x_cls16, w->qw, (int)NQ, C, C, 1);
         float *g_in = g_res1;
         if (Tq != T) { /* spread the [CLS] gradient over (B,T,C); g_x is free again */
             be->first_token_backward(g_x, g_res1, B, T, C);
             g_in = g_x;
         }
-        be->matmul_backward(g_in, g->kw, g->kb, a->g_k, x, w->kw, (int)BT, C, C, 1);
-        be->matmul_backward(g_in, g->vw, g->vb, a->g_v, x, w->vw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->kw, g->kb, a->g_k, x, la->x16, w->kw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->vw, g->vb, a->g_v, x, la->x16, w->vw, (int)BT, C, C, 1);
 
         /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
         g_y = g_in == g_x ? g_y : g_x;

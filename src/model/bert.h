@@ -88,6 +88,17 @@ void bert_backward_hidden(bert_model *m, const float *dhidden);
 /* The backend that holds the model's memory and runs its ops (backend/ops.h), for other heads. */
 const struct bertc_backend *bert_backend(const bert_model *m);
 
+/* Mixed precision: bf16 != 0 runs the encoder's Linear layers as bf16 products accumulated
+ * in fp32, from a bf16 copy of their weights (converted when the weights change); everything
+ * else (embeddings, attention, LayerNorm, GELU, pooler, classifier, loss, gradients, the
+ * optimiser) stays fp32. Call before bert_prepare (it re-plans the activations). Fails with
+ * BERTC_EUNSUPPORTED when the backend has no bf16 products. */
+int bert_set_precision(bert_model *m, int bf16, bertc_error *err);
+int bert_precision_bf16(const bert_model *m);
+/* Tells the model its parameters changed (the optimiser wrote them through a pointer it kept):
+ * the bf16 copy is refreshed before the next forward. bert_params() implies it. */
+void bert_params_changed(bert_model *m);
+
 /* The parameter arena and its gradient mirror. */
 float *bert_params(bert_model *m);
 float *bert_grads(bert_model *m);

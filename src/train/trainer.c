@@ -312,6 +312,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                             epoch, bad);
             } else {
                 adamw_step(&opt, params, grads, lr);
+                bert_params_changed(m); /* a bf16 model re-rounds its weights' copy before the next forward */
                 st.consecutive_skips = 0;
             }
             st.step++;
@@ -408,6 +409,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     if (val) {
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
         memcpy(params, best, np * sizeof *best);
+        bert_params_changed(m);
         if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {

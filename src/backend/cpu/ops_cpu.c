@@ -17,6 +17,7 @@
 #include <omp.h>
 
 #include "backend/ops.h"
+#include "backend/cpu/gemm.h"
 
 /* ------------------------------------------------------------------------------------------
  * memory */
@@ -595,6 +596,10 @@ static const bertc_backend cpu_backend = {
     .first_token_backward = cpu_first_token_backward,
     .crossentropy_forward = cpu_crossentropy_forward,
     .crossentropy_backward = cpu_crossentropy_backward,
+    /* bf16 products: backend/cpu/gemm.c (oneDNN where the CPU has AVX512-BF16, else a fallback) */
+    .to_bf16 = bf16_convert,
+    .matmul_forward_bf16 = gemm_linear_forward_bf16,
+    .matmul_backward_bf16 = gemm_linear_backward_bf16,
 };
 
 const bertc_backend *bertc_backend_cpu(void) {
