@@ -47,7 +47,40 @@ asan:
 	    OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 clean:
-	rm -rf build build-asan bertc
+	rm -rf build build-asan bertc build-fuzz
 
-.PHONY: all tests test asan clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# --------------------------------------------------------------------------------------------
+# Fuzzing (docs/RELIABILITY.md, "Fuzzing"): one libFuzzer program per parser of outside input,
+# build-fuzz/fuzz_NAME from fuzz/fuzz_NAME.c + fuzz/targets.c, built by clang with ASan + UBSan.
+# Only the parser modules are compiled in (no OpenMP, BLAS or model code: none of it reads files).
+# `make fuzz` runs every target for FUZZ_SECONDS each, FUZZ_PARALLEL at a time (fuzz/campaign.sh).
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 600
+FUZZ_PARALLEL ?= 1
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_NAMES    := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_SRC  := $(sort $(wildcard src/util/*.c src/data/*.c src/tokenizer/*.c) src/model/safetensors.c src/model/config.c)
+FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fuzz/targets.o
+FUZZ_CFLAGS   := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=all -Iinclude -Isrc -Ifuzz $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libbertc_fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libbertc_fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libbertc_fuzz.a \
+	    $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/campaign.sh $(FUZZ_NAMES)
+
+.PHONY: all tests test asan clean fuzz fuzz-build
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
