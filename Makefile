@@ -67,7 +67,8 @@ FUZZ_CFLAGS   := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-omit-frame-poi
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt \
+	    -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/libbertc_fuzz.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
@@ -76,6 +77,9 @@ $(FUZZ_BUILD)/libbertc_fuzz.a: $(FUZZ_LIB_OBJ)
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libbertc_fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libbertc_fuzz.a \
 	    $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+# The regression test compiles the targets' bodies in (#include "../fuzz/targets.c").
+$(BUILD)/tests/test_fuzz_regressions: fuzz/targets.c fuzz/targets.h
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -38,7 +38,7 @@ const fuzz_target FUZZ_TARGETS[] = {
 
 static char g_dir[256];
 
-static void fail(const char *what, const char *path) {
+static void harness_fail(const char *what, const char *path) {
     fprintf(stderr, "fuzz harness: %s %s failed\n", what, path);
     abort();
 }
@@ -71,7 +71,7 @@ static const char *dir(void) {
                                ? "/dev/shm"
                                : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         snprintf(g_dir, sizeof g_dir, "%s/bertc_fuzz_XXXXXX", base);
-        if (!mkdtemp(g_dir)) fail("mkdtemp", g_dir);
+        if (!mkdtemp(g_dir)) harness_fail("mkdtemp", g_dir);
         atexit(cleanup);
     }
     return g_dir;
@@ -84,7 +84,7 @@ static const char *path_of(const char *name, char *buf, size_t size) {
     if (slash) {
         char sub[512];
         snprintf(sub, sizeof sub, "%s/%.*s", dir(), (int)(slash - name), name);
-        if (mkdir(sub, 0700) != 0 && access(sub, W_OK) != 0) fail("mkdir", sub);
+        if (mkdir(sub, 0700) != 0 && access(sub, W_OK) != 0) harness_fail("mkdir", sub);
     }
     return buf;
 }
@@ -93,19 +93,28 @@ static const char *path_of(const char *name, char *buf, size_t size) {
 static const char *put(const char *name, const void *data, size_t size, char *buf, size_t bufsize) {
     const char *p = path_of(name, buf, bufsize);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) fail("open", p);
+    if (fd < 0) harness_fail("open", p);
     const char *s = data;
     while (size > 0) {
         ssize_t w = write(fd, s, size);
-        if (w <= 0) fail("write", p);
+        if (w <= 0) harness_fail("write", p);
         s += w;
         size -= (size_t)w;
     }
-    if (close(fd) != 0) fail("close", p);
+    if (close(fd) != 0) harness_fail("close", p);
     return p;
 }
 
-static void check(int ok, const char *what) {
+/* With BERTC_FUZZ_VERBOSE set, prints each refused input's message (to see what a seed or a kept
+ * input exercises: `BERTC_FUZZ_VERBOSE=1 build-fuzz/fuzz_csv FILE`). Returns rc. */
+static int verbose(int rc, const bertc_error *err) {
+    static int on = -1;
+    if (on < 0) on = getenv("BERTC_FUZZ_VERBOSE") != NULL;
+    if (on && rc) fprintf(stderr, "status %d: %s\n", rc, err->msg);
+    return rc;
+}
+
+static void harness_check(int ok, const char *what) {
     if (!ok) {
         fprintf(stderr, "fuzz harness: invariant broken: %s\n", what);
         abort();
@@ -119,24 +128,24 @@ int fuzz_safetensors(const uint8_t *data, size_t size) {
     put("model.safetensors", data, size, path, sizeof path);
     safetensors_file f;
     bertc_error err;
-    int rc = safetensors_open(&f, path, &err);
+    int rc = verbose(safetensors_open(&f, path, &err), &err);
     if (rc) return rc;
     /* What the model loader does next: find each tensor by name and convert it to float, and
      * refuse a shape other than the one it expects. */
     for (size_t i = 0; i < f.n; i++) {
         const st_tensor *t = &f.tensors[i];
-        check(safetensors_find(&f, t->name) != NULL, "safetensors_find misses a tensor of the header");
+        harness_check(safetensors_find(&f, t->name) != NULL, "safetensors_find misses a tensor of the header");
         if (t->numel > ((size_t)1 << 20)) continue; /* the data is there (checked), but big to copy */
         float *dst = malloc(t->numel ? t->numel * sizeof *dst : 1);
         if (!dst) continue;
         int r = safetensors_to_f32(t, dst, t->numel, &err);
-        check(r == BERTC_OK || t->dtype != ST_F32, "an F32 tensor that opened cannot be read");
+        harness_check(r == BERTC_OK || t->dtype != ST_F32, "an F32 tensor that opened cannot be read");
         int64_t want[ST_MAX_DIMS] = {0};
         for (int d = 0; d < t->ndim; d++) want[d] = t->shape[d];
         r = safetensors_load_f32(&f, t->name, dst, t->ndim, want, &err);
         if (t->ndim > 0) {
             want[0] += 1; /* a wrong shape must be refused, whatever the data */
-            check(safetensors_load_f32(&f, t->name, dst, t->ndim, want, &err) != BERTC_OK,
+            harness_check(safetensors_load_f32(&f, t->name, dst, t->ndim, want, &err) != BERTC_OK,
                   "safetensors_load_f32 accepts a wrong shape");
         }
         free(dst);
@@ -152,7 +161,7 @@ int fuzz_config(const uint8_t *data, size_t size) {
     put("config/config.json", data, size, path, sizeof path);
     bert_config c;
     bertc_error err;
-    int rc = bert_config_load(&c, path, &err);
+    int rc = verbose(bert_config_load(&c, path, &err), &err);
     if (rc) return rc;
     /* bertc rewrites config.json when it saves a model: what it writes it must read back, the same. */
     path_of("config/saved.json", out, sizeof out);
@@ -160,11 +169,11 @@ int fuzz_config(const uint8_t *data, size_t size) {
         bert_config c2;
         int r = bert_config_load(&c2, out, &err);
         if (r) fprintf(stderr, "fuzz harness: reading back a saved config: %s\n", err.msg);
-        check(r == BERTC_OK, "bertc cannot read a config.json it wrote");
-        check(c2.hidden_size == c.hidden_size && c2.num_labels == c.num_labels && c2.vocab_size == c.vocab_size &&
+        harness_check(r == BERTC_OK, "bertc cannot read a config.json it wrote");
+        harness_check(c2.hidden_size == c.hidden_size && c2.num_labels == c.num_labels && c2.vocab_size == c.vocab_size &&
                   c2.pad_token_id == c.pad_token_id && c2.hidden_act == c.hidden_act,
               "a saved config.json reads back different");
-        for (int i = 0; i < c.num_labels; i++) check(!strcmp(c.id2label[i], c2.id2label[i]), "labels differ");
+        for (int i = 0; i < c.num_labels; i++) harness_check(!strcmp(c.id2label[i], c2.id2label[i]), "labels differ");
         bert_config_free(&c2);
     }
     bert_config_free(&c);
@@ -179,35 +188,35 @@ static void encode_checked(const wordpiece *wp, const char *text, size_t len, co
     int32_t ids[600], mask[600], types[600];
     int n = -1;
     bertc_error err;
-    check(max_length <= 600, "harness: max_length");
+    harness_check(max_length <= 600, "harness: max_length");
     int rc = wordpiece_encode(wp, text, len, pair, pair_len, max_length, pad, ids, mask, types, &n, &err);
     if (rc) {
-        check(max_length < (pair ? 3 : 2), "wordpiece_encode fails with room for the special tokens");
+        harness_check(max_length < (pair ? 3 : 2), "wordpiece_encode fails with room for the special tokens");
         return;
     }
-    check(n >= (pair ? 3 : 2) && n <= max_length, "wordpiece_encode length out of range");
+    harness_check(n >= (pair ? 3 : 2) && n <= max_length, "wordpiece_encode length out of range");
     int vocab = wordpiece_vocab_size(wp);
     for (int i = 0; i < (pad ? max_length : n); i++) {
-        check(ids[i] >= 0 && ids[i] < vocab, "wordpiece_encode id out of the vocabulary");
-        check(mask[i] == (i < n), "attention mask");
-        check(types[i] == 0 || types[i] == 1, "token type");
+        harness_check(ids[i] >= 0 && ids[i] < vocab, "wordpiece_encode id out of the vocabulary");
+        harness_check(mask[i] == (i < n), "attention mask");
+        harness_check(types[i] == 0 || types[i] == 1, "token type");
     }
-    check(ids[0] == wordpiece_cls_id(wp) && ids[n - 1] == wordpiece_sep_id(wp), "special tokens at the ends");
+    harness_check(ids[0] == wordpiece_cls_id(wp) && ids[n - 1] == wordpiece_sep_id(wp), "special tokens at the ends");
 
     int32_t few[8];
     size_t total = wordpiece_tokenize(wp, text, len, few, 8);
     if (total > 8) {
         int32_t *all = malloc(total * sizeof *all);
         if (all) {
-            check(wordpiece_tokenize(wp, text, len, all, total) == total, "wordpiece_tokenize total changes");
-            check(!memcmp(all, few, sizeof few), "wordpiece_tokenize prefix changes with the buffer size");
-            for (size_t i = 0; i < total; i++) check(all[i] >= 0 && all[i] < vocab, "wordpiece_tokenize id");
+            harness_check(wordpiece_tokenize(wp, text, len, all, total) == total, "wordpiece_tokenize total changes");
+            harness_check(!memcmp(all, few, sizeof few), "wordpiece_tokenize prefix changes with the buffer size");
+            for (size_t i = 0; i < total; i++) harness_check(all[i] >= 0 && all[i] < vocab, "wordpiece_tokenize id");
             free(all);
         }
     }
     char small[16];
     size_t full = wordpiece_basic_tokenize(wp, text, len, small, sizeof small);
-    check(strlen(small) < sizeof small && strlen(small) <= full, "wordpiece_basic_tokenize overruns");
+    harness_check(strlen(small) < sizeof small && strlen(small) <= full, "wordpiece_basic_tokenize overruns");
 }
 
 static const char *const SAMPLE_TEXTS[] = {
@@ -231,7 +240,7 @@ int fuzz_vocab(const uint8_t *data, size_t size) {
     path_of("vocab", d, sizeof d);
     wordpiece *wp;
     bertc_error err;
-    int rc = wordpiece_load_dir(&wp, d, &err);
+    int rc = verbose(wordpiece_load_dir(&wp, d, &err), &err);
     if (rc) return rc;
     /* The vocabulary's own bytes as a text: its tokens, special ones included, are all there. */
     encode_samples(wp, (const char *)data, size < 2048 ? size : 2048);
@@ -252,7 +261,7 @@ int fuzz_tokenizer_config(const uint8_t *data, size_t size) {
     path_of("tokcfg", d, sizeof d);
     wordpiece *wp;
     bertc_error err;
-    int rc = wordpiece_load_dir(&wp, d, &err);
+    int rc = verbose(wordpiece_load_dir(&wp, d, &err), &err);
     if (rc) return rc;
     encode_samples(wp, NULL, 0);
     wordpiece_free(wp);
@@ -296,10 +305,10 @@ int fuzz_tokenizer(const uint8_t *data, size_t size) {
 static void use_dataset(dataset *d) {
     for (size_t i = 0; i < d->n; i++) {
         const dataset_example *e = &d->ex[i];
-        check(e->id && e->text, "example without id or text");
-        check(e->label >= -1 && e->label < d->num_labels, "label id out of range");
+        harness_check(e->id && e->text, "example without id or text");
+        harness_check(e->label >= -1 && e->label < d->num_labels, "label id out of range");
     }
-    for (int k = 0; k < d->num_labels; k++) check(d->labels[k] && d->labels[k][0], "empty label name");
+    for (int k = 0; k < d->num_labels; k++) harness_check(d->labels[k] && d->labels[k][0], "empty label name");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -319,12 +328,12 @@ static char *const TWO_LABELS[] = {"neg", "pos"};
 static int read_twice(const char *spec, int with_unsup) {
     dataset d;
     bertc_error err;
-    int rc = dataset_read(&d, spec, NULL, &err);
+    int rc = verbose(dataset_read(&d, spec, NULL, &err), &err);
     if (rc == BERTC_OK) use_dataset(&d);
     dataset_free(&d);
     dataset_read_options o = {.skip_bad = 1, .reject_empty = 1, .with_unsup = with_unsup,
                               .label_names = TWO_LABELS, .num_label_names = 2, .label_column = "label"};
-    if (dataset_read(&d, spec, &o, &err) == BERTC_OK) use_dataset(&d);
+    if (verbose(dataset_read(&d, spec, &o, &err), &err) == BERTC_OK) use_dataset(&d);
     dataset_free(&d);
     return rc;
 }
@@ -363,7 +372,7 @@ int fuzz_split(const uint8_t *data, size_t size) {
         d.ex = calloc(d.n, sizeof *d.ex);
         d.num_labels = 2;
         d.labels = calloc(2, sizeof *d.labels);
-        check(d.ex && d.labels, "harness: out of memory");
+        harness_check(d.ex && d.labels, "harness: out of memory");
         d.labels[0] = strdup("neg");
         d.labels[1] = strdup("pos");
         for (size_t i = 0; i < d.n; i++) {
@@ -374,11 +383,11 @@ int fuzz_split(const uint8_t *data, size_t size) {
             d.ex[i].label = i == 5 ? -1 : (int)(i % 2);
         }
         bertc_error err;
-        int r = dataset_apply_split(&d, path, SPLITS[s], &err);
+        int r = verbose(dataset_apply_split(&d, path, SPLITS[s], &err), &err);
         if (s == 0) rc = r;
         if (r == BERTC_OK) {
-            check(d.n >= 1 && d.n <= 6, "split keeps a wrong number of examples");
-            for (size_t i = 0; i < d.n; i++) check(d.ex[i].id && d.ex[i].text, "split loses an example");
+            harness_check(d.n >= 1 && d.n <= 6, "split keeps a wrong number of examples");
+            for (size_t i = 0; i < d.n; i++) harness_check(d.ex[i].id && d.ex[i].text, "split loses an example");
         }
         dataset_free(&d);
     }
@@ -393,11 +402,11 @@ int fuzz_recipe(const uint8_t *data, size_t size) {
     char **flags;
     int n;
     bertc_error err;
-    int rc = recipe_file_read(path, &flags, &n, &err);
+    int rc = verbose(recipe_file_read(path, &flags, &n, &err), &err);
     if (rc) return rc;
     int count = 0;
     for (char **p = flags; *p; p++) count++;
-    check(count == n && (n == 0 || !strncmp(flags[0], "--", 2)), "recipe flags");
+    harness_check(count == n && (n == 0 || !strncmp(flags[0], "--", 2)), "recipe flags");
     recipe_file_free(flags);
     return BERTC_OK;
 }
