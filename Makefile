@@ -46,8 +46,17 @@ asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bertc \
 	    OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
+# The name issue #6 gives the sanitizer suite.
+test-asan: asan
+
+# A short train -> eval -> predict -> tokenize run under valgrind's memcheck (tests/valgrind_e2e.sh).
+# valgrind cannot execute AVX-512, so this build is for a generic x86-64, in its own folder.
+test-valgrind:
+	$(MAKE) BUILD=build-valgrind BIN=build-valgrind/bertc OPT="-O1" build-valgrind/bertc
+	sh tests/valgrind_e2e.sh build-valgrind/bertc
+
 clean:
-	rm -rf build build-asan bertc build-fuzz
+	rm -rf build build-asan bertc build-fuzz build-valgrind
 
 # --------------------------------------------------------------------------------------------
 # Fuzzing (docs/RELIABILITY.md, "Fuzzing"): one libFuzzer program per parser of outside input,
@@ -86,5 +95,5 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/campaign.sh $(FUZZ_NAMES)
 
-.PHONY: all tests test asan clean fuzz fuzz-build
+.PHONY: all tests test asan clean fuzz fuzz-build test-asan test-valgrind
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
