@@ -39,7 +39,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 tests: $(TESTS) $(BIN)
 
 test: tests
-	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)"
+	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)" "sh tests/test_bad_inputs.sh ./$(BIN)"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:
