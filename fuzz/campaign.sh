@@ -63,7 +63,6 @@ wait
 
 # One line per target, from libFuzzer's final status line ("#N DONE cov: C ft: F corp: U/Sb ...") and
 # its -print_final_stats lines (executions, exec/s).
-status=0
 {
     echo "| target | seconds | executions | exec/s | cov | ft | corpus (inputs/bytes) | crashes |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -81,10 +80,12 @@ status=0
         rc=$(cat "$OUT/$t.rc" 2>/dev/null || echo "?")
         note=""
         if [ "$crashes" -gt 0 ] || [ "$rc" != 0 ]; then
-            status=1
             note=" (exit $rc; see $log)"
         fi
         echo "| $t | $SECONDS_PER | ${execs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | $crashes$note |"
     done
-} | tee "$OUT/summary.md"
-exit $status
+} >"$OUT/summary.md"
+cat "$OUT/summary.md"
+# Any row with a note is a target that crashed (or whose fuzzer failed).
+if grep -q '(exit ' "$OUT/summary.md"; then exit 1; fi
+exit 0
