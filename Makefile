@@ -7,6 +7,8 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
+# bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
+LDLIBS  += -Wl,--wrap=cblas_sgemm
 
 BUILD   ?= build
 BIN     ?= bertc
@@ -94,6 +96,13 @@ fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/campaign.sh $(FUZZ_NAMES)
+
+# The CPU benchmark: bertc (and PyTorch + transformers when installed) on the bert-base and MiniLM
+# shapes, a Markdown report on stdout (bench/run.sh --help; e.g. make bench BENCH_ARGS="--threads 2 --save").
+bench: $(BIN)
+	sh bench/run.sh --bertc ./$(BIN) $(BENCH_ARGS)
+
+.PHONY: bench
 
 .PHONY: all tests test asan clean fuzz fuzz-build test-asan test-valgrind
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

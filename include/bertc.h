@@ -104,6 +104,13 @@ typedef struct bertc_train_options {
     float warmup_ratio;             /* < 0: use warmup_steps */
     float hidden_dropout, attention_dropout, classifier_dropout; /* < 0: keep config.json's */
     float label_smoothing;
+    /* More regularisation (docs/SWEEP.md): each off by default. */
+    float layer_lr_decay;           /* layer-wise lr decay X in (0, 1]: head lr, top layer lr*X, ..., embeddings lr*X^L; 1 = off */
+    int freeze_embeddings;          /* no update of the embeddings (and no gradient computed for them) */
+    int freeze_layers;              /* no update of the lowest N encoder layers */
+    float rdrop;                    /* R-Drop: loss = mean CE of two dropout passes + rdrop * symmetric KL; 0 = off */
+    const char *truncation;         /* "head" (default, as Hugging Face), "tail", "head+tail" or "head+tail:H" */
+    int stop_after_epoch;           /* > 0: pause after this epoch (checkpoint kept, r->paused set); --resume continues. Not fingerprinted */
     int patience;                   /* epochs without a better validation accuracy before stopping; 0 = never stop early */
     int pad_dynamic;                /* pad each batch to its longest row instead of max_length */
     int eval_train;                 /* evaluate the training set in eval mode at the end (the reference's "training accuracy") */
@@ -133,6 +140,7 @@ typedef struct bertc_train_result {
     bertc_eval_result val;          /* best weights */
     double train_seconds, examples_per_s;
     long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
+    int paused;                     /* stopped by stop_after_epoch: train/val are the best weights' so far; resume to continue */
 } bertc_train_result;
 
 void bertc_train_options_default(bertc_train_options *o);
@@ -165,6 +173,30 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
  * NULL) receive n * num_labels floats. */
 int bertc_predict(bertc_model *m, const char *const *texts, const char *const *pairs, size_t n,
                   int max_length, float *probs, float *logits, bertc_error *err);
+
+/* ------------------------------------------------------------ benchmark */
+
+/* bertc bench: times a training step, an evaluation forward and single-example latency of one
+ * model shape (docs/PERFORMANCE.md, "Benchmark"), the step's matrix products alone, or the
+ * machine's sgemm peak. The model is one of: model_dir (weights), config_path (random weights)
+ * or shape ("bert-base", "minilm": built-in shapes, random weights). */
+typedef struct bertc_bench_options {
+    const char *model_dir, *config_path, *shape;
+    const char *precision;          /* one of bertc_bench_precisions(); default "fp32" */
+    const char *what;               /* comma list of latency,eval,step,matmul; NULL: all */
+    int threads;                    /* 0 = all cores */
+    int warmup, reps;               /* untimed and timed runs of each measurement (1, 5) */
+    int train_batch, eval_batch, seq; /* 16, 32, 128 */
+    int peak;                       /* measure the sgemm peak instead (shape's products and square^3) */
+    int square;                     /* the peak's square product size (2048) */
+    uint64_t seed;
+} bertc_bench_options;
+
+void bertc_bench_options_default(bertc_bench_options *o);
+/* The precisions bertc bench can time, NULL-terminated. */
+const char *const *bertc_bench_precisions(void);
+/* Runs the measurements; one JSON object per line to jsonl and/or a table to human (either may be NULL). */
+int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_error *err);
 
 #ifdef __cplusplus
 }

@@ -172,6 +172,8 @@ void bertc_train_options_default(bertc_train_options *o) {
     o->warmup_ratio = -1.0f;
     o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
     o->patience = 0;
+    o->layer_lr_decay = 1.0f;
+    o->truncation = "head";
     o->eval_train = 1;
     o->seed = 42;
     o->text_column = "text";
@@ -189,6 +191,18 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
         return bertc_errorf(err, BERTC_EINVAL, "label smoothing must be in [0, 1)");
     if (o->warmup_ratio > 1) return bertc_errorf(err, BERTC_EINVAL, "warm-up ratio must be in [0, 1]");
     if (o->warmup_steps < 0) return bertc_errorf(err, BERTC_EINVAL, "warm-up steps must be >= 0");
+    if (!(o->layer_lr_decay > 0 && o->layer_lr_decay <= 1))
+        return bertc_errorf(err, BERTC_EINVAL, "layer-wise lr decay must be in (0, 1]");
+    if (o->freeze_layers < 0) return bertc_errorf(err, BERTC_EINVAL, "frozen layers must be >= 0");
+    if (!(o->rdrop >= 0) || !isfinite(o->rdrop)) return bertc_errorf(err, BERTC_EINVAL, "R-Drop alpha must be >= 0");
+    int head;
+    encoded_truncation tr;
+    if (encoded_truncation_parse(o->truncation, &tr, &head))
+        return bertc_errorf(err, BERTC_EINVAL, "truncation must be head, tail, head+tail or head+tail:N, got '%s'",
+                            o->truncation ? o->truncation : "(null)");
+    if (o->stop_after_epoch < 0) return bertc_errorf(err, BERTC_EINVAL, "stop-after-epoch must be >= 0");
+    if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
+        return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
     return 0;
 }
 
@@ -228,14 +242,24 @@ static int save_best(void *ctx, bertc_error *err) {
     X("eval-train", eval_train) X("checkpoint-every", checkpoint_every)                            \
     X("deterministic", deterministic) X("skip-nonfinite", skip_nonfinite)
 
+/* Options added later (regularisation): recorded only when they differ from their default
+ * (key, field, default), so that checkpoints written before they existed still resume. */
+#define TRAIN_EXTRA_NUMBER_OPTIONS(X)                                                             \
+    X("layer-lr-decay", layer_lr_decay, 1.0) X("freeze-embeddings", freeze_embeddings, 0)         \
+    X("freeze-layers", freeze_layers, 0) X("rdrop", rdrop, 0.0)
+
 static cJSON *options_json(const bertc_train_options *o) {
     cJSON *j = cJSON_CreateObject();
 #define STR(k, f) if (o->f) cJSON_AddStringToObject(j, k, o->f);
 #define NUM(k, f) cJSON_AddNumberToObject(j, k, (double)o->f);
+#define NUM_EXTRA(k, f, d) if ((double)o->f != (d)) cJSON_AddNumberToObject(j, k, (double)o->f);
     TRAIN_STRING_OPTIONS(STR)
     TRAIN_NUMBER_OPTIONS(NUM)
+    TRAIN_EXTRA_NUMBER_OPTIONS(NUM_EXTRA)
+    if (o->truncation && strcmp(o->truncation, "head")) cJSON_AddStringToObject(j, "truncation", o->truncation);
 #undef STR
 #undef NUM
+#undef NUM_EXTRA
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
@@ -326,6 +350,14 @@ int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void *
     TRAIN_NUMBER_OPTIONS(NUM)
 #undef STR
 #undef NUM
+#define NUM_EXTRA(k, f, d) { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);                        \
+        if (!v) o->f = (__typeof__(o->f))(d);                                                           \
+        else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) o->f = (__typeof__(o->f))v->valuedouble; \
+        else if (!missing) missing = k; }
+    TRAIN_EXTRA_NUMBER_OPTIONS(NUM_EXTRA)
+#undef NUM_EXTRA
+    const char *trunc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "truncation"));
+    o->truncation = trunc ? trunc : "head";
     int threads = 0;
     const cJSON *tv = cJSON_GetObjectItemCaseSensitive(j, "threads");
     if (cJSON_IsNumber(tv) && tv->valuedouble >= 0 && tv->valuedouble <= 1024) threads = (int)tv->valuedouble;
@@ -391,6 +423,7 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddBoolToObject(j, "stopped_early", r->stopped_early);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
     if (r->skipped_updates) cJSON_AddNumberToObject(j, "skipped_updates", (double)r->skipped_updates);
+    if (r->paused) cJSON_AddBoolToObject(j, "paused", 1);
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");
@@ -415,6 +448,11 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddNumberToObject(hp, "seed", (double)o->seed);
     cJSON_AddNumberToObject(hp, "train_size", (double)train->n);
     cJSON_AddBoolToObject(hp, "pad_dynamic", o->pad_dynamic);
+    cJSON_AddNumberToObject(hp, "layer_lr_decay", dec(o->layer_lr_decay));
+    cJSON_AddNumberToObject(hp, "freeze_embeddings", o->freeze_embeddings);
+    cJSON_AddNumberToObject(hp, "freeze_layers", o->freeze_layers);
+    cJSON_AddNumberToObject(hp, "rdrop", dec(o->rdrop));
+    cJSON_AddStringToObject(hp, "truncation", o->truncation ? o->truncation : "head");
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
@@ -498,8 +536,13 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
                           o->max_length, bert_get_config(m->net)->max_position_embeddings);
         goto done;
     }
-    if ((rc = encoded_set_build(&etrain, &train, m->tok, o->max_length, err))) goto done;
-    if (o->val_spec && (rc = encoded_set_build(&eval, &val, m->tok, o->max_length, err))) goto done;
+    if (o->freeze_layers > bert_get_config(m->net)->num_hidden_layers) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "cannot freeze %d layers: the model has %d", o->freeze_layers,
+                          bert_get_config(m->net)->num_hidden_layers);
+        goto done;
+    }
+    if ((rc = encoded_set_build_truncated(&etrain, &train, m->tok, o->max_length, o->truncation, err))) goto done;
+    if (o->val_spec && (rc = encoded_set_build_truncated(&eval, &val, m->tok, o->max_length, o->truncation, err))) goto done;
 
     if ((rc = fs_mkdir_p(o->out_dir, err))) goto done;
     char path[PATH_MAX];
@@ -537,7 +580,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
             bertc_errorf(err, rc, "interrupted at step %ld; resume with: bertc train --resume %s", r->steps, o->out_dir);
         goto done;
     }
-    fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
+    if (!r->paused) fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
             r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);
     if (fclose(mj)) {
         mj = NULL;
@@ -546,6 +589,8 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
     mj = NULL;
     rc = write_summary(o, r, &train, bert_get_config(m->net), err);
+    /* Paused (stop_after_epoch): the checkpoint stays for --resume; the report waits for the end. */
+    if (!rc && r->paused) goto done;
     if (!rc) {
         bertc_error rerr = {0};
         if ((rc = report_write_html(o->out_dir, &rerr)))

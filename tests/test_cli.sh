@@ -93,5 +93,15 @@ sed 's/"intermediate_size": *64/"intermediate_size": 48/' "$T/o/config.json" >"$
 expect 1 "config sizes disagree with weights" "$BERTC" predict --model "$T/sizes"
 grep -q "intermediate" "$T/err" && ok || bad "size mismatch error does not name the tensor: $(cat "$T/err")"
 
+# bench: one JSON object per measurement on the tiny model; bad options refused.
+expect 0 "bench --help" "$BERTC" bench --help
+grep -q -- "--precision" "$T/out" && ok || bad "bench --help does not list --precision"
+expect 0 "bench tiny" "$BERTC" bench --model "$T/model" --seq 16 --train-batch 2 --eval-batch 2 --reps 1 --threads 1
+[ "$(grep -c '"seconds_median"' "$T/out")" -eq 4 ] && ok || bad "bench output: $(cat "$T/out")"
+expect 2 "bench without a model" "$BERTC" bench
+expect 1 "bench unknown shape" "$BERTC" bench --shape gpt2
+expect 1 "bench unknown precision" "$BERTC" bench --model "$T/model" --seq 16 --precision fp8
+expect 2 "bench bad reps" "$BERTC" bench --shape minilm --reps 0
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -15,6 +15,8 @@ static const struct {
     {"predict", cmd_predict, "label JSON Lines records read from stdin"},
     {"report", cmd_report, "write a run folder's HTML training report (report.html)"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
+    {"bench", cmd_bench, "time a training step, evaluation and latency (JSON Lines); --peak: the sgemm peak"},
+    {"sweep", cmd_sweep, "hyperparameter search: grid, random or successive halving over bertc train runs"},
 };
 
 static void usage(FILE *f) {

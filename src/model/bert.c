@@ -113,6 +113,8 @@ struct bert_model {
     int B, T, train, has_labels, n_valid;
     uint64_t seed;
     float label_smoothing;
+    int no_grad_below;                /* bert_set_no_grad_below */
+    float *dlogits_host;              /* (maxB,K) scratch for bert_backward_with */
 };
 
 /* Dropout streams: one per dropout site, so masks never repeat across sites. */
@@ -534,6 +536,7 @@ void bert_free(bert_model *m) {
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
+    free(m->dlogits_host);
     free(m->w.layers);
     free(m->g.layers);
     free(m->table);
@@ -549,6 +552,7 @@ float *bert_grads(bert_model *m) { return m->grads; }
 size_t bert_num_params(const bert_model *m) { return m->num_params; }
 const float *bert_logits(const bert_model *m) { return m->logits_host; }
 void bert_set_label_smoothing(bert_model *m, float eps) { m->label_smoothing = eps; }
+void bert_set_no_grad_below(bert_model *m, int depth) { m->no_grad_below = depth > 0 ? depth : 0; }
 
 size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
     *out = m->table;
@@ -556,6 +560,9 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 }
 
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
+
+void bert_set_backend(bert_model *m, const bertc_backend *be) { m->be = be; }
+const bertc_backend *bert_get_backend(const bert_model *m) { return m->be; }
 
 /* ------------------------------------------------------------------------------------------
  * activation planning */
@@ -637,13 +644,16 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
+    free(m->dlogits_host);
+    m->dlogits_host = NULL;
     memset(&m->a, 0, sizeof m->a);
     m->maxB = m->maxT = 0;
     m->a.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->a.layers);
     m->logits_host = calloc((size_t)B * c->num_labels, sizeof(float));
     m->losses_host = calloc((size_t)B, sizeof(float));
     m->ones_host = malloc((size_t)B * T * sizeof(int32_t));
-    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host)
+    m->dlogits_host = calloc((size_t)B * c->num_labels, sizeof(float));
+    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host || !m->dlogits_host)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
     for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
     act_walk count = {0};
@@ -772,7 +782,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
 /* ------------------------------------------------------------------------------------------
  * backward */
 
-void bert_backward(bert_model *m, float loss_scale) {
+void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss_scale, NULL); }
+
+void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
     if (m->B <= 0 || !m->has_labels || m->n_valid == 0) return;
@@ -790,6 +802,11 @@ void bert_backward(bert_model *m, float loss_scale) {
     /* loss = (1/n) sum_b loss_b, scaled for gradient accumulation */
     be->crossentropy_backward(a->g_logits, a->probs, a->labels, B, K, m->label_smoothing,
                               loss_scale / (float)m->n_valid);
+    if (dlogits_add) { /* a few floats: through the host, so every backend takes it as is */
+        be->to_host(m->dlogits_host, a->g_logits, (size_t)B * K * sizeof(float));
+        for (size_t i = 0; i < (size_t)B * K; i++) m->dlogits_host[i] += loss_scale * dlogits_add[i];
+        be->to_device(a->g_logits, m->dlogits_host, (size_t)B * K * sizeof(float));
+    }
 
     /* classifier, classifier dropout, tanh; then the pooler dense below */
     be->matmul_backward(a->g_pooled, m->g.cls_w, m->g.cls_b, a->g_logits, a->pooled_drop, m->w.cls_w, B, C,
@@ -805,7 +822,9 @@ void bert_backward(bert_model *m, float loss_scale) {
         be->first_token_backward(g_x, a->g_cls, B, T, C);
     }
 
-    for (int l = L - 1; l >= 0; l--) {
+    /* Frozen units (bert_set_no_grad_below): layer l is unit l + 1, the embeddings unit 0. */
+    const int lowest = m->no_grad_below > 1 ? m->no_grad_below - 1 : 0;
+    for (int l = L - 1; l >= lowest; l--) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_weights *g = &m->g.layers[l];
         bert_layer_acts *la = &a->layers[l];
@@ -855,6 +874,7 @@ void bert_backward(bert_model *m, float loss_scale) {
         g_x = g_in;
     }
 
+    if (m->no_grad_below > 0) return;
     /* embeddings: dropout, LayerNorm, then scatter into the three tables */
     be->dropout_backward(g_x, g_x, BT * C, p_hidden, seed, STREAM_EMB);
     be->layernorm_backward(g_x, m->g.emb_lnw, m->g.emb_lnb, g_x, a->emb_sum, m->w.emb_lnw, a->emb_mean,

@@ -42,6 +42,11 @@ void bert_free(bert_model *m);
 
 const bert_config *bert_get_config(const bert_model *m);
 bert_config *bert_config_mut(bert_model *m);
+/* Runs m's ops through be from now on (bertc bench wraps the CPU backend's table to mark
+ * where each op starts); be must outlive m and use the same memory as the CPU backend. */
+struct bertc_backend;
+void bert_set_backend(bert_model *m, const struct bertc_backend *be);
+const struct bertc_backend *bert_get_backend(const bert_model *m);
 
 /* Plans the activation arena for batches of at most B sequences of at most T tokens. */
 int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
@@ -62,6 +67,15 @@ void bert_set_label_smoothing(bert_model *m, float eps);
  * is zero_grad once, then forward/backward per micro-batch with loss_scale = 1/n_micro. */
 void bert_zero_grad(bert_model *m);
 void bert_backward(bert_model *m, float loss_scale);
+/* bert_backward with an extra gradient w.r.t. the logits, dlogits_add (B,K) on the host (or NULL),
+ * added (times loss_scale) to the cross-entropy's: for losses on the logits beyond the
+ * cross-entropy, such as R-Drop's consistency term (train/rdrop.h). */
+void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add);
+/* Freezing: backward computes no gradient at all for the lowest `depth` layer units of the
+ * parameter table's numbering (bert_param_info.layer): 0 = everything gets gradients (default),
+ * 1 = not the embeddings, 1 + n = not the embeddings nor encoder layers 0..n-1. Backward then stops
+ * early, saving their work; their gradients stay as zeroed. */
+void bert_set_no_grad_below(bert_model *m, int depth);
 
 /* The parameter arena and its gradient mirror. */
 float *bert_params(bert_model *m);
