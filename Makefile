@@ -71,7 +71,8 @@ FUZZ_PARALLEL ?= 1
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_NAMES    := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
-FUZZ_LIB_SRC  := $(sort $(wildcard src/util/*.c src/data/*.c src/tokenizer/*.c) src/model/safetensors.c src/model/config.c)
+FUZZ_LIB_SRC  := $(sort $(wildcard src/util/*.c src/data/*.c src/tokenizer/*.c) src/model/safetensors.c src/model/config.c \
+                   src/sweep/space.c src/sweep/objective.c)
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fuzz/targets.o
 FUZZ_CFLAGS   := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=all -Iinclude -Isrc -Ifuzz $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "sweep/sweep.h"
 #include "tokenizer/wordpiece.h"
 #include "util/recipe_file.h"
 
@@ -31,6 +32,7 @@ const fuzz_target FUZZ_TARGETS[] = {
     {"tar", fuzz_tar},
     {"split", fuzz_split},
     {"recipe", fuzz_recipe},
+    {"sweep", fuzz_sweep},
     {NULL, NULL},
 };
 
@@ -408,5 +410,46 @@ int fuzz_recipe(const uint8_t *data, size_t size) {
     for (char **p = flags; *p; p++) count++;
     harness_check(count == n && (n == 0 || !strncmp(flags[0], "--", 2)), "recipe flags");
     recipe_file_free(flags);
+    return BERTC_OK;
+}
+
+/* ------------------------------------------------------------ sweep */
+
+int fuzz_sweep(const uint8_t *data, size_t size) {
+    char path[512];
+    put("space.sweep", data, size, path, sizeof path);
+    /* The first line as an --objective too: what parses must print back and parse the same. */
+    char line[512];
+    size_t n = 0;
+    while (n < size && n + 1 < sizeof line && data[n] != '\n') n++;
+    memcpy(line, data, n);
+    line[n] = '\0';
+    sweep_objective o, o2;
+    bertc_error err;
+    if (sweep_objective_parse(&o, line, &err) == BERTC_OK) {
+        char text[1024];
+        sweep_objective_format(&o, text, sizeof text);
+        harness_check(sweep_objective_parse(&o2, text, &err) == BERTC_OK && o2.n == o.n && o2.metric == o.metric &&
+                          o2.maximise == o.maximise,
+                      "a formatted objective reads back different");
+    }
+    sweep_space s;
+    int rc = verbose(sweep_space_load(&s, path, &err), &err);
+    if (rc) return rc;
+    /* What bertc sweep does next: plan the trials (grid, random and halving, a few of each). */
+    static const sweep_method METHODS[] = {SWEEP_GRID, SWEEP_RANDOM, SWEEP_HALVING};
+    for (int m = 0; m < 3; m++) {
+        sweep_plan p;
+        if (sweep_plan_make(&p, &s, METHODS[m], 4, 7, &err) == BERTC_OK) {
+            harness_check(p.n_trials >= 1 && p.n_trials <= 4 && p.n_dims == s.n_dims, "sweep plan size");
+            for (int t = 0; t < p.n_trials; t++)
+                for (int d = 0; d < p.n_dims; d++) harness_check(p.values[t][d] != NULL, "sweep plan value");
+            sweep_plan_free(&p);
+        }
+    }
+    long points;
+    sweep_grid_size(&s, &points, &err);
+    sweep_space_set(&s, "model", "models/x", &err);
+    sweep_space_free(&s);
     return BERTC_OK;
 }

@@ -32,6 +32,7 @@ int fuzz_jsonl(const uint8_t *data, size_t size);            /* train.jsonl */
 int fuzz_tar(const uint8_t *data, size_t size);              /* data.tar.gz:train (libarchive) */
 int fuzz_split(const uint8_t *data, size_t size);            /* a --load-split file over a fixed dataset */
 int fuzz_recipe(const uint8_t *data, size_t size);           /* a --recipe file */
+int fuzz_sweep(const uint8_t *data, size_t size);            /* a bertc sweep file; its first line also as an --objective */
 
 /* Every target, NULL-terminated. */
 extern const fuzz_target FUZZ_TARGETS[];

@@ -301,6 +301,21 @@ printf 'batch-size = 0\n' >"$T/r7.conf"
 recipe r7 "a value out of range"
 try r8 recipe "missing file" "$BERTC" train --recipe "$T/nope.conf"
 
+# ---------------------------------------------------------------- sweep files (bertc sweep, --dry-run: nothing is trained)
+sweep() { try "$1" "sweep file" "$2" "$BERTC" sweep "$T/$1.sweep" --out "$T/o_$1" --dry-run --trials 2 ${3:+--objective "$3"}; }
+printf 'lr = log(0, 1e-4)\n' >"$T/w1.sweep"
+sweep w1 "a log range with a zero end"
+printf 'lr = linear(1e-3)\n' >"$T/w2.sweep"
+sweep w2 "a range with one end"
+printf 'seed = 1\n' >"$T/w3.sweep"
+sweep w3 "nothing to search"
+{ printf 'lr = 1e-3, 2e-3\nseed = '; head -c 5000 /dev/zero | tr '\0' '7'; echo; } >"$T/w4.sweep"
+sweep w4 "a 5,000-byte line"
+printf 'lr = 1e-3, 2e-3\n' >"$T/w5.sweep"
+sweep w5 "--objective with an unknown metric" "max f1"
+printf 'lr = 1e-3, 2e-3\nepochs = "3\n' >"$T/w6.sweep"
+sweep w6 "an unterminated quote"
+
 # ---------------------------------------------------------------- the command line
 cli() { id=$1 what=$2; shift 2; try "$id" "command line" "$what" "$BERTC" "$@"; }
 cli a1 "--lr abc" train --model "$M" --train "$T/ok.csv" --out "$T/o" --lr abc

@@ -73,6 +73,7 @@ static void test_known_statuses(void **state) {
     assert_int_equal(run_file(fuzz_tar, "tests/fixtures/fuzz/tar/member_size_8GiB_oom"), BERTC_EFORMAT);
     assert_int_equal(run_file(fuzz_jsonl, "tests/fixtures/fuzz/jsonl/label_1e300_float_cast_ub"), BERTC_EFORMAT);
     assert_int_equal(run_file(fuzz_config, "tests/fixtures/fuzz/config/num_labels_2e9_oom"), BERTC_EUNSUPPORTED);
+    assert_int_equal(run_file(fuzz_sweep, "tests/fixtures/fuzz/sweep/line_over_4096_leak"), BERTC_EFORMAT);
 }
 
 int main(void) {
