@@ -176,9 +176,16 @@ put("split", "train_val.jsonl",
 put("split", "unlabelled.jsonl", '{"split":"val","id":"pos/7_7.txt","label":null}\n\n  \n')
 
 # ------------------------------------------------------------------ recipes
-for name in sorted(os.listdir(os.path.join(ROOT, "recipes"))):
+for name in sorted(n for n in os.listdir(os.path.join(ROOT, "recipes")) if n.endswith(".conf")):
     copy("recipe", name, "recipes/" + name)
 put("recipe", "forms.conf", "--lr=3e-5\nepochs 2\nquiet\n  # comment\nseed\t=\t7 # trailing\n\nscheduler = cosine\n")
+
+# ------------------------------------------------------------------ sweep files (first line: an objective)
+copy("sweep", "imdb-search.sweep", "recipes/imdb-search.sweep")
+put("sweep", "objective_and_space.sweep",
+    "max val_accuracy s.t. train_accuracy < 0.92 and val_accuracy >= 0.85\nlr = log(1e-5, 1e-4)\nepochs = 2, 3\n"
+    "warmup-steps = int(0, 50)\nhidden-dropout = linear(0.1, 0.3)\ntext-column = \"title,body\"\nquiet\n")
+put("sweep", "grid.sweep", "min gap\nscheduler = linear, cosine, constant\nseed = 1\n")
 
 total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
 print("fuzz/corpus: %d bytes" % total)
