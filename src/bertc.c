@@ -60,6 +60,12 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
         o = &defaults;
     }
     *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return bertc_errorf(err, BERTC_EIO, "%s: cannot open the model folder: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return bertc_errorf(err, BERTC_EINVAL, "%s: not a folder (a model is a folder with config.json, vocab.txt "
+                            "and model.safetensors)", dir);
     bertc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->src_dir = strdup(dir))) {
         free(m);
@@ -526,8 +532,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
     if (o->on_log) {
         char line[256];
-        snprintf(line, sizeof line, "data: %zu training and %zu validation examples, %d labels", train.n, val.n,
-                 train.num_labels);
+        int w = snprintf(line, sizeof line, "data: %zu training and %zu validation examples, %d labels", train.n,
+                         val.n, train.num_labels);
+        if ((train.skipped || val.skipped) && w > 0 && (size_t)w < sizeof line)
+            snprintf(line + w, sizeof line - (size_t)w, "; %zu skipped as bad (--skip-bad)", train.skipped + val.skipped);
         o->on_log(line, o->user);
     }
 
@@ -666,7 +674,8 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
         goto done;
     }
     if (o->max_length < 2 || o->max_length > cfg->max_position_embeddings) {
-        rc = bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+        rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is outside [2, %d] (the model's max_position_embeddings)",
+                          o->max_length, cfg->max_position_embeddings);
         goto done;
     }
     if ((rc = encoded_set_build(&e, &d, m->tok, o->max_length, err))) goto done;
@@ -696,7 +705,8 @@ int bertc_predict(bertc_model *m, const char *const *texts, const char *const *p
     if (n == 0) return 0;
     if (n > INT_MAX) return bertc_errorf(err, BERTC_EINVAL, "too many texts at once");
     if (max_length < 2 || max_length > cfg->max_position_embeddings)
-        return bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+        return bertc_errorf(err, BERTC_EINVAL, "max length %d is outside [2, %d] (the model's max_position_embeddings)",
+                            max_length, cfg->max_position_embeddings);
     encoded_set e;
     int rc = encoded_set_from_texts(&e, texts, pairs, (int)n, m->tok, max_length, err);
     if (rc) return rc;

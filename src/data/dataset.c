@@ -235,8 +235,8 @@ int builder_finish(data_builder *b, dataset *out, bertc_error *err) {
     int num_names = 0;
 
     /* Trees come out of directory listings and archives in no useful order. */
-    if (b->kind != DATA_TABLE) {
-        if (b->n) qsort(b->rec, b->n, sizeof *b->rec, cmp_record_id); /* qsort(NULL, 0) is undefined */
+    if (b->kind != DATA_TABLE && b->n > 0) { /* (qsort must not be given a NULL array, even empty) */
+        qsort(b->rec, b->n, sizeof *b->rec, cmp_record_id);
         for (size_t i = 1, last = 0; i < b->n; i++) {
             if (strcmp(b->rec[last].id, b->rec[i].id) != 0) {
                 last = i;

@@ -156,9 +156,13 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
     return rc;
 }
 
+/* The most read_entry_data allocates up front; the size a header announces is not trusted (a
+ * damaged or hostile archive can announce gigabytes), the buffer grows with what is really read. */
+#define ENTRY_FIRST_ALLOC ((size_t)1 << 20)
+
 /* Reads the current entry's data (size bytes announced, or unknown when size < 0). */
 static int read_entry_data(struct archive *a, la_int64_t size, char **out, size_t *len) {
-    size_t cap = size >= 0 ? (size_t)size + 1 : 4096, n = 0;
+    size_t cap = size >= 0 && (uint64_t)size < ENTRY_FIRST_ALLOC ? (size_t)size + 1 : ENTRY_FIRST_ALLOC, n = 0;
     char *p = malloc(cap);
     if (!p) return ARCHIVE_FATAL;
     for (;;) {
@@ -194,7 +198,10 @@ int read_tree_archive(data_builder *b, const char *path, const char *folder, ber
     if (!a) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", path);
     archive_read_support_filter_all(a);
     archive_read_support_format_all(a);
-    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
+    /* Read in blocks of 1 MiB, or the file's size (from 16 kB) when it is smaller. */
+    size_t block = (size_t)1 << 20;
+    if (st.st_size < (off_t)block) block = st.st_size < 16384 ? 16384 : (size_t)st.st_size;
+    if (archive_read_open_filename(a, path, block) != ARCHIVE_OK) {
         int rc = bertc_errorf(err, BERTC_EFORMAT, "%s: cannot read archive: %s", path, archive_error_string(a));
         archive_read_free(a);
         return rc;

@@ -149,11 +149,15 @@ typedef struct layout_walk {
     float *pbase, *gbase;   /* NULL while counting */
     void *w, *g;            /* the structs whose float* fields are being set (weights, grads) */
     size_t n, offset;
+    int overflow;           /* the sizes (from config.json) overflow a size_t */
 } layout_walk;
 
 static void add_tensor(layout_walk *lw, size_t field, int64_t rows, int64_t cols, int no_decay,
                        int layer, const char *fmt, int idx) {
-    size_t numel = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+    size_t numel;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)(cols > 0 ? cols : 1), &numel) ||
+        __builtin_add_overflow(lw->offset, numel, &(size_t){0}))
+        lw->overflow = 1;
     if (lw->table) {
         bert_param_info *p = &lw->table[lw->n];
         snprintf(lw->names[lw->n], sizeof lw->names[lw->n], fmt, idx);
@@ -268,6 +272,11 @@ static int model_alloc(bert_model *m, bertc_error *err) {
     m->be = bertc_backend_cpu();
     layout_walk count = {0};
     layout(c, &count);
+    /* Absurd sizes in config.json: say so before trying to allocate (weights + gradients). */
+    if (count.overflow || count.offset > SIZE_MAX / (2 * sizeof(float)))
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "model: config.json's sizes give more parameters than memory "
+                            "can address (hidden_size %d, intermediate_size %d, vocab_size %d, %d layers)",
+                            c->hidden_size, c->intermediate_size, c->vocab_size, c->num_hidden_layers);
     m->n_tensors = count.n;
     m->num_params = count.offset;
     m->table = calloc(m->n_tensors, sizeof *m->table);
@@ -277,7 +286,8 @@ static int model_alloc(bert_model *m, bertc_error *err) {
     m->params = m->be->alloc(m->num_params * sizeof(float));
     m->grads = m->be->alloc(m->num_params * sizeof(float));
     if (!m->table || !m->names || !m->w.layers || !m->g.layers || !m->params || !m->grads)
-        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters", m->num_params);
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters (%.1f GB of weights and as "
+                            "much of gradients)", m->num_params, (double)m->num_params * sizeof(float) / 1e9);
     layout_walk lw = {.table = m->table, .names = m->names, .pbase = m->params, .gbase = m->grads,
                       .w = &m->w, .g = &m->g};
     layout(c, &lw);
@@ -478,7 +488,7 @@ int bert_load(bert_model **out, const char *model_dir, const bert_load_options *
         if (rc && err) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            rc = bertc_errorf(err, rc, "%s: tensor %s: %s", st_path, t->name, msg);
+            rc = bertc_errorf(err, rc, "%s: %s", st_path, msg); /* msg names the tensor */
         }
     }
     if (opened) safetensors_close(&f);

@@ -113,7 +113,11 @@ int sweep_space_parse(sweep_space *s, const char *text, const char *path, bertc_
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
         char line[4096];
-        if (len >= sizeof line) return bertc_errorf(err, BERTC_EFORMAT, "%s: line %zu: too long", path, lineno);
+        if (len >= sizeof line) { /* (break, not return: the settings read so far are freed below) */
+            rc = bertc_errorf(err, BERTC_EFORMAT, "%s: line %zu: too long (more than %zu bytes)", path, lineno,
+                              sizeof line - 1);
+            break;
+        }
         memcpy(line, p, len);
         line[len] = '\0';
         p += len + (nl ? 1 : 0);
