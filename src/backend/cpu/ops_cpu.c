@@ -427,9 +427,15 @@ static inline float gelu_f(float x) { /* exact: x * Phi(x), as torch.nn.function
     return 0.5f * x * (1.0f + erf_vec(x * (float)M_SQRT1_2));
 }
 static inline float gelu_d(float x) {
-    float cdf = 0.5f * (1.0f + erf_vec(x * (float)M_SQRT1_2));
-    float pdf = INV_SQRT_2PI * exp_vec(-0.5f * x * x);
-    return cdf + x * pdf;
+    /* Phi(x) + x phi(x): erf_vec's e^(-z^2), z = x/sqrt(2), is phi's e^(-x^2/2), so one exp
+     * serves both (erf_vec inlined by hand) */
+    float z = x * (float)M_SQRT1_2, az = fabsf(z);
+    float e = exp_vec(-az * az);
+    float t = 1.0f / (1.0f + 0.3275911f * az);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float erf_az = 1.0f - poly * e;
+    float cdf = 0.5f * (1.0f + (z < 0.0f ? -erf_az : erf_az));
+    return cdf + x * (INV_SQRT_2PI * e);
 }
 static inline float gelu_new_f(float x) { /* tanh approximation (HF NewGELUActivation) */
     return 0.5f * x * (1.0f + tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
