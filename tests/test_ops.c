@@ -315,7 +315,7 @@ static void test_bias_act(void **state) {
 }
 
 /* attention with dropout on, forward and backward, against a double-precision reference that
- * draws the documented masks: the dropout drawn inside the softmax pass and redrawn in backward. */
+ * draws the documented masks: forward's dropout and the one backward redraws (folded into its softmax pass). */
 static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
     const bertc_backend *be = bertc_backend_cpu();
     int HS = C / NH;

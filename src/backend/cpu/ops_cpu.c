@@ -288,11 +288,8 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
  * One (b, h) pair per task, each a few single-threaded sgemms over that head's (T,HS) slices,
  * read in place with row stride C: no (B,T,C) -> (B,NH,T,HS) transpose is ever materialised. */
 
-/* softmax of one row of scores with HF's additive mask, in place; when drop is not NULL, the
- * same normalising pass also writes the row's dropped probabilities there (element `first` + j
- * of the dropout stream), so the probabilities are read once, not again by a dropout pass. */
-static void masked_softmax_row(float *row, float *drop, const int32_t *mask, int T, size_t first, float p_drop,
-                               float keep_scale, uint64_t seed, uint64_t stream) {
+/* softmax of one row of scores with HF's additive mask, in place */
+static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     float maxv = -INFINITY;
     #pragma omp simd reduction(max : maxv)
     for (int j = 0; j < T; j++) {
@@ -308,21 +305,12 @@ static void masked_softmax_row(float *row, float *drop, const int32_t *mask, int
         sum += e;
     }
     float inv = 1.0f / sum;
-    if (!drop) {
-        #pragma omp simd
-        for (int j = 0; j < T; j++) row[j] *= inv;
-        return;
-    }
     #pragma omp simd
-    for (int j = 0; j < T; j++) {
-        float pj = row[j] * inv;
-        row[j] = pj;
-        drop[j] = dropout_keep(seed, stream, first + (size_t)j, p_drop) ? pj * keep_scale : 0.0f;
-    }
+    for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
 /* dst[e] = src[e] dropped or scaled, element e of the (b,h) slab starting at `first` in the
- * whole (B,NH,Tq,T) tensor: backward redraws the dropout that forward drew in masked_softmax_row. */
+ * whole (B,NH,Tq,T) tensor: forward draws the probabilities' dropout, backward redraws it. */
 static void attention_dropout(float *dst, const float *src, size_t n, size_t first, float p_drop, float keep_scale,
                               uint64_t seed, uint64_t stream) {
     #pragma omp simd
@@ -346,12 +334,13 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
             /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scaling, then masked softmax row by row */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, scale, q + qhead, C, k + khead, C,
                         0.0f, S, T);
-            /* and, with dropout, the dropped copy Pd in scratch, in the same pass */
-            float *Pd = p_drop > 0.0f ? scratch + slab : NULL;
-            for (int i = 0; i < Tq; i++)
-                masked_softmax_row(S + (size_t)i * T, Pd ? Pd + (size_t)i * T : NULL, mask + (size_t)b * T, T,
-                                   slab + (size_t)i * T, p_drop, keep_scale, seed, stream);
-            const float *P = Pd ? Pd : S;
+            for (int i = 0; i < Tq; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
+            const float *P = S;
+            if (p_drop > 0.0f) {
+                float *Pd = scratch + slab;
+                attention_dropout(Pd, S, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
+                P = Pd;
+            }
             /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f,
                         ctx + qhead, C);
