@@ -26,7 +26,7 @@ if [ -n "$BASE" ]; then
         rm -rf "$DIR" && mkdir -p "$DIR/src"
         git archive "$BASE" src include Makefile | tar -x -C "$DIR/src"
         make -s -C "$DIR/src" build/libbertc.a
-        $CC $FLAGS -I"$DIR/src/include" -I"$DIR/src/src" -o "$DIR/step_time" bench/step_time.c "$DIR/src/build/libbertc.a" $LIBS
+        $CC -I"$DIR/src/include" -I"$DIR/src/src" $FLAGS -o "$DIR/step_time" bench/step_time.c "$DIR/src/build/libbertc.a" $LIBS
     fi
     BINS="$DIR/step_time build/tools/step_time"
 fi
