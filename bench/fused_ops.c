@@ -96,8 +96,8 @@ int main(int argc, char **argv) {
                     name = "attn out: matmul+bias, dropout_residual, LN -> fused";
                     o->matmul_forward(proj, ctx, w_cc, fused ? NULL : bias_c, N, C, C);
                     if (fused) {
-                        o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C, eps, p,
-                                                      seed, 1);
+                        o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C,
+                                                      eps, p, seed, 1);
                     } else {
                         o->dropout_residual_forward(res, proj, res_in, NC, p, seed, 1);
                         o->layernorm_forward(out, mean, rstd, res, lnw, lnb, N, C, eps);
@@ -142,8 +142,8 @@ int main(int argc, char **argv) {
                 case 6:
                     name = "elementwise only: dropout_res+LN fwd, LN+dropout bwd";
                     if (fused) {
-                        o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C, eps, p,
-                                                      seed, 1);
+                        o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C,
+                                                      eps, p, seed, 1);
                         o->residual_layernorm_backward(g_res, g_proj, db_c, dlnw, dlnb, g_x, res, lnw, mean, rstd, N, C,
                                                        p, seed, 1);
                     } else {

@@ -260,7 +260,8 @@ static void check_residual_layernorm(int N, int C, float p, int with_bias, int i
            with_bias, in_place, dout_, e_dres, e_dx, e_dw, e_db, dxb_err);
     /* LayerNorm's input gradient scales with rstd (inputs here have rstd ~ 1) */
     assert_true(e_dres <= 1e-5 && e_dx <= 2e-5);
-    assert_true(e_dw <= 1e-6 * N + 1e-6 && e_db <= 1e-6 * N + 1e-6 && dxb_err <= 1e-5 * fmax(dxb_scale, 1.0) + 1e-6 * N);
+    assert_true(e_dw <= 1e-6 * N + 1e-6 && e_db <= 1e-6 * N + 1e-6);
+    assert_true(dxb_err <= 1e-5 * fmax(dxb_scale, 1.0) + 1e-6 * N);
     if (p > 0.0f) /* dropped elements get exactly no gradient, kept ones are scaled */
         for (size_t i = 0; i < NC; i++)
             assert_true(dropout_keep(11, 5, i, p) ? dx[i] == dres[i] * (1.0f / (1.0f - p)) : dx[i] == 0.0f);
@@ -291,7 +292,8 @@ static void test_bias_act(void **state) {
             int N = sizes[k][0], F = sizes[k][1];
             size_t NF = (size_t)N * F;
             uint64_t st = 77 + k;
-            float *pre = rand_buf(NF, &st, 4.0f), *bias = rand_buf((size_t)F, &st, 1.0f), *dout = rand_buf(NF, &st, 1.0f);
+            float *pre = rand_buf(NF, &st, 4.0f), *bias = rand_buf((size_t)F, &st, 1.0f);
+            float *dout = rand_buf(NF, &st, 1.0f);
             float *pre_r = malloc(NF * 4), *out = malloc(NF * 4), *out_r = malloc(NF * 4);
             for (size_t i = 0; i < NF; i++) pre_r[i] = pre[i] + bias[i % (size_t)F];
             be->bias_act_forward((ops_act)a, out, pre, bias, N, F);
@@ -385,8 +387,8 @@ static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
         e_dk = fmax(e_dk, fabs(dk[i] - rdk[i]));
         e_dv = fmax(e_dv, fabs(dv[i] - rdv[i]));
     }
-    printf("  attention B %d Tq %d T %d C %d NH %d p %.1f: att %.1e ctx %.1e dq %.1e dk %.1e dv %.1e\n", B, Tq, T, C, NH,
-           p, e_att, e_ctx, e_dq, e_dk, e_dv);
+    printf("  attention B %d Tq %d T %d C %d NH %d p %.1f: att %.1e ctx %.1e dq %.1e dk %.1e dv %.1e\n", B, Tq, T, C,
+           NH, p, e_att, e_ctx, e_dq, e_dk, e_dv);
     assert_true(e_att <= 1e-6 && e_ctx <= 1e-5 && e_dq <= 1e-5 && e_dk <= 1e-5 && e_dv <= 1e-5);
     free(q); free(k); free(v); free(dctx); free(ctx); free(att); free(scratch); free(dq); free(dk); free(dv);
     free(mask); free(P); free(dP); free(rdq); free(rdk); free(rdv);

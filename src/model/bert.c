@@ -73,7 +73,7 @@ typedef struct bert_acts {
     float *emb_mean, *emb_rstd;/* (B,T) */
     float *emb_out;            /* (B,T,C) LayerNorm output after dropout: input of layer 0 */
     bert_layer_acts *layers;
-    float *proj;               /* (B,T,C) scratch: dense outputs (bias not yet added) before the fused bias+dropout+residual+LayerNorm */
+    float *proj;               /* (B,T,C) scratch: dense outputs without bias, input of the fused ops */
     float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
     float *x_cls;              /* (B,C) the last layer's input at [CLS] (its query-side input) */
     float *cls;                /* (B,C) first token of the encoder output (when no layer is [CLS]-only) */
