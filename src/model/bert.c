@@ -77,7 +77,7 @@ typedef struct bert_acts {
     float *emb_mean, *emb_rstd;/* (B,T) */
     float *emb_out;            /* (B,T,C) LayerNorm output after dropout: input of layer 0 */
     bert_layer_acts *layers;
-    float *proj;               /* (B,T,C) scratch: dense outputs before dropout+residual */
+    float *proj;               /* (B,T,C) scratch: dense outputs without bias, input of the fused ops */
     float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
     float *x_cls;              /* (B,C) the last layer's input at [CLS] (its query-side input) */
     float *cls;                /* (B,C) first token of the encoder output (when no layer is [CLS]-only) */
@@ -816,16 +816,17 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         linear_forward(m, la->v, x, la->x16, 1, w->vw, w->vb, (int)BT, C, C);
         be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH,
                               p_att, seed, STREAM_ATT(l));
-        linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, w->ob, (int)NQ, C, C);
-        be->dropout_residual_forward(la->res1, a->proj, xq, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
-        be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)NQ, C,
-                              c->layer_norm_eps);
-        linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, w->fb1, (int)NQ, C, F);
-        be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, NQ * F);
-        linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, w->fb2, (int)NQ, F, C);
-        be->dropout_residual_forward(la->res2, a->proj, la->a1, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
-        be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)NQ, C,
-                              c->layer_norm_eps);
+        /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
+         * it makes anyway (dropout + residual + LayerNorm, or the activation). */
+        linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
+        be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
+                                       w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, NULL, (int)NQ, C, F);
+        be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
+        linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
+        be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
+                                       w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
+                                       STREAM_FFN_OUT(l));
         x = la->out;
     }
 
@@ -934,30 +935,23 @@ encoder:
         size_t NQ = (size_t)B * Tq;
         const float *xq = Tq == T ? x : a->x_cls;
 
-        /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))) */
+        /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))); the fused ops also give the dense
+         * layers' bias gradients, so matmul_backward gets dbias NULL */
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
-        be->layernorm_backward(g_res2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd,
-                               (int)NQ, C);
-        const float *g_o2 = g_res2;
-        if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res2, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
-            g_o2 = a->g_proj;
-        }
-        linear_backward(m, a->g_ff, g->fw2, g->fb2, g_o2, la->fact, la->fact16, w->fw2, (int)NQ, F, C, 0);
-        be->act_backward(act, a->g_ff, a->g_ff, la->fpre, NQ * F);
+        float *g_o2 = p_hidden > 0.0f ? a->g_proj : NULL; /* NULL: no dropout, g_res2 is dense2's gradient */
+        be->residual_layernorm_backward(g_res2, g_o2, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
+                                        la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
+        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, la->fact, la->fact16, w->fw2, (int)NQ, F, C, 0);
+        be->act_bias_backward(act, a->g_ff, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        linear_backward(m, g_a1, g->fw1, g->fb1, a->g_ff, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
+        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
 
         /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
-        be->layernorm_backward(g_res1, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd,
-                               (int)NQ, C);
-        const float *g_o1 = g_res1;
-        if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res1, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
-            g_o1 = a->g_proj;
-        }
-        linear_backward(m, a->g_ctx, g->ow, g->ob, g_o1, la->ctx, la->ctx16, w->ow, (int)NQ, C, C, 0);
+        float *g_o1 = p_hidden > 0.0f ? a->g_proj : NULL;
+        be->residual_layernorm_backward(g_res1, g_o1, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
+                                        la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, la->ctx, la->ctx16, w->ow, (int)NQ, C, C, 0);
         be->attention_backward(a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch,
                                B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
