@@ -7,6 +7,15 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenmp
+# oneDNN (libdnnl-dev) runs the bf16 matrix products (AVX512-BF16 / AMX kernels); without it
+# --precision bf16 still works, on the fallback (bf16 widened to fp32, OpenBLAS). DNNL=0 leaves it out.
+DNNL    ?= $(shell test -f /usr/include/oneapi/dnnl/dnnl.h && echo 1)
+ifeq ($(DNNL),1)
+CFLAGS  += -DBERTC_HAVE_DNNL
+LDLIBS  += -ldnnl
+endif
+# bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
+LDLIBS  += -Wl,--wrap=cblas_sgemm
 
 BUILD   ?= build
 BIN     ?= bertc
@@ -76,15 +85,82 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbertc.a
 tests: $(TESTS) $(BIN)
 
 test: tests
-	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)" $(CUDA_EMU_TEST)
+	@BERTC=./$(BIN) BUILD=$(BUILD) BERTC_IMDB=$(IMDB) sh tests/run.sh $(TESTS) "sh tests/test_cli.sh ./$(BIN)" "sh tests/test_resume_kill.sh ./$(BIN)" "sh tests/test_report_chromium.sh ./$(BIN)" "sh tests/test_bad_inputs.sh ./$(BIN)" $(CUDA_EMU_TEST)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bertc \
 	    OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-clean:
-	rm -rf build build-asan bertc
+# The matrix-product microbenchmark (docs/PERFORMANCE.md, "bf16"): OpenBLAS, BLIS (libblis-dev)
+# and oneDNN on the shapes of a BERT training step.
+BLIS_DIR ?= /usr/lib/x86_64-linux-gnu/blis-openmp
+gemm-bench: $(BUILD)/bench/gemm_bench
+$(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(BUILD)/libbertc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -isystem /usr/include/x86_64-linux-gnu/blis-openmp -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) \
+	    -ldnnl -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis
 
-.PHONY: all tests test asan clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# The link flags of build/libbertc.a, for scripts that build their own programs against it.
+ldlibs:
+	@echo $(LDLIBS)
+
+# The name issue #6 gives the sanitizer suite.
+test-asan: asan
+
+# A short train -> eval -> predict -> tokenize run under valgrind's memcheck (tests/valgrind_e2e.sh).
+# valgrind cannot execute AVX-512, so this build is for a generic x86-64, in its own folder.
+test-valgrind:
+	$(MAKE) BUILD=build-valgrind BIN=build-valgrind/bertc OPT="-O1" build-valgrind/bertc
+	sh tests/valgrind_e2e.sh build-valgrind/bertc
+
+clean:
+	rm -rf build build-asan bertc build-fuzz build-valgrind
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing (docs/RELIABILITY.md, "Fuzzing"): one libFuzzer program per parser of outside input,
+# build-fuzz/fuzz_NAME from fuzz/fuzz_NAME.c + fuzz/targets.c, built by clang with ASan + UBSan.
+# Only the parser modules are compiled in (no OpenMP, BLAS or model code: none of it reads files).
+# `make fuzz` runs every target for FUZZ_SECONDS each, FUZZ_PARALLEL at a time (fuzz/campaign.sh).
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 600
+FUZZ_PARALLEL ?= 1
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_NAMES    := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_SRC  := $(sort $(wildcard src/util/*.c src/data/*.c src/tokenizer/*.c) src/model/safetensors.c src/model/config.c \
+                   src/sweep/space.c src/sweep/objective.c)
+FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fuzz/targets.o
+FUZZ_CFLAGS   := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=all -Iinclude -Isrc -Ifuzz $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt \
+	    -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libbertc_fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libbertc_fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libbertc_fuzz.a \
+	    $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+# The regression test compiles the targets' bodies in (#include "../fuzz/targets.c").
+$(BUILD)/tests/test_fuzz_regressions: fuzz/targets.c fuzz/targets.h
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/campaign.sh $(FUZZ_NAMES)
+
+# The CPU benchmark: bertc (and PyTorch + transformers when installed) on the bert-base and MiniLM
+# shapes, a Markdown report on stdout (bench/run.sh --help; e.g. make bench BENCH_ARGS="--threads 2 --save").
+bench: $(BIN)
+	sh bench/run.sh --bertc ./$(BIN) $(BENCH_ARGS)
+
+.PHONY: bench
+
+.PHONY: all tests test asan clean gemm-bench ldlibs fuzz fuzz-build test-asan test-valgrind
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -50,6 +50,7 @@ typedef struct bertc_open_options {
     uint64_t seed;                  /* initialises heads that are not in the checkpoint */
     int quiet;                      /* 0: one-line notices (e.g. "classifier initialised") go to stderr */
     const char *device;             /* "cpu" (NULL means it) or "cuda": where the model computes */
+    const char *precision;          /* "fp32" (default) or "bf16": the encoder's matrix products in bf16, fp32 accumulation */
 } bertc_open_options;
 
 void bertc_open_options_default(bertc_open_options *o);
@@ -109,6 +110,13 @@ typedef struct bertc_train_options {
     float warmup_ratio;             /* < 0: use warmup_steps */
     float hidden_dropout, attention_dropout, classifier_dropout; /* < 0: keep config.json's */
     float label_smoothing;
+    /* More regularisation (docs/SWEEP.md): each off by default. */
+    float layer_lr_decay;           /* layer-wise lr decay X in (0, 1]: head lr, top layer lr*X, ..., embeddings lr*X^L; 1 = off */
+    int freeze_embeddings;          /* no update of the embeddings (and no gradient computed for them) */
+    int freeze_layers;              /* no update of the lowest N encoder layers */
+    float rdrop;                    /* R-Drop: loss = mean CE of two dropout passes + rdrop * symmetric KL; 0 = off */
+    const char *truncation;         /* "head" (default, as Hugging Face), "tail", "head+tail" or "head+tail:H" */
+    int stop_after_epoch;           /* > 0: pause after this epoch (checkpoint kept, r->paused set); --resume continues. Not fingerprinted */
     int patience;                   /* epochs without a better validation accuracy before stopping; 0 = never stop early */
     int pad_dynamic;                /* pad each batch to its longest row instead of max_length */
     int eval_train;                 /* evaluate the training set in eval mode at the end (the reference's "training accuracy") */
@@ -120,6 +128,7 @@ typedef struct bertc_train_options {
     int deterministic;              /* bit-identical results (resumed or not) for the same thread count, which a resume must keep */
     int skip_nonfinite;             /* skip an update whose loss or gradient is not finite; more than 10 in a row stop the run */
     const char *device;             /* "cpu" (NULL means it) or "cuda" */
+    const char *precision;          /* "fp32" (default) or "bf16" (bertc_open_options); master weights and AdamW stay fp32 */
     volatile sig_atomic_t *stop;    /* non-zero (set by a signal handler): checkpoint after this update, return BERTC_EINTERRUPTED */
     bertc_progress_fn on_progress;
     bertc_log_fn on_log;
@@ -139,6 +148,7 @@ typedef struct bertc_train_result {
     bertc_eval_result val;          /* best weights */
     double train_seconds, examples_per_s;
     long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
+    int paused;                     /* stopped by stop_after_epoch: train/val are the best weights' so far; resume to continue */
 } bertc_train_result;
 
 void bertc_train_options_default(bertc_train_options *o);
@@ -148,6 +158,51 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
  * release it with bertc_train_options_release after the training. */
 int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void **keep, bertc_error *err);
 void bertc_train_options_release(void *keep);
+
+/* ------------------------------------------- continued MLM pretraining */
+
+/* Masked-language-model training of a model's encoder on unlabelled text (docs/EXPERIMENT.md,
+ * "Continued pretraining"): BERT's masking (train/mlm_mask.h), BertForMaskedLM's head and loss,
+ * AdamW under a schedule. Writes a Hugging Face folder that bertc train and transformers'
+ * BertForMaskedLM / BertForSequenceClassification load, plus metrics.jsonl and summary.json. */
+typedef struct bertc_pretrain_options {
+    const char *model_dir;          /* Hugging Face folder to start from */
+    const char *data_spec;          /* texts (docs/DATA.md; labels ignored, "unsup" folders read) */
+    const char *out_dir;
+    const char *text_column;        /* tables: the text field (default "text") */
+    int skip_bad;
+    long max_examples;              /* 0 = all, else a seeded subset */
+    int max_length;                 /* tokens per text, [CLS] and [SEP] included (longer texts are truncated) */
+    int batch_size;
+    long steps;                     /* > 0: this many updates; else epochs over the data */
+    int epochs;
+    float lr;
+    float weight_decay;
+    float adam_beta1, adam_beta2, adam_eps;
+    float max_grad_norm;            /* <= 0: no clipping */
+    const char *scheduler;          /* "constant", "linear", "cosine" */
+    float warmup_ratio;
+    float mlm_probability;          /* share of tokens selected (0.15) */
+    int whole_word_mask;
+    long freeze_encoder_steps;      /* the first N updates train the head alone (a new head settles first) */
+    uint64_t seed;                  /* subset, shuffling, masking, dropout, a new head */
+    int threads;
+    volatile sig_atomic_t *stop;    /* non-zero: write the model after this update, return BERTC_EINTERRUPTED */
+    bertc_progress_fn on_progress;
+    bertc_log_fn on_log;
+    void *user;
+} bertc_pretrain_options;
+
+typedef struct bertc_pretrain_result {
+    long steps, examples;
+    long masked_tokens, tokens;     /* predicted (masked) tokens and all real tokens seen */
+    double first_loss;              /* mean MLM loss of the first min(10, steps / 2) updates (1 for 1 update) */
+    double last_loss;               /* ... and of as many last updates */
+    double seconds, tokens_per_s;
+} bertc_pretrain_result;
+
+void bertc_pretrain_options_default(bertc_pretrain_options *o);
+int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, bertc_error *err);
 
 /* ----------------------------------------------------- evaluate, predict */
 
@@ -171,6 +226,30 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
  * NULL) receive n * num_labels floats. */
 int bertc_predict(bertc_model *m, const char *const *texts, const char *const *pairs, size_t n,
                   int max_length, float *probs, float *logits, bertc_error *err);
+
+/* ------------------------------------------------------------ benchmark */
+
+/* bertc bench: times a training step, an evaluation forward and single-example latency of one
+ * model shape (docs/PERFORMANCE.md, "Benchmark"), the step's matrix products alone, or the
+ * machine's sgemm peak. The model is one of: model_dir (weights), config_path (random weights)
+ * or shape ("bert-base", "minilm": built-in shapes, random weights). */
+typedef struct bertc_bench_options {
+    const char *model_dir, *config_path, *shape;
+    const char *precision;          /* one of bertc_bench_precisions(); default "fp32" */
+    const char *what;               /* comma list of latency,eval,step,matmul; NULL: all */
+    int threads;                    /* 0 = all cores */
+    int warmup, reps;               /* untimed and timed runs of each measurement (1, 5) */
+    int train_batch, eval_batch, seq; /* 16, 32, 128 */
+    int peak;                       /* measure the sgemm peak instead (shape's products and square^3) */
+    int square;                     /* the peak's square product size (2048) */
+    uint64_t seed;
+} bertc_bench_options;
+
+void bertc_bench_options_default(bertc_bench_options *o);
+/* The precisions bertc bench can time, NULL-terminated. */
+const char *const *bertc_bench_precisions(void);
+/* Runs the measurements; one JSON object per line to jsonl and/or a table to human (either may be NULL). */
+int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_error *err);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,8 @@ def build(tmp):
     open(src, "w").write(HELPER)
     libs = subprocess.run(["pkg-config", "--libs", "libarchive", "libcjson", "libutf8proc"], capture_output=True,
                           text=True).stdout.split()
+    if os.path.exists("/usr/include/oneapi/dnnl/dnnl.h"):  # the Makefile links oneDNN when it is there
+        libs.append("-ldnnl")
     subprocess.run(["cc", "-O2", "-Iinclude", "-Isrc", "-o", exe, src, "build/libbertc.a", *libs, "-lopenblas", "-lm",
                     "-fopenmp"], check=True)
     return exe

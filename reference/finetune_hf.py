@@ -28,6 +28,11 @@ RECIPE_KEYS = {
     "batch-size": int, "epochs": int, "scheduler": str, "warmup-steps": int, "warmup-ratio": float,
     "weight-decay": float, "patience": int, "seed": int, "max-grad-norm": float, "label-smoothing": float,
     "eval-batch-size": int, "adam-beta1": float, "adam-beta2": float, "adam-eps": float,
+    # regularisation (docs/SWEEP.md); a flag line without a value means on
+    "layer-lr-decay": float, "freeze-embeddings": lambda v: v in ("", "1", "true"), "freeze-layers": int,
+    "rdrop": float, "truncation": str,
+    # bertc-only settings the reference accepts and ignores (bertc sweep's best.conf may hold them)
+    "deterministic": lambda v: True, "pad": str, "grad-accum": int,
 }
 
 
@@ -53,12 +58,17 @@ def parse_args():
     p.add_argument("--summary", help="write the summary JSON here")
     p.add_argument("--threads", type=int, default=0)
     for key, typ in RECIPE_KEYS.items():
-        p.add_argument("--" + key, type=typ)
+        if key == "freeze-embeddings":
+            p.add_argument("--" + key, action="store_const", const=True)
+        else:
+            p.add_argument("--" + key, type=typ)
     a = p.parse_args()
     settings = {"train-size": 0, "val-size": 0, "max-length": 128, "lr": 2e-5, "batch-size": 16, "epochs": 3,
                 "scheduler": "linear", "warmup-steps": 0, "warmup-ratio": -1.0, "weight-decay": 0.0, "patience": 0,
                 "seed": 42, "max-grad-norm": 0.0, "label-smoothing": 0.0, "eval-batch-size": 32,
-                "adam-beta1": 0.9, "adam-beta2": 0.999, "adam-eps": 1e-8}
+                "adam-beta1": 0.9, "adam-beta2": 0.999, "adam-eps": 1e-8,
+                "layer-lr-decay": 1.0, "freeze-embeddings": False, "freeze-layers": 0, "rdrop": 0.0, "truncation": "head",
+                "grad-accum": 1}
     if a.recipe:
         settings.update(read_recipe(a.recipe))
     for key in RECIPE_KEYS:
@@ -94,10 +104,35 @@ def main():
     train, val = load_data(s, a.split)
     tok = AutoTokenizer.from_pretrained(s["model"])
 
+    if s["grad-accum"] != 1:
+        sys.exit("grad-accum is not supported by the reference script")
+
+    def truncate(ids, budget):
+        """bertc's --truncation (src/train/encoded.h): head, tail, head+tail[:H] (H = budget // 4 by default)."""
+        rule = s["truncation"]
+        if len(ids) <= budget or rule == "head":
+            return ids[:budget]
+        if rule == "tail":
+            return ids[len(ids) - budget:]
+        if rule == "head+tail":
+            head = budget // 4
+        elif rule.startswith("head+tail:"):
+            head = min(int(rule[10:]), budget)
+        else:
+            sys.exit(f"unknown truncation '{rule}'")
+        return ids[:head] + ids[len(ids) - (budget - head):]
+
     def encode(ds):
-        enc = tok([e.text for e in ds.examples], truncation=True, max_length=s["max-length"], padding="max_length",
-                  return_tensors="pt")
-        return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], torch.tensor([e.label for e in ds.examples])
+        texts = [e.text for e in ds.examples]
+        if s["truncation"] == "head":
+            enc = tok(texts, truncation=True, max_length=s["max-length"], padding="max_length", return_tensors="pt")
+            return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], torch.tensor([e.label for e in ds.examples])
+        T = s["max-length"]
+        rows = [[tok.cls_token_id] + truncate(ids, T - 2) + [tok.sep_token_id]
+                for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+        ids = torch.tensor([r + [tok.pad_token_id] * (T - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+        return ids, mask, torch.zeros_like(ids), torch.tensor([e.label for e in ds.examples])
 
     tr, va = encode(train), (encode(val) if val else None)
     labels = train.labels
@@ -109,11 +144,30 @@ def main():
             kw[field] = s[key]
     model = AutoModelForSequenceClassification.from_pretrained(s["model"], **kw)
 
-    decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "LayerNorm" in n)]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "LayerNorm" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight-decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=s["lr"], betas=(s["adam-beta1"], s["adam-beta2"]), eps=s["adam-eps"])
+    # Layer-wise lr decay and freezing as bertc does them (src/train/regularise.h): depth 0 for the pooler and
+    # classifier, L - i for encoder layer i, L + 1 for the embeddings; lr * decay^depth. Frozen tensors get no
+    # gradient and no optimiser group.
+    L = model.config.num_hidden_layers
+
+    def depth(name):
+        if name.startswith("bert.embeddings."):
+            return L + 1
+        if name.startswith("bert.encoder.layer."):
+            return L - int(name.split(".")[3])
+        return 0
+
+    def frozen(name):
+        d = depth(name)
+        return (d == L + 1 and s["freeze-embeddings"]) or (0 < d <= L and L - d < s["freeze-layers"])
+
+    groups = []
+    for n, p in model.named_parameters():
+        if frozen(n):
+            p.requires_grad_(False)
+            continue
+        wd = 0.0 if n.endswith(".bias") or "LayerNorm" in n else s["weight-decay"]
+        groups.append({"params": [p], "weight_decay": wd, "lr": s["lr"] * s["layer-lr-decay"] ** depth(n)})
+    opt = torch.optim.AdamW(groups, lr=s["lr"], betas=(s["adam-beta1"], s["adam-beta2"]), eps=s["adam-eps"])
     B, n = s["batch-size"], len(train)
     steps_per_epoch = math.ceil(n / B)
     total = steps_per_epoch * s["epochs"]
@@ -145,12 +199,22 @@ def main():
         run_loss = 0.0
         for i in range(0, n, B):
             idx = order[i:i + B]
-            logits = model(input_ids=tr[0][idx], attention_mask=tr[1][idx], token_type_ids=tr[2][idx]).logits
-            loss = loss_fn(logits, tr[3][idx])
+            if s["rdrop"] > 0:
+                # R-Drop: the batch twice (other dropout masks); mean CE of both + alpha * mean symmetric KL
+                idx2 = torch.cat([idx, idx])
+                both = model(input_ids=tr[0][idx2], attention_mask=tr[1][idx2], token_type_ids=tr[2][idx2]).logits
+                loss = loss_fn(both, tr[3][idx2])
+                lp1, lp2 = torch.log_softmax(both[:len(idx)], -1), torch.log_softmax(both[len(idx):], -1)
+                kl = 0.5 * ((lp1.exp() * (lp1 - lp2)).sum(-1) + (lp2.exp() * (lp2 - lp1)).sum(-1))
+                loss = loss + s["rdrop"] * kl.mean()
+                logits = both[:len(idx)]
+            else:
+                logits = model(input_ids=tr[0][idx], attention_mask=tr[1][idx], token_type_ids=tr[2][idx]).logits
+                loss = loss_fn(logits, tr[3][idx])
             opt.zero_grad()
             loss.backward()
             if s["max-grad-norm"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), s["max-grad-norm"])
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], s["max-grad-norm"])
             opt.step()
             sched.step()
             run_loss += loss.item() * len(idx)

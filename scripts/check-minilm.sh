@@ -10,7 +10,7 @@ make -s build/libbertc.a
 mkdir -p build/tools "$WORK"
 $CC -O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -fopenmp -Iinclude -Isrc \
     -o build/tools/check_logits tests/check_logits.c build/libbertc.a \
-    $(pkg-config --libs libutf8proc libarchive libcjson) -lopenblas -lm -fopenmp
+    $(make -s ldlibs)
 python3 reference/check_minilm.py prepare "$WORK"
 ./build/tools/check_logits logits "$WORK/model" "$WORK/ids.bin" "$WORK/logits.bin"
 python3 reference/check_minilm.py compare "$WORK"

@@ -86,9 +86,19 @@ else
     say "no system libutf8proc/libarchive/libcjson/cmocka and no .gpu-deps: run sh scripts/gpu/bundle-deps.sh on the build machine and carry .gpu-deps"
 fi
 
+# oneDNN (libdnnl) runs only the CPU's --precision bf16 products: where its header or library is
+# missing (a CUDA image usually lacks it; at 38 MB it does not fit the bundle) build without it.
+# GPU_CHECK_DNNL=0 forces that here too.
+DNNL=${GPU_CHECK_DNNL:-}
+if [ -z "$DNNL" ]; then
+    DNNL=0
+    [ -f /usr/include/oneapi/dnnl/dnnl.h ] && ldconfig -p 2>/dev/null | grep -q 'libdnnl\.so ' && DNNL=1
+fi
+say "oneDNN: DNNL=$DNNL (CPU bf16 products only; not used by the GPU)"
+
 section "build (make -j$JOBS, CUDA)"
 t=$(now)
-if ! timeout --kill-after=10 400 make -j"$JOBS" CUDA=1 bertc build/tests/test_cuda > "$WORK/build.log" 2>&1; then
+if ! timeout --kill-after=10 400 make -j"$JOBS" CUDA=1 DNNL="$DNNL" bertc build/tests/test_cuda > "$WORK/build.log" 2>&1; then
     tail -40 "$WORK/build.log" | tee -a "$REPORT"
     say "BUILD FAILED: stopping. Where the toolkit's pieces are, for the next try:"
     { command -v nvcc; ls -d /usr/local/cuda* 2>/dev/null
@@ -99,7 +109,7 @@ fi
 say "built in $(elapsed "$t" "$(now)") s; warnings: $(grep -c 'warning' "$WORK/build.log")"
 grep 'warning' "$WORK/build.log" | head -20 | tee -a "$REPORT"
 
-[ -n "${GPU_CHECK_BUILD_ONLY:-}" ] && { ldd ./bertc | grep -E 'openblas|utf8proc|cjson|archive|cublas|cudart' | tee -a "$REPORT"; exit 0; }
+[ -n "${GPU_CHECK_BUILD_ONLY:-}" ] && { ldd ./bertc | grep -E 'openblas|utf8proc|cjson|archive|cublas|cudart|dnnl' | tee -a "$REPORT"; exit 0; }
 
 section "test_cuda: every op vs the CPU, a tiny model's step, MiniLM logits"
 [ -z "${BERTC_MINILM:-}" ] && [ -f models/minilm/model.safetensors ] && export BERTC_MINILM=models/minilm

@@ -43,6 +43,24 @@ void bertc_open_options_default(bertc_open_options *o) {
     memset(o, 0, sizeof *o);
     o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
     o->seed = 42;
+    o->precision = "fp32";
+}
+
+/* --precision bf16 is the CPU backend's (oneDNN products); a GPU names its bf16 mode in the
+ * device (cuda:bf16), so the two together are refused rather than one silently ignored. */
+static int check_device_precision(const char *device, int bf16, bertc_error *err) {
+    if (bf16 && device && *device && strcmp(device, "cpu"))
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "--precision bf16 is for the CPU; on a GPU use --device cuda:bf16 "
+                            "(bf16 tensor-core products, fp32 weights) and --precision fp32");
+    return 0;
+}
+
+/* "fp32" (or NULL) -> 0, "bf16" -> 1. */
+static int parse_precision(const char *s, int *bf16, bertc_error *err) {
+    if (!s || !strcmp(s, "fp32")) *bf16 = 0;
+    else if (!strcmp(s, "bf16")) *bf16 = 1;
+    else return bertc_errorf(err, BERTC_EINVAL, "precision must be fp32 or bf16, got '%s'", s);
+    return 0;
 }
 
 int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
@@ -52,6 +70,12 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
         o = &defaults;
     }
     *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return bertc_errorf(err, BERTC_EIO, "%s: cannot open the model folder: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return bertc_errorf(err, BERTC_EINVAL, "%s: not a folder (a model is a folder with config.json, vocab.txt "
+                            "and model.safetensors)", dir);
     bertc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->src_dir = strdup(dir))) {
         free(m);
@@ -68,6 +92,9 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
     lo.classifier_dropout = o->classifier_dropout;
     lo.init_seed = o->seed;
     lo.notices = o->quiet ? NULL : stderr;
+    int bf16 = 0;
+    if ((rc = parse_precision(o->precision, &bf16, err))) goto fail;
+    if ((rc = check_device_precision(o->device, bf16, err))) goto fail;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
     if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
         char why[256];
@@ -78,6 +105,7 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
         }
         if ((rc = bert_set_backend(m->net, be, err))) goto fail;
     }
+    if ((rc = bert_set_precision(m->net, bf16, err))) goto fail;
     if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,
                           wordpiece_vocab_size(m->tok), bert_get_config(m->net)->vocab_size);
@@ -190,10 +218,13 @@ void bertc_train_options_default(bertc_train_options *o) {
     o->warmup_ratio = -1.0f;
     o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
     o->patience = 0;
+    o->layer_lr_decay = 1.0f;
+    o->truncation = "head";
     o->eval_train = 1;
     o->seed = 42;
     o->text_column = "text";
     o->label_column = "label";
+    o->precision = "fp32";
 }
 
 static int check_train_options(const bertc_train_options *o, bertc_error *err) {
@@ -207,7 +238,21 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
         return bertc_errorf(err, BERTC_EINVAL, "label smoothing must be in [0, 1)");
     if (o->warmup_ratio > 1) return bertc_errorf(err, BERTC_EINVAL, "warm-up ratio must be in [0, 1]");
     if (o->warmup_steps < 0) return bertc_errorf(err, BERTC_EINVAL, "warm-up steps must be >= 0");
-    return 0;
+    if (!(o->layer_lr_decay > 0 && o->layer_lr_decay <= 1))
+        return bertc_errorf(err, BERTC_EINVAL, "layer-wise lr decay must be in (0, 1]");
+    if (o->freeze_layers < 0) return bertc_errorf(err, BERTC_EINVAL, "frozen layers must be >= 0");
+    if (!(o->rdrop >= 0) || !isfinite(o->rdrop)) return bertc_errorf(err, BERTC_EINVAL, "R-Drop alpha must be >= 0");
+    int head;
+    encoded_truncation tr;
+    if (encoded_truncation_parse(o->truncation, &tr, &head))
+        return bertc_errorf(err, BERTC_EINVAL, "truncation must be head, tail, head+tail or head+tail:N, got '%s'",
+                            o->truncation ? o->truncation : "(null)");
+    if (o->stop_after_epoch < 0) return bertc_errorf(err, BERTC_EINVAL, "stop-after-epoch must be >= 0");
+    if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
+        return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
+    int bf16;
+    if (parse_precision(o->precision, &bf16, err)) return BERTC_EINVAL;
+    return check_device_precision(o->device, bf16, err);
 }
 
 struct save_ctx {
@@ -233,8 +278,8 @@ static int save_best(void *ctx, bertc_error *err) {
 #define TRAIN_STRING_OPTIONS(X)                                                                   \
     X("model", model_dir) X("train", train_spec) X("val", val_spec) X("summary", summary_path)    \
     X("save-split", save_split) X("load-split", load_split) X("text-column", text_column)         \
-    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler) \
-    X("device", device)
+    X("text-pair-column", text_pair_column) X("label-column", label_column) X("scheduler", scheduler)    \
+    X("precision", precision) X("device", device)
 #define TRAIN_NUMBER_OPTIONS(X)                                                                    \
     X("skip-bad", skip_bad) X("train-size", train_size) X("val-size", val_size)                    \
     X("max-length", max_length) X("batch-size", batch_size) X("grad-accum", grad_accum)            \
@@ -247,14 +292,24 @@ static int save_best(void *ctx, bertc_error *err) {
     X("eval-train", eval_train) X("checkpoint-every", checkpoint_every)                            \
     X("deterministic", deterministic) X("skip-nonfinite", skip_nonfinite)
 
+/* Options added later (regularisation): recorded only when they differ from their default
+ * (key, field, default), so that checkpoints written before they existed still resume. */
+#define TRAIN_EXTRA_NUMBER_OPTIONS(X)                                                             \
+    X("layer-lr-decay", layer_lr_decay, 1.0) X("freeze-embeddings", freeze_embeddings, 0)         \
+    X("freeze-layers", freeze_layers, 0) X("rdrop", rdrop, 0.0)
+
 static cJSON *options_json(const bertc_train_options *o) {
     cJSON *j = cJSON_CreateObject();
 #define STR(k, f) if (o->f) cJSON_AddStringToObject(j, k, o->f);
 #define NUM(k, f) cJSON_AddNumberToObject(j, k, (double)o->f);
+#define NUM_EXTRA(k, f, d) if ((double)o->f != (d)) cJSON_AddNumberToObject(j, k, (double)o->f);
     TRAIN_STRING_OPTIONS(STR)
     TRAIN_NUMBER_OPTIONS(NUM)
+    TRAIN_EXTRA_NUMBER_OPTIONS(NUM_EXTRA)
+    if (o->truncation && strcmp(o->truncation, "head")) cJSON_AddStringToObject(j, "truncation", o->truncation);
 #undef STR
 #undef NUM
+#undef NUM_EXTRA
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
@@ -345,6 +400,14 @@ int bertc_train_options_load(bertc_train_options *o, const char *out_dir, void *
     TRAIN_NUMBER_OPTIONS(NUM)
 #undef STR
 #undef NUM
+#define NUM_EXTRA(k, f, d) { const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);                        \
+        if (!v) o->f = (__typeof__(o->f))(d);                                                           \
+        else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) o->f = (__typeof__(o->f))v->valuedouble; \
+        else if (!missing) missing = k; }
+    TRAIN_EXTRA_NUMBER_OPTIONS(NUM_EXTRA)
+#undef NUM_EXTRA
+    const char *trunc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "truncation"));
+    o->truncation = trunc ? trunc : "head";
     int threads = 0;
     const cJSON *tv = cJSON_GetObjectItemCaseSensitive(j, "threads");
     if (cJSON_IsNumber(tv) && tv->valuedouble >= 0 && tv->valuedouble <= 1024) threads = (int)tv->valuedouble;
@@ -410,6 +473,7 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddBoolToObject(j, "stopped_early", r->stopped_early);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
     if (r->skipped_updates) cJSON_AddNumberToObject(j, "skipped_updates", (double)r->skipped_updates);
+    if (r->paused) cJSON_AddBoolToObject(j, "paused", 1);
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");
@@ -434,6 +498,12 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddNumberToObject(hp, "seed", (double)o->seed);
     cJSON_AddNumberToObject(hp, "train_size", (double)train->n);
     cJSON_AddBoolToObject(hp, "pad_dynamic", o->pad_dynamic);
+    cJSON_AddNumberToObject(hp, "layer_lr_decay", dec(o->layer_lr_decay));
+    cJSON_AddNumberToObject(hp, "freeze_embeddings", o->freeze_embeddings);
+    cJSON_AddNumberToObject(hp, "freeze_layers", o->freeze_layers);
+    cJSON_AddNumberToObject(hp, "rdrop", dec(o->rdrop));
+    cJSON_AddStringToObject(hp, "truncation", o->truncation ? o->truncation : "head");
+    cJSON_AddStringToObject(hp, "precision", o->precision ? o->precision : "fp32");
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
@@ -498,8 +568,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
     if (o->on_log) {
         char line[256];
-        snprintf(line, sizeof line, "data: %zu training and %zu validation examples, %d labels", train.n, val.n,
-                 train.num_labels);
+        int w = snprintf(line, sizeof line, "data: %zu training and %zu validation examples, %d labels", train.n,
+                         val.n, train.num_labels);
+        if ((train.skipped || val.skipped) && w > 0 && (size_t)w < sizeof line)
+            snprintf(line + w, sizeof line - (size_t)w, "; %zu skipped as bad (--skip-bad)", train.skipped + val.skipped);
         o->on_log(line, o->user);
     }
 
@@ -512,14 +584,20 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     oo.classifier_dropout = o->classifier_dropout;
     oo.seed = o->seed;
     oo.device = o->device;
+    oo.precision = o->precision;
     if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
     if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
         rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",
                           o->max_length, bert_get_config(m->net)->max_position_embeddings);
         goto done;
     }
-    if ((rc = encoded_set_build(&etrain, &train, m->tok, o->max_length, err))) goto done;
-    if (o->val_spec && (rc = encoded_set_build(&eval, &val, m->tok, o->max_length, err))) goto done;
+    if (o->freeze_layers > bert_get_config(m->net)->num_hidden_layers) {
+        rc = bertc_errorf(err, BERTC_EINVAL, "cannot freeze %d layers: the model has %d", o->freeze_layers,
+                          bert_get_config(m->net)->num_hidden_layers);
+        goto done;
+    }
+    if ((rc = encoded_set_build_truncated(&etrain, &train, m->tok, o->max_length, o->truncation, err))) goto done;
+    if (o->val_spec && (rc = encoded_set_build_truncated(&eval, &val, m->tok, o->max_length, o->truncation, err))) goto done;
 
     if ((rc = fs_mkdir_p(o->out_dir, err))) goto done;
     char path[PATH_MAX];
@@ -557,7 +635,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
             bertc_errorf(err, rc, "interrupted at step %ld; resume with: bertc train --resume %s", r->steps, o->out_dir);
         goto done;
     }
-    fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
+    if (!r->paused) fprintf(mj, "{\"type\":\"final\",\"train_accuracy\":%.6f,\"train_loss\":%.6f,\"val_accuracy\":%.6f,\"val_loss\":%.6f,\"best_epoch\":%d}\n",
             r->train.accuracy, r->train.loss, r->val.accuracy, r->val.loss, r->best_epoch);
     if (fclose(mj)) {
         mj = NULL;
@@ -566,6 +644,8 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
     mj = NULL;
     rc = write_summary(o, r, &train, bert_get_config(m->net), err);
+    /* Paused (stop_after_epoch): the checkpoint stays for --resume; the report waits for the end. */
+    if (!rc && r->paused) goto done;
     if (!rc) {
         bertc_error rerr = {0};
         if ((rc = report_write_html(o->out_dir, &rerr)))
@@ -631,7 +711,8 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
         goto done;
     }
     if (o->max_length < 2 || o->max_length > cfg->max_position_embeddings) {
-        rc = bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+        rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is outside [2, %d] (the model's max_position_embeddings)",
+                          o->max_length, cfg->max_position_embeddings);
         goto done;
     }
     if ((rc = encoded_set_build(&e, &d, m->tok, o->max_length, err))) goto done;
@@ -661,7 +742,8 @@ int bertc_predict(bertc_model *m, const char *const *texts, const char *const *p
     if (n == 0) return 0;
     if (n > INT_MAX) return bertc_errorf(err, BERTC_EINVAL, "too many texts at once");
     if (max_length < 2 || max_length > cfg->max_position_embeddings)
-        return bertc_errorf(err, BERTC_EINVAL, "max length must be in [2, %d]", cfg->max_position_embeddings);
+        return bertc_errorf(err, BERTC_EINVAL, "max length %d is outside [2, %d] (the model's max_position_embeddings)",
+                            max_length, cfg->max_position_embeddings);
     encoded_set e;
     int rc = encoded_set_from_texts(&e, texts, pairs, (int)n, m->tok, max_length, err);
     if (rc) return rc;

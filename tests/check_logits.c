@@ -3,10 +3,12 @@
  *
  *   check_logits logits MODEL_DIR IDS_FILE OUT_FILE
  *       IDS_FILE: int32 N, int32 T, then N*T int32 ids, N*T int32 attention mask (little-endian);
- *       token types are 0. Writes N*K float32 logits to OUT_FILE (eval mode, batches of 50).
+ *       token types are 0. Writes N*K float32 logits to OUT_FILE (eval mode, batches of 50);
+ *       BERTC_PRECISION=bf16 in the environment computes them in bf16 mixed precision.
  *   check_logits bench CONFIG_JSON B T STEPS [MODEL_DIR]
  *       times forward+backward (training mode, dropout on) of a randomly initialised model with
- *       CONFIG_JSON's shape (or MODEL_DIR's weights) and prints ms/step (after one warm-up step).
+ *       CONFIG_JSON's shape (or MODEL_DIR's weights) and prints ms/step (after one warm-up step);
+ *       BERTC_PRECISION=bf16 in the environment runs it in bf16 mixed precision.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +47,8 @@ static int cmd_logits(const char *model_dir, const char *ids_path, const char *o
     bert_load_options_default(&o);
     o.notices = stderr;
     if (bert_load(&m, model_dir, &o, &err)) return fail("load", &err);
+    const char *prec = getenv("BERTC_PRECISION"); /* bf16: the logits of the bf16 mixed-precision forward */
+    if (bert_set_precision(m, prec && !strcmp(prec, "bf16"), &err)) return fail("precision", &err);
     int BS = 50, K = bert_get_config(m)->num_labels;
     if (bert_prepare(m, BS, T, &err)) return fail("prepare", &err);
     FILE *out = fopen(out_path, "wb");
@@ -84,6 +88,9 @@ static int cmd_bench(const char *config_path, int B, int T, int steps, const cha
         if (bert_init_random(&m, &cfg, 1, &err)) return fail("init", &err);
         bert_config_free(&cfg);
     }
+    /* BERTC_PRECISION=bf16 times the bf16 mixed-precision step */
+    const char *prec = getenv("BERTC_PRECISION");
+    if (bert_set_precision(m, prec && !strcmp(prec, "bf16"), &err)) return fail("precision", &err);
     if (bert_prepare(m, B, T, &err)) return fail("prepare", &err);
     size_t NT = (size_t)B * T;
     int32_t *ids = malloc(NT * sizeof(int32_t)), *mask = malloc(NT * sizeof(int32_t));

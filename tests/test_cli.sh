@@ -69,6 +69,9 @@ expect 0 "predict" sh -c "$BERTC predict --model $T/o --max-length 16 --logits <
 expect 1 "predict bad JSON" sh -c "printf '{\"text\":\"ok\"}\n{not json\n' | $BERTC predict --model $T/o"
 grep -q "line 2" "$T/err" && ok || bad "predict error does not name line 2: $(cat "$T/err")"
 expect 1 "predict missing model" "$BERTC" predict --model "$T/nope"
+expect 2 "unknown precision" "$BERTC" predict --model "$T/o" --precision fp16
+expect 0 "eval in bf16" "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --precision bf16
+expect 0 "predict in bf16" sh -c "$BERTC predict --model $T/o --max-length 16 --precision bf16 <$T/in.jsonl"
 
 expect 0 "tokenize" sh -c "echo '{\"text\":\"good bad w9\"}' | $BERTC tokenize --model $T/model --max-length 8"
 grep -q '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out" && ok || bad "tokenize output: $(cat "$T/out")"
@@ -92,6 +95,26 @@ mkdir -p "$T/sizes" && cp "$T/o/model.safetensors" "$T/o/vocab.txt" "$T/sizes/"
 sed 's/"intermediate_size": *64/"intermediate_size": 48/' "$T/o/config.json" >"$T/sizes/config.json"
 expect 1 "config sizes disagree with weights" "$BERTC" predict --model "$T/sizes"
 grep -q "intermediate" "$T/err" && ok || bad "size mismatch error does not name the tensor: $(cat "$T/err")"
+
+# bench: one JSON object per measurement on the tiny model; bad options refused.
+expect 0 "bench --help" "$BERTC" bench --help
+grep -q -- "--precision" "$T/out" && ok || bad "bench --help does not list --precision"
+expect 0 "bench tiny" "$BERTC" bench --model "$T/model" --seq 16 --train-batch 2 --eval-batch 2 --reps 1 --threads 1
+[ "$(grep -c '"seconds_median"' "$T/out")" -eq 4 ] && ok || bad "bench output: $(cat "$T/out")"
+expect 2 "bench without a model" "$BERTC" bench
+expect 1 "bench unknown shape" "$BERTC" bench --shape gpt2
+expect 1 "bench unknown precision" "$BERTC" bench --model "$T/model" --seq 16 --precision fp8
+expect 2 "bench bad reps" "$BERTC" bench --shape minilm --reps 0
+
+# bertc pretrain --mlm: a few updates on the tiny model, then bertc train from its output.
+expect 0 "pretrain --help" "$BERTC" pretrain --help
+expect 0 "pretrain --mlm" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/train.jsonl" --out "$T/pre" \
+    --steps 3 --batch-size 8 --max-length 16 --threads 1 --quiet
+grep -q '"loss"' "$T/pre/metrics.jsonl" && grep -q BertForMaskedLM "$T/pre/config.json" && ok || bad "pretrain output incomplete"
+expect 0 "train from a pretrained folder" "$BERTC" train --model "$T/pre" --train "$T/train.jsonl" --out "$T/pre-ft" \
+    --epochs 1 --max-length 16 --threads 1 --no-eval-train --quiet
+expect 2 "pretrain without --mlm" "$BERTC" pretrain --model "$T/model" --data "$T/train.jsonl" --out "$T/pre2"
+expect 1 "pretrain on missing data" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/nothing.jsonl" --out "$T/pre2"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

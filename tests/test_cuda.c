@@ -122,6 +122,30 @@ static int emulated(void) { return gpu && strstr(gpu->name, "emulated") != NULL;
 static void test_refusal_is_one_clear_line(void **state) {
     (void)state;
     char msg[512] = "";
+    /* --precision bf16 is the CPU's; with a GPU device it is refused (GPU or not), before any data */
+    bertc_train_options bo;
+    bertc_train_options_default(&bo);
+    bo.model_dir = model_dir;
+    bo.train_spec = "/nonexistent/train.jsonl";
+    bo.out_dir = "/tmp/bertc_test_cuda_never_written";
+    bo.device = "cuda";
+    bo.precision = "bf16";
+    bertc_train_result br;
+    bertc_error berr = {0};
+    assert_int_equal(bertc_train(&bo, &br, &berr), BERTC_EUNSUPPORTED);
+    printf("  bertc_train: %s\n", berr.msg);
+    assert_non_null(strstr(berr.msg, "--precision bf16 is for the CPU; on a GPU use --device cuda:bf16"));
+    bertc_open_options bf;
+    bertc_open_options_default(&bf);
+    bf.device = "cuda:tf32";
+    bf.precision = "bf16";
+    bf.quiet = 1;
+    bertc_model *bm = NULL;
+    memset(&berr, 0, sizeof berr);
+    assert_int_equal(bertc_model_open(&bm, model_dir, &bf, &berr), BERTC_EUNSUPPORTED);
+    assert_null(bm);
+    assert_non_null(strstr(berr.msg, "--precision bf16 is for the CPU"));
+
     const bertc_backend *be = bertc_backend_by_name("cuda", msg, sizeof msg);
     if (be) {
         printf("  a CUDA device is present: nothing to refuse\n");
@@ -227,6 +251,72 @@ static void test_layernorm(void **state) {
     void *all[] = {d_inp, d_w, d_b, d_out, d_mean, d_rstd, d_dout, d_dw, d_db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
     free(inp), free(w), free(b), free(out), free(mean), free(rstd), free(dout), free(dw), free(db);
+}
+
+/* The fused ops bert.c uses (ops.h): the end of a sub-block, in place as bert.c calls it (dres
+ * over dout), with and without dropout, the Linear's bias and its gradient; bias + activation. */
+static void test_fused(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const int N = B * T + 5, CC = 300; /* C > 32 * 9: several passes per lane */
+    size_t n = (size_t)N * CC;
+    for (int variant = 0; variant < 3; variant++) { /* dropout + biases; no dropout; dropout, no biases */
+        float p = variant == 1 ? 0.0f : 0.25f;
+        int with_bias = variant != 2;
+        float *x = rand_floats(n, 2), *xb = rand_floats((size_t)CC, 1), *ir = rand_floats(n, 2);
+        float *w = rand_floats((size_t)CC, 1), *b = rand_floats((size_t)CC, 1);
+        float *out = malloc(n * 4), *res = malloc(n * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
+        float *dout = rand_floats(n, 1), *dx = rand_floats(n, 1);
+        float *dxb = rand_floats((size_t)CC, 1), *dw = rand_floats((size_t)CC, 1), *db = rand_floats((size_t)CC, 1);
+        float *d_x = dev(x, n * 4), *d_xb = dev(xb, (size_t)CC * 4), *d_ir = dev(ir, n * 4);
+        float *d_w = dev(w, (size_t)CC * 4), *d_b = dev(b, (size_t)CC * 4);
+        float *d_out = dev(NULL, n * 4), *d_res = dev(NULL, n * 4), *d_mean = dev(NULL, (size_t)N * 4),
+              *d_rstd = dev(NULL, (size_t)N * 4);
+        float *d_dout = dev(dout, n * 4), *d_dx = dev(dx, n * 4);
+        float *d_dxb = dev(dxb, (size_t)CC * 4), *d_dw = dev(dw, (size_t)CC * 4), *d_db = dev(db, (size_t)CC * 4);
+        cpu->residual_layernorm_forward(out, res, mean, rstd, x, with_bias ? xb : NULL, ir, w, b, N, CC, 1e-12f, p, 7,
+                                        3);
+        gpu->residual_layernorm_forward(d_out, d_res, d_mean, d_rstd, d_x, with_bias ? d_xb : NULL, d_ir, d_w, d_b, N,
+                                        CC, 1e-12f, p, 7, 3);
+        expect_close("residual_layernorm_fwd res", d_res, res, n, TOL);
+        expect_close("residual_layernorm_fwd out", d_out, out, n, TOL);
+        expect_close("residual_layernorm_fwd mean", d_mean, mean, (size_t)N, TOL);
+        expect_close("residual_layernorm_fwd rstd", d_rstd, rstd, (size_t)N, TOL);
+        expect_equal("residual_layernorm_fwd x kept", d_x, x, n);
+        cpu->residual_layernorm_backward(dout, p > 0 ? dx : NULL, with_bias ? dxb : NULL, dw, db, dout, res, w, mean,
+                                         rstd, N, CC, p, 7, 3);
+        gpu->residual_layernorm_backward(d_dout, p > 0 ? d_dx : NULL, with_bias ? d_dxb : NULL, d_dw, d_db, d_dout,
+                                         d_res, d_w, d_mean, d_rstd, N, CC, p, 7, 3);
+        expect_close("residual_layernorm_bwd dres", d_dout, dout, n, TOL);
+        if (p > 0) expect_close("residual_layernorm_bwd dx", d_dx, dx, n, TOL);
+        expect_close("residual_layernorm_bwd dxbias", d_dxb, dxb, (size_t)CC, TOL);
+        expect_close("residual_layernorm_bwd dweight", d_dw, dw, (size_t)CC, TOL);
+        expect_close("residual_layernorm_bwd dbias", d_db, db, (size_t)CC, TOL);
+        void *all[] = {d_x, d_xb, d_ir, d_w, d_b, d_out, d_res, d_mean, d_rstd, d_dout, d_dx, d_dxb, d_dw, d_db};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(x), free(xb), free(ir), free(w), free(b), free(out), free(res), free(mean), free(rstd);
+        free(dout), free(dx), free(dxb), free(dw), free(db);
+    }
+    const int M = B * T;
+    size_t m = (size_t)M * F;
+    for (int act = OPS_ACT_GELU; act <= OPS_ACT_RELU; act++) {
+        float *pre = rand_floats(m, 2), *bias = rand_floats((size_t)F, 1), *out = malloc(m * 4);
+        float *dout = rand_floats(m, 1), *dbias = rand_floats((size_t)F, 1);
+        float *d_pre = dev(pre, m * 4), *d_bias = dev(bias, (size_t)F * 4), *d_out = dev(NULL, m * 4);
+        float *d_dout = dev(dout, m * 4), *d_dbias = dev(dbias, (size_t)F * 4);
+        cpu->bias_act_forward((ops_act)act, out, pre, bias, M, F);
+        gpu->bias_act_forward((ops_act)act, d_out, d_pre, d_bias, M, F);
+        expect_close("bias_act_forward pre", d_pre, pre, m, TOL);
+        expect_close("bias_act_forward out", d_out, out, m, TOL);
+        /* in place: dinp over dout */
+        cpu->act_bias_backward((ops_act)act, dout, dbias, dout, pre, M, F);
+        gpu->act_bias_backward((ops_act)act, d_dout, d_dbias, d_dout, d_pre, M, F);
+        expect_close("act_bias_backward dinp", d_dout, dout, m, TOL);
+        expect_close("act_bias_backward dbias", d_dbias, dbias, (size_t)F, TOL);
+        void *all[] = {d_pre, d_bias, d_out, d_dout, d_dbias};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(pre), free(bias), free(out), free(dout), free(dbias);
+    }
 }
 
 static void test_matmul(void **state) {
@@ -694,6 +784,39 @@ static void test_train_end_to_end(void **state) {
     assert_true(fabs(rc_.train.loss - rg_.train.loss) <= 1e-3);
 }
 
+/* The regularisation options (frozen embeddings and layer 1, layer-wise lr decay, R-Drop) run
+ * through the backend too: a few updates on the device give the CPU's losses. Small enough for
+ * the emulated kernels. */
+static void test_train_regularised(void **state) {
+    (void)state;
+    if (!have_gpu() || standing_in) return; /* bertc_train finds a device by name only */
+    double lc[16], lg[16];
+    bertc_train_result rc_, rg_;
+    for (int side = 0; side < 2; side++) {
+        bertc_train_options o;
+        bertc_train_options_default(&o);
+        char out[160];
+        snprintf(out, sizeof out, "%s/reg_%s", tmp, side ? "cuda" : "cpu");
+        o.model_dir = model_dir, o.train_spec = data_path, o.out_dir = out;
+        o.train_size = 12, o.batch_size = 4, o.epochs = 1, o.lr = 1e-3f, o.max_length = 12, o.max_grad_norm = 1.0f;
+        o.eval_train = 0, o.checkpoint_every = -1;
+        o.freeze_embeddings = 1, o.freeze_layers = 1, o.layer_lr_decay = 0.8f, o.rdrop = 1.0f;
+        o.device = side ? "cuda" : "cpu";
+        bertc_error err = {0};
+        if (bertc_train(&o, side ? &rg_ : &rc_, &err)) fail_msg("%s", err.msg);
+    }
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/reg_cpu", tmp);
+    snprintf(b, sizeof b, "%s/reg_cuda", tmp);
+    int na = (int)read_losses(a, lc, 16), nb = (int)read_losses(b, lg, 16);
+    assert_int_equal(na, nb);
+    assert_true(na >= 3);
+    double worst = 0;
+    for (int i = 0; i < na; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
+    printf("  %d updates with freezing, lr decay and R-Drop: max |loss gpu - loss cpu| %.3g\n", na, worst);
+    assert_true(worst <= 1e-4);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     rng_seed(&R, 2024);
@@ -726,6 +849,7 @@ int main(void) {
         cmocka_unit_test(test_refusal_is_one_clear_line),
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_fused),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_elementwise),
@@ -736,6 +860,7 @@ int main(void) {
         cmocka_unit_test(test_tensor_core_modes),
         cmocka_unit_test(test_minilm_logits),
         cmocka_unit_test(test_train_end_to_end),
+        cmocka_unit_test(test_train_regularised),
         cmocka_unit_test(test_init_random),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,9 @@
 /* The CPU op set on small in-memory inputs, against plain double-precision formulas:
  * activations and their derivatives over a range, dropout's keep rate and scaling, the
  * attention mask giving exactly zero probability, cross-entropy with label smoothing, and
- * matmul_backward's accumulate flag. (The whole model is checked against transformers in
+ * matmul_backward's accumulate flag; each fused op against the composition of unfused ops it
+ * replaces, forward and backward, on odd sizes, with dropout on and off; attention with dropout
+ * against a double-precision reference. (The whole model is checked against transformers in
  * test_bert.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include "backend/ops.h"
 
@@ -188,6 +192,245 @@ static void test_matmul(void **state) {
         }
 }
 
+/* ---- fused ops against their unfused compositions ---- */
+
+static float frand(uint64_t *st) { /* uniform in [-1, 1), xorshift: inputs only */
+    *st ^= *st << 13;
+    *st ^= *st >> 7;
+    *st ^= *st << 17;
+    return (float)(*st >> 40) / 8388608.0f - 1.0f;
+}
+static float *rand_buf(size_t n, uint64_t *st, float scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = scale * frand(st);
+    return p;
+}
+static double max_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+/* residual_layernorm_forward/backward = matmul's bias + dropout_residual_forward +
+ * layernorm_forward, and layernorm_backward + dropout_backward + the bias's column sums */
+static void check_residual_layernorm(int N, int C, float p, int with_bias, int in_place) {
+    const bertc_backend *be = bertc_backend_cpu();
+    uint64_t st = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(N * 131 + C);
+    size_t NC = (size_t)N * C;
+    float *x = rand_buf(NC, &st, 2.0f), *inp = rand_buf(NC, &st, 1.0f), *xb = rand_buf((size_t)C, &st, 0.5f);
+    float *w = rand_buf((size_t)C, &st, 1.0f), *b = rand_buf((size_t)C, &st, 0.3f), *dout = rand_buf(NC, &st, 1.0f);
+    const float *xbias = with_bias ? xb : NULL;
+    float eps = 1e-12f;
+    /* fused */
+    float *out = malloc(NC * 4), *res = malloc(NC * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
+    be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp, w, b, N, C, eps, p, 11, 5);
+    /* unfused */
+    float *xr = malloc(NC * 4), *res_r = malloc(NC * 4), *out_r = malloc(NC * 4);
+    float *mean_r = malloc((size_t)N * 4), *rstd_r = malloc((size_t)N * 4);
+    for (size_t i = 0; i < NC; i++) xr[i] = with_bias ? x[i] + xb[i % (size_t)C] : x[i];
+    be->dropout_residual_forward(res_r, xr, inp, NC, p, 11, 5);
+    be->layernorm_forward(out_r, mean_r, rstd_r, res_r, w, b, N, C, eps);
+    double dres_ = max_diff(res, res_r, NC), dout_ = max_diff(out, out_r, NC);
+    double dmean = max_diff(mean, mean_r, (size_t)N), drstd = max_diff(rstd, rstd_r, (size_t)N);
+    assert_true(dres_ == 0.0); /* the same additions in the same order */
+    assert_true(dout_ <= 2e-5 && dmean <= 1e-6 && drstd <= 1e-5 * fabs(rstd_r[0]));
+
+    /* backward; parameter gradients accumulate onto what is there */
+    float *g_in = malloc(NC * 4), *dx = malloc(NC * 4), *dxb = calloc((size_t)C, 4), *dw = calloc((size_t)C, 4);
+    float *db = calloc((size_t)C, 4);
+    for (int c = 0; c < C; c++) dw[c] = db[c] = dxb[c] = 0.25f;
+    float *dres = g_in;
+    memcpy(g_in, dout, NC * 4);
+    const float *dsrc = in_place ? g_in : dout; /* dres may alias dout */
+    be->residual_layernorm_backward(dres, p > 0.0f ? dx : NULL, dxb, dw, db, dsrc, res, w, mean, rstd, N, C, p, 11, 5);
+    float *dres_r = malloc(NC * 4), *dx_r = malloc(NC * 4), *dw_r = calloc((size_t)C, 4), *db_r = calloc((size_t)C, 4);
+    for (int c = 0; c < C; c++) dw_r[c] = db_r[c] = 0.25f;
+    be->layernorm_backward(dres_r, dw_r, db_r, dout, res_r, w, mean_r, rstd_r, N, C);
+    be->dropout_backward(dx_r, dres_r, NC, p, 11, 5);
+    double dxb_err = 0, dxb_scale = 0;
+    for (int c = 0; c < C; c++) {
+        double sum = 0.25;
+        for (int n = 0; n < N; n++) sum += dx_r[(size_t)n * C + c];
+        dxb_err = fmax(dxb_err, fabs(dxb[c] - sum));
+        dxb_scale = fmax(dxb_scale, fabs(sum));
+    }
+    double e_dres = max_diff(dres, dres_r, NC), e_dx = p > 0.0f ? max_diff(dx, dx_r, NC) : 0.0;
+    double e_dw = max_diff(dw, dw_r, (size_t)C), e_db = max_diff(db, db_r, (size_t)C);
+    printf("  N %d C %d p %.1f bias %d in-place %d: out %.1e dres %.1e dx %.1e dw %.1e db %.1e dxbias %.1e\n", N, C, p,
+           with_bias, in_place, dout_, e_dres, e_dx, e_dw, e_db, dxb_err);
+    /* LayerNorm's input gradient scales with rstd (inputs here have rstd ~ 1) */
+    assert_true(e_dres <= 1e-5 && e_dx <= 2e-5);
+    assert_true(e_dw <= 1e-6 * N + 1e-6 && e_db <= 1e-6 * N + 1e-6);
+    assert_true(dxb_err <= 1e-5 * fmax(dxb_scale, 1.0) + 1e-6 * N);
+    if (p > 0.0f) /* dropped elements get exactly no gradient, kept ones are scaled */
+        for (size_t i = 0; i < NC; i++)
+            assert_true(dropout_keep(11, 5, i, p) ? dx[i] == dres[i] * (1.0f / (1.0f - p)) : dx[i] == 0.0f);
+    free(x); free(inp); free(xb); free(w); free(b); free(dout); free(out); free(res); free(mean); free(rstd);
+    free(xr); free(res_r); free(out_r); free(mean_r); free(rstd_r); free(g_in); free(dx); free(dxb); free(dw);
+    free(db); free(dres_r); free(dx_r); free(dw_r); free(db_r);
+}
+
+static void test_residual_layernorm(void **state) {
+    (void)state;
+    /* odd sizes, one that runs on one thread and ones large enough to be split */
+    check_residual_layernorm(1, 7, 0.0f, 1, 0);
+    check_residual_layernorm(5, 13, 0.1f, 1, 1);
+    check_residual_layernorm(33, 100, 0.0f, 0, 1);
+    check_residual_layernorm(131, 257, 0.1f, 1, 0);
+    check_residual_layernorm(131, 257, 0.3f, 0, 1);
+    check_residual_layernorm(97, 384, 0.0f, 1, 1);
+    check_residual_layernorm(3, 4099, 0.1f, 1, 1); /* wider than the per-thread stack partials */
+}
+
+/* bias_act_forward = bias + act_forward; act_bias_backward = act_backward + the bias's column sums */
+static void test_bias_act(void **state) {
+    (void)state;
+    const bertc_backend *be = bertc_backend_cpu();
+    int sizes[][2] = {{1, 5}, {7, 33}, {67, 611}, {130, 1536}};
+    for (int a = 0; a < 3; a++)
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            int N = sizes[k][0], F = sizes[k][1];
+            size_t NF = (size_t)N * F;
+            uint64_t st = 77 + k;
+            float *pre = rand_buf(NF, &st, 4.0f), *bias = rand_buf((size_t)F, &st, 1.0f);
+            float *dout = rand_buf(NF, &st, 1.0f);
+            float *pre_r = malloc(NF * 4), *out = malloc(NF * 4), *out_r = malloc(NF * 4);
+            for (size_t i = 0; i < NF; i++) pre_r[i] = pre[i] + bias[i % (size_t)F];
+            be->bias_act_forward((ops_act)a, out, pre, bias, N, F);
+            be->act_forward((ops_act)a, out_r, pre_r, NF);
+            assert_true(max_diff(pre, pre_r, NF) == 0.0 && max_diff(out, out_r, NF) == 0.0);
+            float *g = malloc(NF * 4), *g_r = malloc(NF * 4), *db = malloc((size_t)F * 4);
+            for (int f = 0; f < F; f++) db[f] = 1.0f;
+            memcpy(g, dout, NF * 4);
+            be->act_bias_backward((ops_act)a, g, db, g, pre, N, F); /* in place, as bert.c calls it */
+            be->act_backward((ops_act)a, g_r, dout, pre_r, NF);
+            assert_true(max_diff(g, g_r, NF) == 0.0);
+            double worst = 0;
+            for (int f = 0; f < F; f++) {
+                double sum = 1.0;
+                for (int n = 0; n < N; n++) sum += g_r[(size_t)n * F + f];
+                worst = fmax(worst, fabs(db[f] - sum));
+            }
+            assert_true(worst <= 1e-6 * N + 1e-6);
+            free(pre); free(bias); free(dout); free(pre_r); free(out); free(out_r); free(g); free(g_r); free(db);
+        }
+}
+
+/* attention with dropout on, forward and backward, against a double-precision reference that
+ * draws the documented masks: forward's dropout and the one backward redraws (folded into its softmax pass). */
+static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
+    const bertc_backend *be = bertc_backend_cpu();
+    int HS = C / NH;
+    uint64_t st = 1234 + (uint64_t)(B * 7 + T);
+    size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
+    float *q = rand_buf(nq, &st, 1.5f), *k = rand_buf(nk, &st, 1.5f), *v = rand_buf(nk, &st, 1.0f);
+    float *dctx = rand_buf(nq, &st, 1.0f);
+    float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scratch = malloc(2 * na * 4);
+    float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
+    int32_t *mask = malloc((size_t)B * T * sizeof(int32_t));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - b; /* sequence b has b padding tokens */
+    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, p, 9, 2);
+    be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, p, 9, 2);
+    double *P = malloc((size_t)T * sizeof(double)), *dP = malloc((size_t)T * sizeof(double));
+    double *rdq = calloc(nq, sizeof(double)), *rdk = calloc(nk, sizeof(double)), *rdv = calloc(nk, sizeof(double));
+    double e_ctx = 0, e_att = 0, scale = 1.0 / sqrt((double)HS), ks = 1.0 / (1.0 - p);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < Tq; i++) {
+                const float *qi = q + ((size_t)b * Tq + i) * C + h * HS;
+                size_t first = (((size_t)b * NH + h) * Tq + i) * T;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double s = 0;
+                    for (int d = 0; d < HS; d++) s += (double)qi[d] * k[((size_t)b * T + j) * C + h * HS + d];
+                    P[j] = mask[b * T + j] ? s * scale : -1e300;
+                    mx = fmax(mx, P[j]);
+                }
+                for (int j = 0; j < T; j++) sum += (P[j] = mask[b * T + j] ? exp(P[j] - mx) : 0.0);
+                for (int j = 0; j < T; j++) {
+                    P[j] /= sum;
+                    e_att = fmax(e_att, fabs(att[first + j] - P[j]));
+                }
+                /* ctx = Pd v, Pd = dropout(P) */
+                for (int d = 0; d < HS; d++) {
+                    double c = 0;
+                    for (int j = 0; j < T; j++)
+                        c += (p > 0 && !dropout_keep(9, 2, first + j, p) ? 0.0 : P[j] * (p > 0 ? ks : 1.0)) *
+                             v[((size_t)b * T + j) * C + h * HS + d];
+                    e_ctx = fmax(e_ctx, fabs(ctx[((size_t)b * Tq + i) * C + h * HS + d] - c));
+                }
+                /* backward */
+                const float *dci = dctx + ((size_t)b * Tq + i) * C + h * HS;
+                double dot = 0;
+                for (int j = 0; j < T; j++) {
+                    int keep = p > 0 ? dropout_keep(9, 2, first + j, p) : 1;
+                    double m = keep ? (p > 0 ? ks : 1.0) : 0.0, dpd = 0;
+                    for (int d = 0; d < HS; d++) {
+                        dpd += (double)dci[d] * v[((size_t)b * T + j) * C + h * HS + d];
+                        rdv[((size_t)b * T + j) * C + h * HS + d] += P[j] * m * dci[d];
+                    }
+                    dP[j] = dpd * m;
+                    dot += P[j] * dP[j];
+                }
+                for (int j = 0; j < T; j++) {
+                    double ds = P[j] * (dP[j] - dot) * scale;
+                    for (int d = 0; d < HS; d++) {
+                        rdq[((size_t)b * Tq + i) * C + h * HS + d] += ds * k[((size_t)b * T + j) * C + h * HS + d];
+                        rdk[((size_t)b * T + j) * C + h * HS + d] += ds * qi[d];
+                    }
+                }
+            }
+    double e_dq = 0, e_dk = 0, e_dv = 0;
+    for (size_t i = 0; i < nq; i++) e_dq = fmax(e_dq, fabs(dq[i] - rdq[i]));
+    for (size_t i = 0; i < nk; i++) {
+        e_dk = fmax(e_dk, fabs(dk[i] - rdk[i]));
+        e_dv = fmax(e_dv, fabs(dv[i] - rdv[i]));
+    }
+    printf("  attention B %d Tq %d T %d C %d NH %d p %.1f: att %.1e ctx %.1e dq %.1e dk %.1e dv %.1e\n", B, Tq, T, C,
+           NH, p, e_att, e_ctx, e_dq, e_dk, e_dv);
+    assert_true(e_att <= 1e-6 && e_ctx <= 1e-5 && e_dq <= 1e-5 && e_dk <= 1e-5 && e_dv <= 1e-5);
+    free(q); free(k); free(v); free(dctx); free(ctx); free(att); free(scratch); free(dq); free(dk); free(dv);
+    free(mask); free(P); free(dP); free(rdq); free(rdk); free(rdv);
+}
+
+static void test_attention_dropout(void **state) {
+    (void)state;
+    check_attention(2, 7, 7, 12, 3, 0.0f);
+    check_attention(3, 9, 9, 10, 2, 0.1f);
+    check_attention(3, 1, 11, 12, 4, 0.3f); /* the [CLS]-only last layer */
+    check_attention(2, 33, 33, 24, 3, 0.1f);
+}
+
+/* The fused ops with reductions give the same bits on every call for a given thread count, and
+ * the same values up to rounding on another count. */
+static void test_fused_determinism(void **state) {
+    (void)state;
+    const bertc_backend *be = bertc_backend_cpu();
+    enum { N = 300, C = 200 };
+    uint64_t st = 5;
+    float *dout = rand_buf((size_t)N * C, &st, 1.0f), *res = rand_buf((size_t)N * C, &st, 1.0f);
+    float *w = rand_buf(C, &st, 1.0f), mean[N], rstd[N];
+    for (int n = 0; n < N; n++) {
+        mean[n] = 0.01f * (float)(n % 7);
+        rstd[n] = 1.0f + 0.001f * (float)n;
+    }
+    float *dres = malloc((size_t)N * C * 4), *dx = malloc((size_t)N * C * 4), sums[4][3][C];
+    int saved = omp_get_max_threads();
+    int threads[4] = {2, 2, 1, 3};
+    for (int r = 0; r < 4; r++) {
+        omp_set_num_threads(threads[r]);
+        memset(sums[r], 0, sizeof sums[r]);
+        be->residual_layernorm_backward(dres, dx, sums[r][0], sums[r][1], sums[r][2], dout, res, w, mean, rstd, N, C,
+                                        0.1f, 3, 4);
+    }
+    omp_set_num_threads(saved);
+    assert_memory_equal(sums[0], sums[1], sizeof sums[0]);
+    for (int r = 2; r < 4; r++)
+        for (int i = 0; i < 3; i++) assert_true(max_diff(sums[0][i], sums[r][i], C) <= 1e-4);
+    free(dout); free(res); free(w); free(dres); free(dx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations),
@@ -195,6 +438,10 @@ int main(void) {
         cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_residual_layernorm),
+        cmocka_unit_test(test_bias_act),
+        cmocka_unit_test(test_attention_dropout),
+        cmocka_unit_test(test_fused_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
 # CUDA/PyTorch image may lack (utf8proc, cJSON, cmocka, OpenBLAS with its Fortran runtime) into
 # .gpu-deps/ (git-ignored, about 40 MB), to be named in the device call's `carry`. libarchive is
 # not copied (its dependencies weigh more than the limit allows): where the GPU machine lacks it,
-# gpu-check.sh links a stub, and only .tar.gz datasets are then unreadable there.
+# gpu-check.sh links a stub, and only .tar.gz datasets are then unreadable there. Nor is oneDNN
+# (libdnnl, 38 MB, only the CPU's --precision bf16 uses it): gpu-check.sh builds with DNNL=0
+# where the GPU machine lacks it.
 set -eu
 cd "$(dirname "$0")/../.."
 D=.gpu-deps

@@ -168,6 +168,47 @@ typedef struct bertc_backend {
     /* The first error the backend met since it started ("" when none): a GPU backend's ops
      * cannot return one, so callers ask after a step. NULL on the CPU (which has none). */
     const char *(*last_error)(void);
+    /* ---- bf16 mixed precision (--precision bf16); NULL in a backend without it ----
+     * to_bf16: dst (n) = src rounded to bf16, to nearest even (NaN stays NaN), as torch. */
+    void (*to_bf16)(uint16_t *dst, const float *src, size_t n);
+    /* matmul_forward / matmul_backward with bf16 products accumulated in fp32: weight16 is the
+     * bf16 copy of weight (OC,IC). inp16 (N,IC) is inp rounded to bf16: forward fills it from inp
+     * unless inp16_ready (an earlier forward filled it from the same inp), and backward reads it
+     * as forward left it (so inp is rounded once per step). dout is rounded into scratch (N*OC
+     * bf16). out, dinp, dweight, dbias and the bias stay fp32; the rest as the fp32 ops. */
+    void (*matmul_forward_bf16)(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                                const uint16_t *weight16, const float *bias, int N, int IC, int OC);
+    void (*matmul_backward_bf16)(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const uint16_t *inp16, const uint16_t *weight16, int N, int IC, int OC,
+                                 int accumulate, uint16_t *scratch);
+    /* ---- fused ops: one pass over memory where the unfused composition above takes several.
+     * Each equals its composition up to float summation order (tests/test_ops.c checks). ---- */
+
+    /* The end of a BERT sub-block, after a Linear whose bias was left out (matmul_forward with
+     * bias NULL): res = inp_res + dropout(x + xbias), out = LayerNorm(res).
+     * = matmul bias + dropout_residual_forward + layernorm_forward.
+     * out, res (N,C) written (res saved for backward); x, inp_res (N,C) read (x is not
+     * clobbered); xbias (C) or NULL; mean, rstd (N); weight, bias (C). Dropout element index is
+     * n*C + c in (seed, stream). out, res, x, inp_res pairwise distinct. */
+    void (*residual_layernorm_forward)(float *out, float *res, float *mean, float *rstd,
+                                       const float *x, const float *xbias, const float *inp_res,
+                                       const float *weight, const float *bias, int N, int C,
+                                       float eps, float p, uint64_t seed, uint64_t stream);
+    /* Its backward: dres (N,C) = LayerNorm's input gradient (the residual branch's gradient),
+     * written, may alias dout; dx (N,C) = dropout_backward(dres), written, or NULL when p == 0
+     * (dres is then dx); dxbias (C) += column sums of dx (NULL: skipped); dweight, dbias (C)
+     * accumulated. = layernorm_backward + dropout_backward + matmul_backward's dbias. */
+    void (*residual_layernorm_backward)(float *dres, float *dx, float *dxbias, float *dweight,
+                                        float *dbias, const float *dout, const float *res,
+                                        const float *weight, const float *mean, const float *rstd,
+                                        int N, int C, float p, uint64_t seed, uint64_t stream);
+    /* Linear bias + activation, after a Linear whose bias was left out: pre (N,F) += bias (F)
+     * in place (the pre-activation, saved for backward), out (N,F) = act(pre). out != pre. */
+    void (*bias_act_forward)(ops_act act, float *out, float *pre, const float *bias, int N, int F);
+    /* dinp (N,F) = dout * act'(pre), written, may alias dout; dbias (F) += column sums of dinp
+     * (the preceding Linear's bias gradient). = act_backward + matmul_backward's dbias. */
+    void (*act_bias_backward)(ops_act act, float *dinp, float *dbias, const float *dout,
+                              const float *pre, int N, int F);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */

@@ -106,3 +106,12 @@ void args_unknown(args *a) {
     fprintf(stderr, "bertc %s: unknown option %s (see bertc %s --help)\n", a->cmd, flag_buf, a->cmd);
     exit(2);
 }
+
+const char *args_precision(args *a) {
+    const char *s = args_str(a);
+    if (strcmp(s, "fp32") && strcmp(s, "bf16")) {
+        fprintf(stderr, "bertc %s: %s must be fp32 or bf16, got '%s'\n", a->cmd, flag_buf, s);
+        exit(2);
+    }
+    return s;
+}

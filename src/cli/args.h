@@ -20,6 +20,8 @@ const char *args_str(args *a);
 long args_long(args *a, long min, long max);
 double args_double(args *a, double min, double max);
 uint64_t args_u64(args *a);
+/* The value of --precision: "fp32" or "bf16"; anything else is a usage error (exit 2). */
+const char *args_precision(args *a);
 /* Prints "bertc CMD: unknown option --X (see bertc CMD --help)" and exits 2. */
 void args_unknown(args *a);
 /* Prints "bertc: MESSAGE" to stderr and exits with status 1. */

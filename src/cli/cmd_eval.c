@@ -20,6 +20,8 @@ static void usage(void) {
            "  --skip-bad               skip bad records (counted) instead of stopping\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --device NAME            cpu (default), cuda, cuda:tf32 or cuda:bf16 (see bertc train --help)\n"
+           "  --precision P            fp32, or bf16: the encoder's matrix products in bf16 with fp32 accumulation\n"
+           "                           (AVX512-BF16 where the CPU has it; docs/PERFORMANCE.md) (default fp32)\n"
            "  --json                   print the metrics as one JSON object\n");
 }
 
@@ -28,6 +30,7 @@ int cmd_eval(int argc, char **argv) {
     bertc_eval_options_default(&o);
     const char *model = NULL, *device = NULL;
     int json = 0, threads = 0;
+    const char *precision = "fp32";
     args a;
     args_init(&a, "eval", argc, argv);
     const char *f;
@@ -49,6 +52,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--threads")) threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--json")) json = 1;
         else if (!strcmp(f, "--device")) device = args_str(&a);
+        else if (!strcmp(f, "--precision")) precision = args_precision(&a);
         else args_unknown(&a);
     }
     if (!model || !o.data_spec) {
@@ -61,6 +65,7 @@ int cmd_eval(int argc, char **argv) {
     bertc_open_options oo;
     bertc_open_options_default(&oo);
     oo.device = device;
+    oo.precision = precision;
     int rc = bertc_model_open(&m, model, &oo, &err);
     bertc_eval_result r;
     if (!rc) rc = bertc_evaluate(m, &o, &r, json ? stdout : NULL, json ? NULL : stdout, &err);

@@ -17,7 +17,8 @@ static void usage(void) {
            "  --logits           also write the logits\n"
            "  --max-length N     tokens per example (default 128)\n"
            "  --threads N        CPU threads; 0 = all cores (default 0)\n"
-           "  --device NAME      cpu (default), cuda, cuda:tf32 or cuda:bf16 (see bertc train --help)\n");
+           "  --device NAME      cpu (default), cuda, cuda:tf32 or cuda:bf16 (see bertc train --help)\n"
+           "  --precision P      fp32, or bf16: matrix products in bf16, fp32 accumulation (default fp32)\n");
 }
 
 enum { CHUNK = 256 };
@@ -70,6 +71,7 @@ static int flush(bertc_model *m, pending *p, int max_length, int with_logits, be
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *device = NULL;
     int plain = 0, with_logits = 0, max_length = 128, threads = 0;
+    const char *precision = "fp32";
     args a;
     args_init(&a, "predict", argc, argv);
     const char *f;
@@ -84,6 +86,7 @@ int cmd_predict(int argc, char **argv) {
         else if (!strcmp(f, "--max-length")) max_length = (int)args_long(&a, 2, 1 << 16);
         else if (!strcmp(f, "--threads")) threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--device")) device = args_str(&a);
+        else if (!strcmp(f, "--precision")) precision = args_precision(&a);
         else args_unknown(&a);
     }
     if (!model) {
@@ -96,6 +99,7 @@ int cmd_predict(int argc, char **argv) {
     bertc_open_options oo;
     bertc_open_options_default(&oo);
     oo.device = device;
+    oo.precision = precision;
     if (bertc_model_open(&m, model, &oo, &err)) {
         fprintf(stderr, "bertc predict: %s\n", err.msg);
         return 1;

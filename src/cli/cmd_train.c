@@ -50,12 +50,22 @@ static void usage(const bertc_train_options *d) {
            "  --hidden-dropout P       hidden_dropout_prob (default: config.json's)\n"
            "  --attention-dropout P    attention_probs_dropout_prob (default: config.json's)\n"
            "  --classifier-dropout P   classifier_dropout (default: config.json's, else the hidden dropout)\n"
-           "  --label-smoothing X      cross-entropy label smoothing (default 0)\n\n"
+           "  --label-smoothing X      cross-entropy label smoothing (default 0)\n"
+           "  --layer-lr-decay X       layer-wise lr decay in (0, 1]: head lr, top layer lr*X, ..., layer 0 lr*X^L,\n"
+           "                           embeddings lr*X^(L+1) (default 1: off)\n"
+           "  --freeze-embeddings      do not train the embeddings (no gradient computed for them)\n"
+           "  --freeze-layers N        do not train the lowest N encoder layers (default 0)\n"
+           "  --rdrop ALPHA            R-Drop: each batch twice with other dropout masks; loss = mean CE + ALPHA *\n"
+           "                           mean symmetric KL of the two predictions (default 0: off; doubles the work)\n"
+           "  --truncation RULE        head, tail, head+tail (first (max-length-2)/4 tokens + the rest from the end)\n"
+           "                           or head+tail:H (first H tokens); single texts only (default head, as HF)\n\n"
            "run:\n"
            "  --seed N                 data subset, shuffling, dropout and new heads (default %llu)\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --device NAME            cpu (default); cuda: an NVIDIA GPU, fp32 products (the CPU's results);\n"
            "                           cuda:tf32, cuda:bf16: tensor-core products, fp32 weights (see docs/GPU.md)\n"
+           "  --precision P            fp32, or bf16: the encoder's matrix products in bf16 with fp32 accumulation\n"
+           "                           (AVX512-BF16 where the CPU has it; docs/PERFORMANCE.md) (default fp32)\n"
            "  --no-eval-train          skip the final eval-mode pass over the training set\n"
            "  --summary FILE           also write the summary JSON here\n"
            "  --quiet                  no progress display\n\n"
@@ -65,6 +75,8 @@ static void usage(const bertc_train_options *d) {
            "  --resume OUT             continue the interrupted run in OUT with its own options (only --threads and\n"
            "                           --quiet may be given with it)\n"
            "  --deterministic          bit-identical results, resumed or not, for the same --threads (kept on resume)\n"
+           "  --stop-after-epoch N     pause after epoch N: checkpoint kept, summary.json marked paused; --resume OUT\n"
+           "                           continues (may be given with --resume; bertc sweep's successive halving)\n"
            "  --skip-nonfinite         skip an update whose loss or gradient is NaN/inf instead of stopping\n"
            "                           (more than 10 in a row stop the run)\n"
            "Ctrl-C or SIGTERM saves a checkpoint after the current update and exits with 130 (SIGINT) or 143\n"
@@ -101,14 +113,15 @@ int cmd_train(int argc0, char **argv0) {
     char **argv = recipe_expand(argc0, argv0, &argc);
     bertc_train_options o;
     bertc_train_options_default(&o);
-    int quiet = 0, threads_given = 0, others = 0;
+    int quiet = 0, threads_given = 0, others = 0, stop_after = 0;
     const char *resume = NULL, *device = NULL;
     args a;
     args_init(&a, "train", argc, argv);
     const char *f;
     while ((f = args_next(&a))) {
         /* With --resume the options come from the checkpoint: count anything else given. */
-        others += strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--quiet") && strcmp(f, "--device");
+        others += strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--quiet") &&
+                  strcmp(f, "--stop-after-epoch") && strcmp(f, "--device");
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             usage(&o);
             recipe_free(argv, argc0, argv0);
@@ -160,7 +173,14 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--no-eval-train")) o.eval_train = 0;
         else if (!strcmp(f, "--checkpoint-every")) o.checkpoint_every = (int)args_long(&a, 0, 1 << 30);
         else if (!strcmp(f, "--deterministic")) o.deterministic = 1;
+        else if (!strcmp(f, "--layer-lr-decay")) o.layer_lr_decay = (float)args_double(&a, 1e-6, 1);
+        else if (!strcmp(f, "--freeze-embeddings")) o.freeze_embeddings = 1;
+        else if (!strcmp(f, "--freeze-layers")) o.freeze_layers = (int)args_long(&a, 0, 1000);
+        else if (!strcmp(f, "--rdrop")) o.rdrop = (float)args_double(&a, 0, 1000);
+        else if (!strcmp(f, "--truncation")) o.truncation = args_str(&a);
+        else if (!strcmp(f, "--stop-after-epoch")) stop_after = (int)args_long(&a, 0, 100000);
         else if (!strcmp(f, "--skip-nonfinite")) o.skip_nonfinite = 1;
+        else if (!strcmp(f, "--precision")) o.precision = args_precision(&a);
         else args_unknown(&a);
     }
     void *keep = NULL;
@@ -180,6 +200,7 @@ int cmd_train(int argc0, char **argv0) {
         if (threads_given) o.threads = given;
     }
     if (device) o.device = device; /* a resumed run may move to another device */
+    o.stop_after_epoch = stop_after;
     if (!o.model_dir || !o.train_spec || !o.out_dir) {
         fprintf(stderr, "bertc train: --model, --train and --out are required (see bertc train --help)\n");
         recipe_free(argv, argc0, argv0);
@@ -200,6 +221,14 @@ int cmd_train(int argc0, char **argv0) {
         recipe_free(argv, argc0, argv0);
         /* Interrupted (checkpoint saved): the shell's convention for death by that signal. */
         return rc == BERTC_EINTERRUPTED && stop_signal ? 128 + stop_signal : 1;
+    }
+    if (r.paused) {
+        progress_end();
+        printf("paused after epoch %d: val accuracy %.4f, train accuracy %.4f (best weights so far); continue with: bertc train --resume %s\n",
+               r.epochs_run, r.val.accuracy, r.train.accuracy, o.out_dir);
+        bertc_train_options_release(keep);
+        recipe_free(argv, argc0, argv0);
+        return 0;
     }
     if (r.skipped_updates) printf("%ld updates skipped for a non-finite loss or gradient\n", r.skipped_updates);
     progress_end();

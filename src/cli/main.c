@@ -16,6 +16,9 @@ static const struct {
     {"report", cmd_report, "write a run folder's HTML training report (report.html)"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON Lines (or plain lines) exactly like Hugging Face"},
     {"init", cmd_init, "write a model folder with random weights for a config (speed checks without weights)"},
+    {"bench", cmd_bench, "time a training step, evaluation and latency (JSON Lines); --peak: the sgemm peak"},
+    {"sweep", cmd_sweep, "hyperparameter search: grid, random or successive halving over bertc train runs"},
+    {"pretrain", cmd_pretrain, "continue masked-language-model pretraining on unlabelled text (--mlm)"},
 };
 
 static void usage(FILE *f) {

@@ -5,7 +5,8 @@
 #define BERTC_CLI_RECIPE_H
 
 /* Returns a new argv: argv[0], the recipe's flags, then argv[1..]. The recipe is named by the
- * first "--recipe FILE" or "--recipe=FILE" of argv, which is removed. Exits with a message on a bad file. */
+ * first "--recipe FILE" or "--recipe=FILE" of argv, which is removed. Exits with a message on a bad file
+ * (the file itself is read by util/recipe_file.h). */
 char **recipe_expand(int argc, char **argv, int *out_argc);
 /* Frees what recipe_expand returned (argc, argv: the ones given to it). */
 void recipe_free(char **v, int argc, char **argv);

@@ -118,6 +118,10 @@ static char *label_canonical(const char *s) {
 /* ---------------------------------------------------------------- builder */
 
 int builder_add(data_builder *b, char *id, char *text, char *text_pair, char *label, size_t line, bertc_error *err) {
+    if (b->opt->unlabelled) { /* pretraining: the labels are not used */
+        free(label);
+        label = NULL;
+    }
     if (!id || !text) goto oom;
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
@@ -231,7 +235,7 @@ int builder_finish(data_builder *b, dataset *out, bertc_error *err) {
     int num_names = 0;
 
     /* Trees come out of directory listings and archives in no useful order. */
-    if (b->kind != DATA_TABLE) {
+    if (b->kind != DATA_TABLE && b->n > 0) { /* (qsort must not be given a NULL array, even empty) */
         qsort(b->rec, b->n, sizeof *b->rec, cmp_record_id);
         for (size_t i = 1, last = 0; i < b->n; i++) {
             if (strcmp(b->rec[last].id, b->rec[i].id) != 0) {
@@ -375,6 +379,34 @@ done:
 
 /* ---------------------------------------------------------------- dataset_read */
 
+/* Plain text for unlabelled data: one text per line (LF or CRLF), blank lines skipped. */
+static int read_lines(data_builder *b, const char *path, bertc_error *err) {
+    char *buf;
+    size_t len;
+    int rc = data_read_file(path, &buf, &len, err);
+    if (rc) return rc;
+    size_t line = 0;
+    for (char *p = buf, *end = buf + len; p < end && rc == BERTC_OK;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *stop = nl ? nl : end;
+        line++;
+        size_t n = (size_t)(stop - p);
+        if (n > 0 && p[n - 1] == '\r') n--;
+        char *text = strndup(p, n);
+        if (text) data_drop_nuls(text, n);
+        if (text && all_blank(text)) {
+            free(text);
+        } else {
+            char id[32];
+            snprintf(id, sizeof id, "line:%zu", line);
+            rc = builder_add(b, strdup(id), text, NULL, NULL, line, err);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    free(buf);
+    return rc;
+}
+
 static int ends_with_ci(const char *s, size_t n, const char *suffix) {
     size_t m = strlen(suffix);
     return n >= m && strncasecmp(s + n - m, suffix, m) == 0;
@@ -439,6 +471,9 @@ int dataset_read(dataset *out, const char *spec, const dataset_read_options *opt
     } else if (ends_with_ci(spec, n, ".jsonl") || ends_with_ci(spec, n, ".json")) {
         b.kind = DATA_TABLE;
         rc = read_jsonl(&b, spec, err);
+    } else if (opt->unlabelled && ends_with_ci(spec, n, ".txt")) {
+        b.kind = DATA_TABLE;
+        rc = read_lines(&b, spec, err);
     } else if (ends_with_ci(spec, n, ".tar") || ends_with_ci(spec, n, ".tar.gz") || ends_with_ci(spec, n, ".tgz") ||
                ends_with_ci(spec, n, ".tar.bz2") || ends_with_ci(spec, n, ".tar.xz") ||
                ends_with_ci(spec, n, ".tar.zst")) {

@@ -36,6 +36,10 @@ typedef struct dataset_read_options {
     int skip_bad;     /* skip bad records with a count instead of failing */
     int reject_empty; /* an empty text is a bad record */
     int with_unsup;   /* class-per-folder: also read folders such as "unsup" (label -1) */
+    /* Every example unlabelled (bertc pretrain): labels are dropped, "unsup" folders are read, a
+     * folder with no class folders holds the examples itself (one file each, id = its name, as
+     * aclImdb/train/unsup), and a .txt file holds one text per non-blank line (id "line:N"). */
+    int unlabelled;
 } dataset_read_options;
 
 /* Reads SPEC: a directory of class folders, "ARCHIVE.tar.gz:FOLDER", or a .csv/.tsv/.jsonl file.

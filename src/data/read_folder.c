@@ -85,6 +85,32 @@ static void free_list(char **v, size_t n) {
     free(v);
 }
 
+/* Unlabelled data in one folder (aclImdb/train/unsup): each file an example, id = its name. */
+static int read_flat_dir(data_builder *b, const char *root, bertc_error *err) {
+    char **files;
+    size_t nfiles;
+    int rc = list_dir(root, 0, &files, &nfiles, err);
+    for (size_t i = 0; i < nfiles && rc == BERTC_OK; i++) {
+        char *path = path_join(root, files[i]);
+        if (!path) {
+            rc = bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
+            break;
+        }
+        char *text;
+        size_t len;
+        bertc_error ferr = {0};
+        if (data_read_file(path, &text, &len, &ferr) != BERTC_OK) {
+            rc = builder_bad(b, err, ferr.code, "%s", ferr.msg);
+        } else {
+            data_drop_nuls(text, len);
+            rc = builder_add(b, strdup(files[i]), text, NULL, NULL, 0, err);
+        }
+        free(path);
+    }
+    free_list(files, nfiles);
+    return rc;
+}
+
 int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
     char **classes;
     size_t nclass;
@@ -92,7 +118,7 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
     if (rc) return rc;
     for (size_t c = 0; c < nclass && rc == BERTC_OK; c++) {
         int unsup = is_unsup(classes[c]);
-        if (unsup && !b->opt->with_unsup) continue;
+        if (unsup && !b->opt->with_unsup && !b->opt->unlabelled) continue;
         char *cdir = path_join(root, classes[c]);
         char **files = NULL;
         size_t nfiles = 0;
@@ -126,12 +152,17 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
         free(cdir);
     }
     free_list(classes, nclass);
+    if (rc == BERTC_OK && nclass == 0 && b->opt->unlabelled) rc = read_flat_dir(b, root, err);
     return rc;
 }
 
+/* The most read_entry_data allocates up front; the size a header announces is not trusted (a
+ * damaged or hostile archive can announce gigabytes), the buffer grows with what is really read. */
+#define ENTRY_FIRST_ALLOC ((size_t)1 << 20)
+
 /* Reads the current entry's data (size bytes announced, or unknown when size < 0). */
 static int read_entry_data(struct archive *a, la_int64_t size, char **out, size_t *len) {
-    size_t cap = size >= 0 ? (size_t)size + 1 : 4096, n = 0;
+    size_t cap = size >= 0 && (uint64_t)size < ENTRY_FIRST_ALLOC ? (size_t)size + 1 : ENTRY_FIRST_ALLOC, n = 0;
     char *p = malloc(cap);
     if (!p) return ARCHIVE_FATAL;
     for (;;) {
@@ -167,13 +198,17 @@ int read_tree_archive(data_builder *b, const char *path, const char *folder, ber
     if (!a) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", path);
     archive_read_support_filter_all(a);
     archive_read_support_format_all(a);
-    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
+    /* Read in blocks of 1 MiB, or the file's size (from 16 kB) when it is smaller. */
+    size_t block = (size_t)1 << 20;
+    if (st.st_size < (off_t)block) block = st.st_size < 16384 ? 16384 : (size_t)st.st_size;
+    if (archive_read_open_filename(a, path, block) != ARCHIVE_OK) {
         int rc = bertc_errorf(err, BERTC_EFORMAT, "%s: cannot read archive: %s", path, archive_error_string(a));
         archive_read_free(a);
         return rc;
     }
     size_t flen = strlen(folder);
     int rc = BERTC_OK, seen_folder = flen == 0;
+    int seen_class = 0; /* unlabelled: files directly in FOLDER count only while no class folder is seen */
     char last[512] = ""; /* the last member read, for messages about what follows it */
     struct archive_entry *e;
     for (;;) {
@@ -195,11 +230,17 @@ int read_tree_archive(data_builder *b, const char *path, const char *folder, ber
             name += flen + 1;
         }
         const char *slash = strchr(name, '/');
-        if (!slash || slash == name || name[0] == '.' || slash[1] == '\0' || slash[1] == '.' || strchr(slash + 1, '/'))
+        int flat = b->opt->unlabelled && !slash && name[0] && name[0] != '.' && !seen_class;
+        if (!flat && (!slash || slash == name || name[0] == '.' || slash[1] == '\0' || slash[1] == '.' ||
+                      strchr(slash + 1, '/')))
             continue;
-        size_t clen = (size_t)(slash - name);
-        int unsup = clen == 5 && strncmp(name, "unsup", 5) == 0;
-        if (unsup && !b->opt->with_unsup) continue;
+        size_t clen = flat ? 0 : (size_t)(slash - name);
+        int unsup = flat || (clen == 5 && strncmp(name, "unsup", 5) == 0);
+        if (unsup && !b->opt->with_unsup && !b->opt->unlabelled) continue;
+        if (!flat && b->opt->unlabelled && !seen_class) { /* a tree after all: drop the loose files */
+            seen_class = 1;
+            builder_free(b);
+        }
         mode_t type = archive_entry_filetype(e);
         if (type == AE_IFLNK || archive_entry_hardlink(e)) {
             rc = builder_bad(b, err, BERTC_EUNSUPPORTED, "%s: member %s: links are not supported", path, last);

@@ -408,7 +408,8 @@ int read_jsonl(data_builder *b, const char *path, bertc_error *err) {
             l = strdup(v->valuestring);
         } else if (cJSON_IsNumber(v)) {
             double x = v->valuedouble;
-            if (x != (double)(long long)x || x > 9007199254740992.0 || x < -9007199254740992.0) bad_label = 1;
+            /* Range first: converting a double outside long long's range is undefined behaviour. */
+            if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0) || x != (double)(long long)x) bad_label = 1;
             else {
                 snprintf(num, sizeof num, "%lld", (long long)x);
                 l = strdup(num);

@@ -65,6 +65,10 @@ typedef struct bert_layer_acts {
     float *res2;               /* (B,T,C) a1 + dropout(dense(fact)), input of LayerNorm 2 */
     float *ln2_mean, *ln2_rstd;/* (B,T) */
     float *out;                /* (B,T,C) layer output */
+    /* bf16 only: the Linear inputs rounded to bf16 in forward, read again by backward */
+    uint16_t *x16;             /* (B,T,C) the layer input (queries, keys and values) */
+    uint16_t *ctx16, *a1_16;   /* (B,T,C) */
+    uint16_t *fact16;          /* (B,T,F) */
 } bert_layer_acts;
 
 typedef struct bert_acts {
@@ -73,7 +77,7 @@ typedef struct bert_acts {
     float *emb_mean, *emb_rstd;/* (B,T) */
     float *emb_out;            /* (B,T,C) LayerNorm output after dropout: input of layer 0 */
     bert_layer_acts *layers;
-    float *proj;               /* (B,T,C) scratch: dense outputs before dropout+residual */
+    float *proj;               /* (B,T,C) scratch: dense outputs without bias, input of the fused ops */
     float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
     float *x_cls;              /* (B,C) the last layer's input at [CLS] (its query-side input) */
     float *cls;                /* (B,C) first token of the encoder output (when no layer is [CLS]-only) */
@@ -89,6 +93,8 @@ typedef struct bert_acts {
     float *g_q, *g_k, *g_v, *g_ctx; /* (B,T,C) */
     float *g_cls, *g_pooled;   /* (B,C) */
     float *g_logits;           /* (B,K) */
+    uint16_t *x_cls16;         /* (B,C) bf16 only: x_cls rounded (the last layer's query input) */
+    uint16_t *bf16_scratch;    /* (B,T,max(C,F)) bf16 only: an output gradient rounded on the way in */
 } bert_acts;
 
 struct bert_model {
@@ -113,6 +119,18 @@ struct bert_model {
     int B, T, train, has_labels, n_valid;
     uint64_t seed;
     float label_smoothing;
+    int no_grad_below;                /* bert_set_no_grad_below */
+    float *dlogits_host;              /* (maxB,K) scratch for bert_backward_with */
+    /* bert_forward_hidden / bert_backward_hidden: every position through the last layer, no head */
+    int hidden_only, hidden_fwd; /* asked for in this forward; what the last forward did */
+    const float *hidden_grad;  /* (B,T,C) the caller's gradient of the encoder output, in backward */
+
+    /* bf16 mixed precision (bert_set_precision): a bf16 mirror of the parameter arena, same
+     * offsets, of which only the encoder's Linear weights are filled; refreshed before a forward
+     * when the parameters have changed since. */
+    int bf16;
+    uint16_t *params16;
+    int params16_stale;
 };
 
 /* Dropout streams: one per dropout site, so masks never repeat across sites. */
@@ -131,11 +149,15 @@ typedef struct layout_walk {
     float *pbase, *gbase;   /* NULL while counting */
     void *w, *g;            /* the structs whose float* fields are being set (weights, grads) */
     size_t n, offset;
+    int overflow;           /* the sizes (from config.json) overflow a size_t */
 } layout_walk;
 
 static void add_tensor(layout_walk *lw, size_t field, int64_t rows, int64_t cols, int no_decay,
                        int layer, const char *fmt, int idx) {
-    size_t numel = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+    size_t numel;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)(cols > 0 ? cols : 1), &numel) ||
+        __builtin_add_overflow(lw->offset, numel, &(size_t){0}))
+        lw->overflow = 1;
     if (lw->table) {
         bert_param_info *p = &lw->table[lw->n];
         snprintf(lw->names[lw->n], sizeof lw->names[lw->n], fmt, idx);
@@ -250,6 +272,11 @@ static int model_alloc(bert_model *m, bertc_error *err) {
     m->be = bertc_backend_cpu();
     layout_walk count = {0};
     layout(c, &count);
+    /* Absurd sizes in config.json: say so before trying to allocate (weights + gradients). */
+    if (count.overflow || count.offset > SIZE_MAX / (2 * sizeof(float)))
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "model: config.json's sizes give more parameters than memory "
+                            "can address (hidden_size %d, intermediate_size %d, vocab_size %d, %d layers)",
+                            c->hidden_size, c->intermediate_size, c->vocab_size, c->num_hidden_layers);
     m->n_tensors = count.n;
     m->num_params = count.offset;
     m->table = calloc(m->n_tensors, sizeof *m->table);
@@ -259,7 +286,8 @@ static int model_alloc(bert_model *m, bertc_error *err) {
     m->params = m->be->alloc(m->num_params * sizeof(float));
     m->grads = m->be->alloc(m->num_params * sizeof(float));
     if (!m->table || !m->names || !m->w.layers || !m->g.layers || !m->params || !m->grads)
-        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters", m->num_params);
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters (%.1f GB of weights and as "
+                            "much of gradients)", m->num_params, (double)m->num_params * sizeof(float) / 1e9);
     layout_walk lw = {.table = m->table, .names = m->names, .pbase = m->params, .gbase = m->grads,
                       .w = &m->w, .g = &m->g};
     layout(c, &lw);
@@ -460,7 +488,7 @@ int bert_load(bert_model **out, const char *model_dir, const bert_load_options *
         if (rc && err) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            rc = bertc_errorf(err, rc, "%s: tensor %s: %s", st_path, t->name, msg);
+            rc = bertc_errorf(err, rc, "%s: %s", st_path, msg); /* msg names the tensor */
         }
     }
     if (opened) safetensors_close(&f);
@@ -519,11 +547,13 @@ void bert_free(bert_model *m) {
         m->be->free(m->params);
         m->be->free(m->grads);
         m->be->free(m->act_arena);
+        m->be->free(m->params16);
     }
     free(m->a.layers);
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
+    free(m->dlogits_host);
     free(m->w.layers);
     free(m->g.layers);
     free(m->table);
@@ -534,23 +564,84 @@ void bert_free(bert_model *m) {
 
 const bert_config *bert_get_config(const bert_model *m) { return &m->cfg; }
 bert_config *bert_config_mut(bert_model *m) { return &m->cfg; }
-float *bert_params(bert_model *m) { return m->params; }
+float *bert_params(bert_model *m) {
+    m->params16_stale = 1; /* the caller may write through it */
+    return m->params;
+}
 float *bert_grads(bert_model *m) { return m->grads; }
 size_t bert_num_params(const bert_model *m) { return m->num_params; }
 const float *bert_logits(const bert_model *m) { return m->logits_host; }
 void bert_set_label_smoothing(bert_model *m, float eps) { m->label_smoothing = eps; }
+void bert_set_no_grad_below(bert_model *m, int depth) { m->no_grad_below = depth > 0 ? depth : 0; }
 
 size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
     *out = m->table;
     return m->n_tensors;
 }
 
+void bert_params_changed(bert_model *m) { m->params16_stale = 1; }
+int bert_precision_bf16(const bert_model *m) { return m->bf16; }
+
+int bert_set_precision(bert_model *m, int bf16, bertc_error *err) {
+    bf16 = bf16 != 0;
+    if (bf16 == m->bf16) return 0;
+    if (bf16 && (!m->be->to_bf16 || !m->be->matmul_forward_bf16 || !m->be->matmul_backward_bf16))
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "model: the %s backend has no bf16 matrix products", m->be->name);
+    uint16_t *p16 = NULL;
+    if (bf16 && !(p16 = m->be->alloc(m->num_params * sizeof(uint16_t))))
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for the bf16 copy of %zu parameters", m->num_params);
+    m->be->free(m->params16);
+    m->params16 = p16;
+    m->params16_stale = 1;
+    m->bf16 = bf16;
+    /* The activations gain (or lose) the bf16 scratch: bert_prepare plans them anew. */
+    m->be->free(m->act_arena);
+    m->act_arena = NULL;
+    m->maxB = m->maxT = 0;
+    return 0;
+}
+
+/* Rounds the encoder's Linear weights (2-D tensors of layers 1..L) into the bf16 mirror. */
+static void refresh_params16(bert_model *m) {
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const bert_param_info *p = &m->table[i];
+        if (p->ndim == 2 && p->layer >= 1 && p->layer <= m->cfg.num_hidden_layers)
+            m->be->to_bf16(m->params16 + p->offset, m->params + p->offset, p->numel);
+    }
+    m->params16_stale = 0;
+}
+
+/* The encoder's Linear layers, in the model's precision: bf16 reads the weight's mirror at the
+ * same offset, and inp's bf16 copy inp16 (filled by forward unless inp16_ready, kept for
+ * backward; unused in fp32). Shapes as backend/ops.h matmul_forward / matmul_backward. */
+static void linear_forward(const bert_model *m, float *out, const float *inp, uint16_t *inp16, int inp16_ready,
+                           const float *weight, const float *bias, int N, int IC, int OC) {
+    if (m->bf16)
+        m->be->matmul_forward_bf16(out, inp, inp16, inp16_ready, m->params16 + (weight - m->params), bias, N, IC, OC);
+    else
+        m->be->matmul_forward(out, inp, weight, bias, N, IC, OC);
+}
+
+static void linear_backward(const bert_model *m, float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const uint16_t *inp16, const float *weight, int N, int IC, int OC,
+                            int accumulate) {
+    if (m->bf16)
+        m->be->matmul_backward_bf16(dinp, dweight, dbias, dout, inp16, m->params16 + (weight - m->params), N, IC, OC,
+                                    accumulate, m->a.bf16_scratch);
+    else
+        m->be->matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC, accumulate);
+}
+
 void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
 
 const bertc_backend *bert_backend(const bert_model *m) { return m->be; }
 
+void bert_swap_ops(bert_model *m, const bertc_backend *be) { m->be = be; }
+
 int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
     if (be == m->be) return 0;
+    if (m->bf16) /* the bf16 mirror lives in the old backend's memory */
+        return bertc_errorf(err, BERTC_EINVAL, "model: move the model to %s before choosing its precision", be->name);
     size_t bytes = m->num_params * sizeof(float);
     float *host = malloc(bytes ? bytes : 1);
     float *p = be->alloc(bytes), *g = be->alloc(bytes);
@@ -609,7 +700,7 @@ static float *carve(act_walk *aw, size_t n) {
     return p;
 }
 
-static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk *aw) {
+static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a, act_walk *aw) {
     _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
     size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
     size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
@@ -638,6 +729,12 @@ static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk
         la->ln2_mean = carve(aw, BT);
         la->ln2_rstd = carve(aw, BT);
         la->out = carve(aw, BT * C);
+        if (bf16) { /* carve counts floats: two bf16 per float */
+            la->x16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->ctx16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->a1_16 = (uint16_t *)carve(aw, (BT * C + 1) / 2);
+            la->fact16 = (uint16_t *)carve(aw, (BT * F + 1) / 2);
+        }
     }
     a->proj = carve(aw, BT * C);
     a->att_scratch = carve(aw, 2 * (size_t)B * NH * TT);
@@ -659,6 +756,10 @@ static void plan_acts(const bert_config *c, int B, int T, bert_acts *a, act_walk
     a->g_cls = carve(aw, (size_t)B * C);
     a->g_pooled = carve(aw, (size_t)B * C);
     a->g_logits = carve(aw, (size_t)B * K);
+    if (bf16) {
+        a->x_cls16 = (uint16_t *)carve(aw, ((size_t)B * C + 1) / 2);
+        a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
+    }
 }
 
 int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
@@ -675,23 +776,26 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
+    free(m->dlogits_host);
+    m->dlogits_host = NULL;
     memset(&m->a, 0, sizeof m->a);
     m->maxB = m->maxT = 0;
     m->a.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->a.layers);
     m->logits_host = calloc((size_t)B * c->num_labels, sizeof(float));
     m->losses_host = calloc((size_t)B, sizeof(float));
     m->ones_host = malloc((size_t)B * T * sizeof(int32_t));
-    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host)
+    m->dlogits_host = calloc((size_t)B * c->num_labels, sizeof(float));
+    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host || !m->dlogits_host)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
     for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
     act_walk count = {0};
-    plan_acts(c, B, T, &m->a, &count);
+    plan_acts(c, B, T, m->bf16, &m->a, &count);
     m->act_arena = m->be->alloc(count.offset * sizeof(float));
     if (!m->act_arena)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
                             T, count.offset * sizeof(float) >> 20);
     act_walk aw = {.base = m->act_arena};
-    plan_acts(c, B, T, &m->a, &aw);
+    plan_acts(c, B, T, m->bf16, &m->a, &aw);
     m->maxB = B;
     m->maxT = T;
     return 0;
@@ -713,6 +817,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
     m->B = 0; /* invalid until this forward completes */
+    m->hidden_fwd = m->hidden_only;
     if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT) return NAN;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     size_t BT = (size_t)B * T;
@@ -723,6 +828,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         if (mask && mask[i] != 0 && mask[i] != 1) return NAN; /* (1 - mask) * min would overflow */
     }
     bert_acts *a = &m->a;
+    if (m->bf16 && m->params16_stale) refresh_params16(m);
     be->to_device(a->ids, ids, BT * sizeof(int32_t));
     if (mask) be->to_device(a->mask, mask, BT * sizeof(int32_t));
     else be->to_device(a->mask, m->ones_host, BT * sizeof(int32_t)); /* every token attends to all */
@@ -747,29 +853,39 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_acts *la = &a->layers[l];
         /* queries (and everything after attention) for Tq positions: all, or [CLS] in the last layer */
-        int Tq = l == L - 1 ? 1 : T;
+        int Tq = l == L - 1 && !m->hidden_only ? 1 : T;
         size_t NQ = (size_t)B * Tq;
         const float *xq = x;
         if (Tq != T) {
             be->first_token_forward(a->x_cls, x, B, T, C);
             xq = a->x_cls;
         }
-        be->matmul_forward(la->q, xq, w->qw, w->qb, (int)NQ, C, C);
-        be->matmul_forward(la->k, x, w->kw, w->kb, (int)BT, C, C);
-        be->matmul_forward(la->v, x, w->vw, w->vb, (int)BT, C, C);
+        linear_forward(m, la->q, xq, Tq == T ? la->x16 : a->x_cls16, 0, w->qw, w->qb, (int)NQ, C, C);
+        linear_forward(m, la->k, x, la->x16, Tq == T, w->kw, w->kb, (int)BT, C, C);
+        linear_forward(m, la->v, x, la->x16, 1, w->vw, w->vb, (int)BT, C, C);
         be->attention_forward(la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH,
                               p_att, seed, STREAM_ATT(l));
-        be->matmul_forward(a->proj, la->ctx, w->ow, w->ob, (int)NQ, C, C);
-        be->dropout_residual_forward(la->res1, a->proj, xq, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
-        be->layernorm_forward(la->a1, la->ln1_mean, la->ln1_rstd, la->res1, w->ln1w, w->ln1b, (int)NQ, C,
-                              c->layer_norm_eps);
-        be->matmul_forward(la->fpre, la->a1, w->fw1, w->fb1, (int)NQ, C, F);
-        be->act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, NQ * F);
-        be->matmul_forward(a->proj, la->fact, w->fw2, w->fb2, (int)NQ, F, C);
-        be->dropout_residual_forward(la->res2, a->proj, la->a1, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
-        be->layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->res2, w->ln2w, w->ln2b, (int)NQ, C,
-                              c->layer_norm_eps);
+        /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
+         * it makes anyway (dropout + residual + LayerNorm, or the activation). */
+        linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
+        be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
+                                       w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, NULL, (int)NQ, C, F);
+        be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
+        linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
+        be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
+                                       w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
+                                       STREAM_FFN_OUT(l));
         x = la->out;
+    }
+
+    if (m->hidden_only) { /* bert_forward_hidden: the encoder output x is the result */
+        m->B = B;
+        m->T = T;
+        m->train = train;
+        m->seed = seed;
+        m->has_labels = 0;
+        return 0.0f;
     }
 
     /* pooler and classifier: the last layer's output is (B,C) already; with no layers, take [CLS] */
@@ -810,10 +926,12 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
 /* ------------------------------------------------------------------------------------------
  * backward */
 
-void bert_backward(bert_model *m, float loss_scale) {
+void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss_scale, NULL); }
+
+void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
-    if (m->B <= 0 || !m->has_labels || m->n_valid == 0) return;
+    if (m->B <= 0 || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
     int B = m->B, T = m->T;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     int L = c->num_hidden_layers;
@@ -824,10 +942,19 @@ void bert_backward(bert_model *m, float loss_scale) {
     float p_cls = m->train ? classifier_dropout_p(c) : 0.0f;
     uint64_t seed = m->seed;
     ops_act act = ops_activation(c->hidden_act);
+    if (m->hidden_grad) { /* bert_backward_hidden: the head was the caller's */
+        be->copy(a->g_x, m->hidden_grad, BT * C * sizeof(float));
+        goto encoder;
+    }
 
     /* loss = (1/n) sum_b loss_b, scaled for gradient accumulation */
     be->crossentropy_backward(a->g_logits, a->probs, a->labels, B, K, m->label_smoothing,
                               loss_scale / (float)m->n_valid);
+    if (dlogits_add) { /* a few floats: through the host, so every backend takes it as is */
+        be->to_host(m->dlogits_host, a->g_logits, (size_t)B * K * sizeof(float));
+        for (size_t i = 0; i < (size_t)B * K; i++) m->dlogits_host[i] += loss_scale * dlogits_add[i];
+        be->to_device(a->g_logits, m->dlogits_host, (size_t)B * K * sizeof(float));
+    }
 
     /* classifier, classifier dropout, tanh; then the pooler dense below */
     be->matmul_backward(a->g_pooled, m->g.cls_w, m->g.cls_b, a->g_logits, a->pooled_drop, m->w.cls_w, B, C,
@@ -843,59 +970,78 @@ void bert_backward(bert_model *m, float loss_scale) {
         be->first_token_backward(g_x, a->g_cls, B, T, C);
     }
 
-    for (int l = L - 1; l >= 0; l--) {
+encoder:
+    g_x = a->g_x; /* (the head only wrote into these; the jump above skipped their initialisation) */
+    g_y = a->g_y;
+    /* Frozen units (bert_set_no_grad_below): layer l is unit l + 1, the embeddings unit 0. */
+    const int lowest = m->no_grad_below > 1 ? m->no_grad_below - 1 : 0;
+    for (int l = L - 1; l >= lowest; l--) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_weights *g = &m->g.layers[l];
         bert_layer_acts *la = &a->layers[l];
         const float *x = l > 0 ? a->layers[l - 1].out : a->emb_out;
-        int Tq = l == L - 1 ? 1 : T; /* as in forward */
+        int Tq = l == L - 1 && !m->hidden_fwd ? 1 : T; /* as in forward */
         size_t NQ = (size_t)B * Tq;
         const float *xq = Tq == T ? x : a->x_cls;
 
-        /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))) */
+        /* out = LN2(a1 + dropout(dense2(act(dense1(a1))))); the fused ops also give the dense
+         * layers' bias gradients, so matmul_backward gets dbias NULL */
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
-        be->layernorm_backward(g_res2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd,
-                               (int)NQ, C);
-        const float *g_o2 = g_res2;
-        if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res2, NQ * C, p_hidden, seed, STREAM_FFN_OUT(l));
-            g_o2 = a->g_proj;
-        }
-        be->matmul_backward(a->g_ff, g->fw2, g->fb2, g_o2, la->fact, w->fw2, (int)NQ, F, C, 0);
-        be->act_backward(act, a->g_ff, a->g_ff, la->fpre, NQ * F);
+        float *g_o2 = p_hidden > 0.0f ? a->g_proj : NULL; /* NULL: no dropout, g_res2 is dense2's gradient */
+        be->residual_layernorm_backward(g_res2, g_o2, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
+                                        la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
+        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, la->fact, la->fact16, w->fw2, (int)NQ, F, C, 0);
+        be->act_bias_backward(act, a->g_ff, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        be->matmul_backward(g_a1, g->fw1, g->fb1, a->g_ff, la->a1, w->fw1, (int)NQ, C, F, 1);
+        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
 
         /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
-        be->layernorm_backward(g_res1, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd,
-                               (int)NQ, C);
-        const float *g_o1 = g_res1;
-        if (p_hidden > 0.0f) {
-            be->dropout_backward(a->g_proj, g_res1, NQ * C, p_hidden, seed, STREAM_ATT_OUT(l));
-            g_o1 = a->g_proj;
-        }
-        be->matmul_backward(a->g_ctx, g->ow, g->ob, g_o1, la->ctx, w->ow, (int)NQ, C, C, 0);
+        float *g_o1 = p_hidden > 0.0f ? a->g_proj : NULL;
+        be->residual_layernorm_backward(g_res1, g_o1, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
+                                        la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, la->ctx, la->ctx16, w->ow, (int)NQ, C, C, 0);
         be->attention_backward(a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch,
                                B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
-        be->matmul_backward(g_res1, g->qw, g->qb, a->g_q, xq, w->qw, (int)NQ, C, C, 1);
+        linear_backward(m, g_res1, g->qw, g->qb, a->g_q, xq, Tq == T ? la->x16 : a->x_cls16, w->qw, (int)NQ, C, C, 1);
         float *g_in = g_res1;
         if (Tq != T) { /* spread the [CLS] gradient over (B,T,C); g_x is free again */
             be->first_token_backward(g_x, g_res1, B, T, C);
             g_in = g_x;
         }
-        be->matmul_backward(g_in, g->kw, g->kb, a->g_k, x, w->kw, (int)BT, C, C, 1);
-        be->matmul_backward(g_in, g->vw, g->vb, a->g_v, x, w->vw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->kw, g->kb, a->g_k, x, la->x16, w->kw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->vw, g->vb, a->g_v, x, la->x16, w->vw, (int)BT, C, C, 1);
 
         /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
         g_y = g_in == g_x ? g_y : g_x;
         g_x = g_in;
     }
 
+    if (m->no_grad_below > 0) return;
     /* embeddings: dropout, LayerNorm, then scatter into the three tables */
     be->dropout_backward(g_x, g_x, BT * C, p_hidden, seed, STREAM_EMB);
     be->layernorm_backward(g_x, m->g.emb_lnw, m->g.emb_lnb, g_x, a->emb_sum, m->w.emb_lnw, a->emb_mean,
                            a->emb_rstd, (int)BT, C);
     be->embeddings_backward(m->g.wte, m->g.wpe, m->g.wtt, g_x, a->ids, a->types, B, T, C, c->pad_token_id);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the encoder alone, for other heads (the masked-language-model head, model/mlm_head.h) */
+
+const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                                 int B, int T, int train, uint64_t dropout_seed) {
+    m->hidden_only = 1;
+    float r = bert_forward(m, ids, mask, token_types, NULL, B, T, train, dropout_seed);
+    m->hidden_only = 0;
+    if (isnan(r) || m->B <= 0) return NULL;
+    int L = m->cfg.num_hidden_layers;
+    return L > 0 ? m->a.layers[L - 1].out : m->a.emb_out;
+}
+
+void bert_backward_hidden(bert_model *m, const float *dhidden) {
+    if (m->B <= 0 || !m->hidden_fwd) return; /* the last forward was not bert_forward_hidden */
+    m->hidden_grad = dhidden;
+    bert_backward(m, 1.0f);
+    m->hidden_grad = NULL;
 }

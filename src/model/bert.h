@@ -42,6 +42,11 @@ void bert_free(bert_model *m);
 
 const bert_config *bert_get_config(const bert_model *m);
 bert_config *bert_config_mut(bert_model *m);
+/* Runs m's ops through be from now on (bertc bench wraps the CPU backend's table to mark
+ * where each op starts); be must outlive m and use the same memory as m's backend (unlike
+ * bert_set_backend below, nothing is moved). */
+struct bertc_backend;
+void bert_swap_ops(bert_model *m, const struct bertc_backend *be);
 
 /* Plans the activation arena for batches of at most B sequences of at most T tokens. */
 int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
@@ -62,6 +67,35 @@ void bert_set_label_smoothing(bert_model *m, float eps);
  * is zero_grad once, then forward/backward per micro-batch with loss_scale = 1/n_micro. */
 void bert_zero_grad(bert_model *m);
 void bert_backward(bert_model *m, float loss_scale);
+/* bert_backward with an extra gradient w.r.t. the logits, dlogits_add (B,K) on the host (or NULL),
+ * added (times loss_scale) to the cross-entropy's: for losses on the logits beyond the
+ * cross-entropy, such as R-Drop's consistency term (train/rdrop.h). */
+void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add);
+/* Freezing: backward computes no gradient at all for the lowest `depth` layer units of the
+ * parameter table's numbering (bert_param_info.layer): 0 = everything gets gradients (default),
+ * 1 = not the embeddings, 1 + n = not the embeddings nor encoder layers 0..n-1. Backward then stops
+ * early, saving their work; their gradients stay as zeroed. */
+void bert_set_no_grad_below(bert_model *m, int depth);
+
+/* The encoder alone, for heads other than the classifier (model/mlm_head.h): the same forward
+ * with every position carried through the last layer and no pooler or classifier. Returns the
+ * final hidden states (B, T, C) in backend memory (valid until the next forward), or NULL for
+ * the inputs bert_forward rejects. bert_backward_hidden takes their gradient dhidden (B, T, C),
+ * backend memory, and accumulates the encoder's parameter gradients as bert_backward does. */
+const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_t *mask, const int32_t *token_types,
+                                 int B, int T, int train, uint64_t dropout_seed);
+void bert_backward_hidden(bert_model *m, const float *dhidden);
+
+/* Mixed precision: bf16 != 0 runs the encoder's Linear layers as bf16 products accumulated
+ * in fp32, from a bf16 copy of their weights (converted when the weights change); everything
+ * else (embeddings, attention, LayerNorm, GELU, pooler, classifier, loss, gradients, the
+ * optimiser) stays fp32. Call before bert_prepare (it re-plans the activations). Fails with
+ * BERTC_EUNSUPPORTED when the backend has no bf16 products. */
+int bert_set_precision(bert_model *m, int bf16, bertc_error *err);
+int bert_precision_bf16(const bert_model *m);
+/* Tells the model its parameters changed (the optimiser wrote them through a pointer it kept):
+ * the bf16 copy is refreshed before the next forward. bert_params() implies it. */
+void bert_params_changed(bert_model *m);
 
 /* The parameter arena and its gradient mirror. */
 float *bert_params(bert_model *m);
@@ -81,7 +115,8 @@ typedef struct bert_param_info {
 /* The table of parameter tensors in arena order. */
 size_t bert_param_table(const bert_model *m, const bert_param_info **out);
 
-/* The backend the model computes on (the CPU unless bert_set_backend moved it). bert_params()
+/* The backend that holds the model's memory and runs its ops (the CPU unless bert_set_backend
+ * moved it), also for other heads (mlm_head.c). bert_params()
  * and bert_grads() point to its memory: on a GPU they are device pointers, so code outside the
  * model reaches them only through the backend's to_host / to_device and ops. */
 struct bertc_backend;

@@ -33,6 +33,8 @@
 
 /* A config.json is a few kB; anything this big is not one. */
 #define CONFIG_MAX_BYTES (16u << 20)
+/* More classes than any text classification task has; bounds what num_labels makes us allocate. */
+#define CONFIG_MAX_LABELS 100000
 
 static const struct {
     const char *name;
@@ -126,18 +128,44 @@ static void free_labels(char **names, int n) {
     free(names);
 }
 
-/* Names must be non-empty and all different. where: "path: field 'id2label'" or "config". */
+typedef struct name_at {
+    const char *name;
+    int id;
+} name_at;
+
+static int cmp_name_at(const void *a, const void *b) {
+    const name_at *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Names must be non-empty and all different. where: "path: field 'id2label'" or "config".
+ * Duplicates are found by sorting (n can be large: config.json is outside input). */
 static int check_label_names(const char *where, int code, char *const *names, int n, bertc_error *err) {
     for (int i = 0; i < n; i++) {
         if (!names[i] || !names[i][0]) return bertc_errorf(err, code, "%s: label %d has an empty name", where, i);
         size_t n_bytes = strlen(names[i]);
         if (utf8_valid_prefix(names[i], n_bytes) != n_bytes)
             return bertc_errorf(err, code, "%s: label %d is not valid UTF-8", where, i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0)
-                return bertc_errorf(err, code, "%s: label name '%s' is used for both %d and %d", where, names[i],
-                                    j, i);
     }
+    if (n < 2) return BERTC_OK;
+    name_at *v = malloc((size_t)n * sizeof *v);
+    if (!v) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory for %d labels", where, n);
+    for (int i = 0; i < n; i++) v[i] = (name_at){names[i], i};
+    qsort(v, (size_t)n, sizeof *v, cmp_name_at);
+    /* Report the pair whose second id is smallest (the first repeat met reading the labels in order). */
+    int first = -1, second = -1;
+    for (int k = 1; k < n; k++)
+        if (strcmp(v[k - 1].name, v[k].name) == 0 && (second < 0 || v[k].id < second)) {
+            int j = k - 1;
+            while (j > 0 && strcmp(v[j - 1].name, v[k].name) == 0) j--;
+            first = v[j].id; /* the earliest id of that name */
+            second = v[k].id;
+        }
+    free(v);
+    if (second >= 0)
+        return bertc_errorf(err, code, "%s: label name '%s' is used for both %d and %d", where, names[second], first,
+                            second);
     return BERTC_OK;
 }
 
@@ -166,6 +194,9 @@ static int read_labels(bert_config *c, const char *path, const cJSON *root, bert
         num_labels = cJSON_GetArraySize(id2label);
         if (num_labels < 1) return bertc_errorf(err, BERTC_EFORMAT, "%s: field 'id2label' is empty", path);
     }
+    if (num_labels > CONFIG_MAX_LABELS)
+        return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s: %d labels; bertc supports at most %d", path, num_labels,
+                            CONFIG_MAX_LABELS);
     char **names = calloc((size_t)num_labels, sizeof *names);
     if (!names) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory for %d labels", path, num_labels);
     if (id2label && !cJSON_IsNull(id2label)) {

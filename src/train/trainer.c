@@ -9,6 +9,7 @@
 #include "backend/ops.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
+#include "train/regularise.h"
 #include "train/schedule.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -85,23 +86,6 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
     }
     free(rows);
     batch_free(&b);
-    return 0;
-}
-
-/* Per-tensor AdamW groups: decay on weights, none on biases and LayerNorm weights. */
-static int make_groups(bert_model *m, float weight_decay, adamw_group **out, size_t *n_out, bertc_error *err) {
-    const bert_param_info *info;
-    size_t n = bert_param_table(m, &info);
-    adamw_group *g = malloc(n * sizeof *g);
-    if (!g) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        g[i].offset = info[i].offset;
-        g[i].numel = info[i].numel;
-        g[i].weight_decay = info[i].no_decay ? 0.0f : weight_decay;
-        g[i].lr_scale = 1.0f;
-    }
-    *out = g;
-    *n_out = n;
     return 0;
 }
 
@@ -188,9 +172,17 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         return bertc_errorf(err, BERTC_EINVAL, "unknown scheduler '%s' (constant, linear, cosine)", o->scheduler);
     sched.warmup_steps = o->warmup_ratio >= 0 ? (long)ceil(o->warmup_ratio * (double)total_updates) : o->warmup_steps;
 
-    int rc = bert_prepare(m, B > o->eval_batch_size ? B : o->eval_batch_size, train->T, err);
+    /* R-Drop runs each batch twice (its rows repeated: other dropout masks), as one batch of 2B. */
+    const int rdrop = o->rdrop > 0, BR = rdrop ? 2 * B : B;
+    if (o->freeze_layers > bert_get_config(m)->num_hidden_layers)
+        return bertc_errorf(err, BERTC_EINVAL, "cannot freeze %d layers: the model has %d", o->freeze_layers,
+                            bert_get_config(m)->num_hidden_layers);
+    int rc = bert_prepare(m, BR > o->eval_batch_size ? BR : o->eval_batch_size, train->T, err);
     if (rc) return rc;
     bert_set_label_smoothing(m, o->label_smoothing);
+    /* Frozen embeddings (and layers above them): backward stops below the lowest trainable layer.
+     * Frozen layers under trainable embeddings still pass gradients down; theirs are zeroed. */
+    bert_set_no_grad_below(m, o->freeze_embeddings ? 1 + o->freeze_layers : 0);
 
     size_t np = bert_num_params(m);
     float *params = bert_params(m), *grads = bert_grads(m); /* the backend's memory (a GPU's, maybe) */
@@ -200,14 +192,18 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     adamw opt = {0};
     batch b = {0};
     metrics mt = {0};
-    uint32_t *order = NULL;
-    float *best = NULL;
-    if ((rc = make_groups(m, o->weight_decay, &groups, &n_groups, err))) goto done;
+    uint32_t *order = NULL, *rows2 = NULL;
+    float *best = NULL, *dz = NULL;
+    if ((rc = param_groups(m, o, &groups, &n_groups, err))) goto done;
     if ((rc = adamw_init_on(&opt, be, np, groups, n_groups, err))) goto done;
     opt.beta1 = o->adam_beta1;
     opt.beta2 = o->adam_beta2;
     opt.eps = o->adam_eps;
-    if ((rc = batch_alloc(&b, B, train->T, err))) goto done;
+    if ((rc = batch_alloc(&b, BR, train->T, err))) goto done;
+    if (rdrop && (!(rows2 = malloc((size_t)BR * sizeof *rows2)) || !(dz = malloc((size_t)BR * K * sizeof *dz)))) {
+        rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+        goto done;
+    }
     if ((rc = metrics_init(&mt, K, err))) goto done;
     order = malloc((size_t)train->n * sizeof *order);
     best = val ? malloc(np * sizeof *best) : NULL;
@@ -259,9 +255,21 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             for (long j = 0; j < n_micro; j++, bi++) {
                 long start = bi * B;
                 int nb = (int)(train->n - start < B ? train->n - start : B);
-                batch_gather(&b, train, order + start, nb, o->pad_dynamic);
+                const uint32_t *rows = order + start;
+                if (rdrop) { /* rows 0..nb-1 and nb..2nb-1: the same examples, other dropout masks */
+                    memcpy(rows2, rows, (size_t)nb * sizeof *rows2);
+                    memcpy(rows2 + nb, rows, (size_t)nb * sizeof *rows2);
+                    rows = rows2;
+                }
+                batch_gather(&b, train, rows, rdrop ? 2 * nb : nb, o->pad_dynamic);
                 uint64_t dseed = mix64(o->seed ^ mix64((uint64_t)st.micro + 1));
-                float loss = bert_forward(m, b.ids, b.mask, b.types, b.labels, nb, b.T, 1, dseed);
+                /* With R-Drop: the mean cross-entropy over both passes, plus alpha times their mean symmetric KL. */
+                float loss = bert_forward(m, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, dseed);
+                if (rdrop && isfinite(loss)) {
+                    double kl = rdrop_kl(bert_logits(m), bert_logits(m) + (size_t)nb * K, nb, K, dz, dz + (size_t)nb * K);
+                    for (size_t i = 0; i < (size_t)2 * nb * K; i++) dz[i] *= o->rdrop;
+                    loss += (float)(o->rdrop * kl);
+                }
                 if (j == 0 && fault_nan_at(fault_loss_spec, st.step + 1)) loss = NAN;
                 st.micro++;
                 if (!isfinite(loss)) {
@@ -271,7 +279,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                     bi += n_micro - j;
                     break;
                 }
-                bert_backward(m, 1.0f / (float)n_micro);
+                bert_backward_with(m, 1.0f / (float)n_micro, rdrop ? dz : NULL);
                 update_loss += loss / n_micro;
                 st.loss_sum += (double)loss * nb;
                 st.correct += count_correct(bert_logits(m), K, b.labels, nb);
@@ -285,6 +293,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 rc = bertc_errorf(err, BERTC_EIO, "%s (step %ld)", be->last_error(), st.step + 1);
                 goto done;
             }
+            zero_frozen_grads(m, o);
             if (bad || fault_nan_at(fault_spec, st.step + 1)) {
                 const float nan = NAN;
                 be->to_device(grads, &nan, sizeof nan);
@@ -314,6 +323,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                             epoch, bad);
             } else {
                 adamw_step(&opt, params, grads, lr);
+                bert_params_changed(m); /* a bf16 model re-rounds its weights' copy before the next forward */
                 st.consecutive_skips = 0;
             }
             st.step++;
@@ -391,6 +401,13 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
             goto done;
         }
+        /* A pause (successive halving in bertc sweep): the checkpoint just written is where --resume
+         * continues; the best weights so far are evaluated below as at the end. */
+        if (o->stop_after_epoch > 0 && epoch == o->stop_after_epoch && !st.finished && ckdir && o->checkpoint_every >= 0) {
+            r->paused = 1;
+            logf_line(o, "paused after epoch %d; continue with: bertc train --resume OUT", epoch);
+            break;
+        }
     }
     r->epochs_run = st.epochs_run;
     r->best_epoch = st.best_epoch;
@@ -403,6 +420,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     if (val) {
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
         be->to_device(params, best, np * sizeof *best);
+        bert_params_changed(m);
         if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {
@@ -419,6 +437,9 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         r->train = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
     }
 done:
+    bert_set_no_grad_below(m, 0);
+    free(dz);
+    free(rows2);
     free(best);
     free(order);
     metrics_free(&mt);

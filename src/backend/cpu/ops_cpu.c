@@ -8,6 +8,13 @@
  * Shapes and conventions are in backend/ops.h. Loops that reduce over rows (bias and
  * LayerNorm weight gradients, embedding scatter-add) give each thread a slice of channels and
  * walk the rows in order, so their results do not depend on the number of threads. */
+/* GCC's -march=native on AVX-512 machines still prefers 256-bit vectors; the elementwise loops
+ * here (exp, erf, the dropout hash's 64-bit multiplies) ran 30-40% faster with 512-bit ones
+ * (bench/fused_ops.c and a GELU micro-benchmark, one thread). Only the loop width changes: the
+ * instruction set stays what the build chose. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -17,6 +24,7 @@
 #include <omp.h>
 
 #include "backend/ops.h"
+#include "backend/cpu/gemm.h"
 
 /* ------------------------------------------------------------------------------------------
  * memory */
@@ -378,14 +386,21 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
             for (int i = 0; i < Tq; i++) {
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
-                if (p_drop > 0.0f) /* through the dropout: dP = dPd * keep / (1 - p) */
-                    #pragma omp simd
-                    for (int j = 0; j < T; j++)
-                        dpi[j] = Pd[(size_t)i * T + j] != 0.0f ? dpi[j] * keep_scale : 0.0f;
-                /* softmax backward: dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), times the scaling */
+                /* softmax backward: dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), times the scaling;
+                 * with dropout, dP = dPd * keep / (1 - p) is formed in the same pass as the sum */
                 float s = 0.0f;
-                #pragma omp simd reduction(+ : s)
-                for (int j = 0; j < T; j++) s += pi[j] * dpi[j];
+                if (p_drop > 0.0f) {
+                    const float *pdi = Pd + (size_t)i * T;
+                    #pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < T; j++) {
+                        float g = pdi[j] != 0.0f ? dpi[j] * keep_scale : 0.0f;
+                        dpi[j] = g;
+                        s += pi[j] * g;
+                    }
+                } else {
+                    #pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < T; j++) s += pi[j] * dpi[j];
+                }
                 #pragma omp simd
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
@@ -404,25 +419,50 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
 #define GELU_TANH_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define INV_SQRT_2PI 0.3989422804014327f
 
+/* Each activation and its derivative once, inlined into the plain and the fused loops. */
+static inline float gelu_f(float x) { /* exact: x * Phi(x), as torch.nn.functional.gelu */
+    return 0.5f * x * (1.0f + erf_vec(x * (float)M_SQRT1_2));
+}
+static inline float gelu_d(float x) {
+    /* Phi(x) + x phi(x): erf_vec's e^(-z^2), z = x/sqrt(2), is phi's e^(-x^2/2), so one exp
+     * serves both (erf_vec inlined by hand) */
+    float z = x * (float)M_SQRT1_2, az = fabsf(z);
+    float e = exp_vec(-az * az);
+    float t = 1.0f / (1.0f + 0.3275911f * az);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float erf_az = 1.0f - poly * e;
+    float cdf = 0.5f * (1.0f + (z < 0.0f ? -erf_az : erf_az));
+    return cdf + x * (INV_SQRT_2PI * e);
+}
+static inline float gelu_new_f(float x) { /* tanh approximation (HF NewGELUActivation) */
+    return 0.5f * x * (1.0f + tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
+}
+static inline float gelu_new_d(float x) {
+    float th = tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
+    float du = GELU_TANH_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+/* torch: zero gradient at x == 0 */
+static inline float relu_f(float x) { return x > 0.0f ? x : 0.0f; }
+static inline float relu_d(float x) { return x > 0.0f ? 1.0f : 0.0f; }
+
+/* Elementwise loops below this many elements run on the calling thread: waking the other
+ * threads costs more than the loop (the pooler's (B,C) tensors), most of all on a loaded machine. */
+#define PAR_MIN 32768
+
 static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
     switch (act) {
-    case OPS_ACT_GELU: /* exact: x * Phi(x), as torch.nn.functional.gelu */
-        #pragma omp parallel for simd
-        for (size_t i = 0; i < N; i++) {
-            float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + erf_vec(x * (float)M_SQRT1_2));
-        }
+    case OPS_ACT_GELU:
+        #pragma omp parallel for simd if (N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) out[i] = gelu_f(inp[i]);
         break;
-    case OPS_ACT_GELU_NEW: /* tanh approximation (HF NewGELUActivation) */
-        #pragma omp parallel for simd
-        for (size_t i = 0; i < N; i++) {
-            float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
-        }
+    case OPS_ACT_GELU_NEW:
+        #pragma omp parallel for simd if (N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) out[i] = gelu_new_f(inp[i]);
         break;
     case OPS_ACT_RELU:
-        #pragma omp parallel for simd
-        for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+        #pragma omp parallel for simd if (N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) out[i] = relu_f(inp[i]);
         break;
     }
 }
@@ -430,37 +470,27 @@ static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N)
 static void cpu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
     switch (act) {
     case OPS_ACT_GELU:
-        #pragma omp parallel for simd
-        for (size_t i = 0; i < N; i++) {
-            float x = inp[i];
-            float cdf = 0.5f * (1.0f + erf_vec(x * (float)M_SQRT1_2));
-            float pdf = INV_SQRT_2PI * exp_vec(-0.5f * x * x);
-            dinp[i] = dout[i] * (cdf + x * pdf);
-        }
+        #pragma omp parallel for simd if (N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * gelu_d(inp[i]);
         break;
     case OPS_ACT_GELU_NEW:
-        #pragma omp parallel for simd
-        for (size_t i = 0; i < N; i++) {
-            float x = inp[i];
-            float th = tanh_vec(GELU_TANH_SCALE * (x + 0.044715f * x * x * x));
-            float du = GELU_TANH_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-            dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
-        }
+        #pragma omp parallel for simd if (N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * gelu_new_d(inp[i]);
         break;
-    case OPS_ACT_RELU: /* torch: zero gradient at x == 0 */
-        #pragma omp parallel for simd
+    case OPS_ACT_RELU:
+        #pragma omp parallel for simd if (N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
         break;
     }
 }
 
 static void cpu_tanh_forward(float *out, const float *inp, size_t N) {
-    #pragma omp parallel for
+    #pragma omp parallel for if (N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
 }
 
 static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
-    #pragma omp parallel for simd
+    #pragma omp parallel for simd if (N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 
@@ -470,7 +500,7 @@ static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, 
 static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for simd
+    #pragma omp parallel for simd if (N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) x[i] = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
 }
 
@@ -481,7 +511,7 @@ static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for simd
+    #pragma omp parallel for simd if (N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) dinp[i] = dropout_keep(seed, stream, i, p) ? dout[i] * scale : 0.0f;
 }
 
@@ -498,6 +528,224 @@ static void cpu_dropout_residual_forward(float *out, float *x, const float *res,
         float xd = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
         x[i] = xd;
         out[i] = res[i] + xd;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * fused ops (see backend/ops.h): each reads and writes its tensors once, where the unfused
+ * composition makes a pass per op (and a thread fork/join per pass). */
+
+/* res = inp_res + dropout(x + xbias), out = LayerNorm(res): one parallel loop over rows, each
+ * row built, reduced and normalised while it sits in L1. */
+static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
+                                           const float *xbias, const float *inp_res, const float *weight,
+                                           const float *bias, int N, int C, float eps, float p, uint64_t seed,
+                                           uint64_t stream) {
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    #pragma omp parallel for if ((size_t)N * C >= PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        size_t row = (size_t)n * C;
+        const float *xr = x + row, *ir = inp_res + row;
+        float *r = res + row, *o = out + row;
+        if (p > 0.0f) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float xv = xbias ? xr[c] + xbias[c] : xr[c];
+                float xd = dropout_keep(seed, stream, row + (size_t)c, p) ? xv * scale : 0.0f;
+                r[c] = ir[c] + xd;
+            }
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) r[c] = ir[c] + (xbias ? xr[c] + xbias[c] : xr[c]);
+        }
+        float m = 0.0f; /* the row is in L1 now: separate reduction loops vectorise, fused ones did not */
+        #pragma omp simd reduction(+ : m)
+        for (int c = 0; c < C; c++) m += r[c];
+        m /= (float)C;
+        float v = 0.0f;
+        #pragma omp simd reduction(+ : v)
+        for (int c = 0; c < C; c++) {
+            float d = r[c] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (r[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+/* Rows [n0, n1) of residual_layernorm_backward, their column sums added into gw, gb and gxb
+ * (gxb may be NULL). */
+static void residual_layernorm_backward_rows(float *dres, float *dx, float *gxb, float *gw, float *gb,
+                                             const float *dout, const float *res, const float *weight,
+                                             const float *mean, const float *rstd, size_t n0, size_t n1, int C,
+                                             float p, float scale, uint64_t seed, uint64_t stream) {
+    for (size_t n = n0; n < n1; n++) {
+        size_t row = n * (size_t)C;
+        const float *r = res + row, *d = dout + row;
+        float m = mean[n], s = rstd[n];
+        /* dres = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight;
+         * the parameter gradients come from the same reads */
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
+        for (int c = 0; c < C; c++) {
+            float norm = (r[c] - m) * s;
+            float dn = d[c] * weight[c];
+            gb[c] += d[c];
+            gw[c] += norm * d[c];
+            dnorm_mean += dn;
+            dnorm_norm_mean += dn * norm;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        float *dr = dres + row; /* may alias d: each element is read before it is written */
+        if (dx) {
+            float *dxr = dx + row;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float norm = (r[c] - m) * s;
+                float g = s * (d[c] * weight[c] - dnorm_mean - norm * dnorm_norm_mean);
+                float gd = dropout_keep(seed, stream, row + (size_t)c, p) ? g * scale : 0.0f;
+                dr[c] = g;
+                dxr[c] = gd;
+                if (gxb) gxb[c] += gd;
+            }
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float norm = (r[c] - m) * s;
+                float g = s * (d[c] * weight[c] - dnorm_mean - norm * dnorm_norm_mean);
+                dr[c] = g;
+                if (gxb) gxb[c] += g;
+            }
+        }
+    }
+}
+
+/* Per-thread column sums live on the threads' stacks up to this many channels (3 floats each). */
+#define LN_STACK_C 4096
+
+/* One parallel region: each thread takes a fixed slice of rows and sums its rows' dweight,
+ * dbias, dxbias contributions in its own (3,C) partials; after a barrier the partials are added
+ * in thread order, a slice of channels per thread. So a given thread count always gives the
+ * same sums (the row split, hence the summation order, depends on the thread count). */
+static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
+                                            const float *dout, const float *res, const float *weight,
+                                            const float *mean, const float *rstd, int N, int C, float p,
+                                            uint64_t seed, uint64_t stream) {
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    if (p <= 0.0f) dx = NULL; /* no dropout: dx would be a copy of dres */
+    if (C > LN_STACK_C) { /* wide rows: one thread (no stack partials to share), still one pass */
+        residual_layernorm_backward_rows(dres, dx, dxbias, dweight, dbias, dout, res, weight, mean, rstd, 0,
+                                         (size_t)N, C, p, scale, seed, stream);
+        return;
+    }
+    int max_threads = (size_t)N * C >= PAR_MIN ? omp_get_max_threads() : 1;
+    float *parts[max_threads > 0 ? max_threads : 1];
+    #pragma omp parallel num_threads(max_threads)
+    {
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        float local[3 * (size_t)C]; /* gw, gb, gxb */
+        memset(local, 0, sizeof local);
+        parts[tid] = local;
+        size_t n0, n1;
+        thread_slice((size_t)N, tid, nth, &n0, &n1);
+        residual_layernorm_backward_rows(dres, dx, local + 2 * (size_t)C, local, local + C, dout, res, weight, mean,
+                                         rstd, n0, n1, C, p, scale, seed, stream);
+        #pragma omp barrier
+        size_t c0, c1;
+        thread_slice((size_t)C, tid, nth, &c0, &c1);
+        for (size_t c = c0; c < c1; c++) {
+            float sw = 0.0f, sb = 0.0f, sx = 0.0f;
+            for (int t = 0; t < nth; t++) {
+                sw += parts[t][c];
+                sb += parts[t][C + c];
+                sx += parts[t][2 * (size_t)C + c];
+            }
+            dweight[c] += sw;
+            dbias[c] += sb;
+            if (dxbias) dxbias[c] += sx;
+        }
+        #pragma omp barrier /* keep every thread's partials alive until all are read */
+    }
+}
+
+/* pre += bias, out = act(pre): rows in parallel */
+static void cpu_bias_act_forward(ops_act act, float *out, float *pre, const float *bias, int N, int F) {
+    #pragma omp parallel for if ((size_t)N * F >= PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = pre + (size_t)n * F, *o = out + (size_t)n * F;
+        switch (act) {
+        case OPS_ACT_GELU:
+            #pragma omp simd
+            for (int c = 0; c < F; c++) {
+                float v = x[c] + bias[c];
+                x[c] = v;
+                o[c] = gelu_f(v);
+            }
+            break;
+        case OPS_ACT_GELU_NEW:
+            #pragma omp simd
+            for (int c = 0; c < F; c++) {
+                float v = x[c] + bias[c];
+                x[c] = v;
+                o[c] = gelu_new_f(v);
+            }
+            break;
+        case OPS_ACT_RELU:
+            #pragma omp simd
+            for (int c = 0; c < F; c++) {
+                float v = x[c] + bias[c];
+                x[c] = v;
+                o[c] = relu_f(v);
+            }
+            break;
+        }
+    }
+}
+
+/* dinp = dout * act'(pre), dbias += column sums of dinp. Each thread owns a slice of columns
+ * and walks every row in order, so the sums do not depend on the thread count. */
+static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre,
+                                  int N, int F) {
+    #pragma omp parallel if ((size_t)N * F >= PAR_MIN)
+    {
+        size_t c0, c1;
+        thread_slice((size_t)F, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        for (int n = 0; n < N; n++) {
+            size_t row = (size_t)n * F;
+            const float *x = pre + row, *d = dout + row;
+            float *g = dinp + row;
+            switch (act) {
+            case OPS_ACT_GELU:
+                #pragma omp simd
+                for (size_t c = c0; c < c1; c++) {
+                    float v = d[c] * gelu_d(x[c]);
+                    g[c] = v;
+                    dbias[c] += v;
+                }
+                break;
+            case OPS_ACT_GELU_NEW:
+                #pragma omp simd
+                for (size_t c = c0; c < c1; c++) {
+                    float v = d[c] * gelu_new_d(x[c]);
+                    g[c] = v;
+                    dbias[c] += v;
+                }
+                break;
+            case OPS_ACT_RELU:
+                #pragma omp simd
+                for (size_t c = c0; c < c1; c++) {
+                    float v = x[c] > 0.0f ? d[c] : 0.0f;
+                    g[c] = v;
+                    dbias[c] += v;
+                }
+                break;
+            }
+        }
     }
 }
 
@@ -523,6 +771,8 @@ static void cpu_first_token_backward(float *dinp, const float *dout, int B, int 
 
 static void cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
                                      const int32_t *labels, int B, int K, float eps) {
+    /* rows are independent; threads pay off for the masked-LM head's (N, V) logits */
+    #pragma omp parallel for schedule(static) if ((size_t)B * K >= 65536)
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;
         float *p = probs + (size_t)b * K;
@@ -627,6 +877,14 @@ static const bertc_backend cpu_backend = {
     .adamw_update = cpu_adamw_update,
     .sum_squares = cpu_sum_squares,
     .scale = cpu_scale,
+    /* bf16 products: backend/cpu/gemm.c (oneDNN where the CPU has AVX512-BF16, else a fallback) */
+    .to_bf16 = bf16_convert,
+    .matmul_forward_bf16 = gemm_linear_forward_bf16,
+    .matmul_backward_bf16 = gemm_linear_backward_bf16,
+    .residual_layernorm_forward = cpu_residual_layernorm_forward,
+    .residual_layernorm_backward = cpu_residual_layernorm_backward,
+    .bias_act_forward = cpu_bias_act_forward,
+    .act_bias_backward = cpu_act_bias_backward,
 };
 
 const bertc_backend *bertc_backend_cpu(void) {

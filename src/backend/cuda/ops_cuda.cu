@@ -615,6 +615,124 @@ static void cu_dropout_residual_forward(float *out, float *x, const float *res, 
 }
 
 /* ------------------------------------------------------------------------------------------
+ * fused ops (backend/ops.h): the end of a sub-block (bias, dropout, residual, LayerNorm) and the
+ * FFN's bias + activation, each one kernel where the composition takes several, plus the column
+ * sums in colsum's fixed order. */
+
+/* res = inp_res + dropout(x + xbias), out = LayerNorm(res): one warp per row, res written in the
+ * first pass and read back by the same lanes (so no synchronisation is needed). */
+__global__ void k_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
+                                             const float *xbias, const float *inp_res, const float *weight,
+                                             const float *bias, int N, int C, float eps, float p, float keep_scale,
+                                             uint64_t seed, uint64_t stream) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    size_t base = (size_t)row * C;
+    float *r = res + base, *o = out + base;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float v = xbias ? x[base + c] + xbias[c] : x[base + c];
+        if (p > 0.0f) v = dropout_keep(seed, stream, base + (size_t)c, p) ? v * keep_scale : 0.0f;
+        v += inp_res[base + c];
+        r[c] = v;
+        s += v;
+    }
+    float m = warp_sum(s) / (float)C;
+    float var = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float d = r[c] - m;
+        var += d * d;
+    }
+    var = warp_sum(var) / (float)C;
+    float rs = 1.0f / sqrtf(var + eps);
+    for (int c = lane; c < C; c += 32) o[c] = (r[c] - m) * rs * weight[c] + bias[c];
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = rs;
+    }
+}
+
+static void cu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
+                                          const float *xbias, const float *inp_res, const float *weight,
+                                          const float *bias, int N, int C, float eps, float p, uint64_t seed,
+                                          uint64_t stream) {
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    LAUNCH(k_residual_layernorm_forward, blocks_for((size_t)N * 32, 256), 256)(out, res, mean, rstd, x, xbias, inp_res,
+                                                                             weight, bias, N, C, eps, p, keep_scale,
+                                                                             seed, stream);
+    LAUNCHED(k_residual_layernorm_forward);
+}
+
+/* k_layernorm_backward writing dres (may alias dout: each lane reads its elements before writing
+ * them) and, with dx, the dropout's input gradient dx = dropout_backward(dres). */
+__global__ void k_residual_layernorm_backward(float *dres, float *dx, const float *dout, const float *res,
+                                              const float *weight, const float *mean, const float *rstd, int N, int C,
+                                              float p, float keep_scale, uint64_t seed, uint64_t stream) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    size_t base = (size_t)row * C;
+    const float *x = res + base, *d = dout + base;
+    float m = mean[row], s = rstd[row];
+    float a = 0.0f, b = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
+        a += dn;
+        b += dn * norm;
+    }
+    a = warp_sum(a) / (float)C;
+    b = warp_sum(b) / (float)C;
+    for (int c = lane; c < C; c += 32) {
+        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
+        float g = s * (dn - a - norm * b);
+        dres[base + c] = g;
+        if (dx) dx[base + c] = dropout_keep(seed, stream, base + (size_t)c, p) ? g * keep_scale : 0.0f;
+    }
+}
+
+static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
+                                           const float *dout, const float *res, const float *weight,
+                                           const float *mean, const float *rstd, int N, int C, float p,
+                                           uint64_t seed, uint64_t stream) {
+    if (p <= 0.0f) dx = NULL; /* no dropout: dres is dx */
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    colsum(dbias, dweight, dout, res, mean, rstd, N, C); /* before dres may overwrite dout */
+    LAUNCH(k_residual_layernorm_backward, blocks_for((size_t)N * 32, 256), 256)(dres, dx, dout, res, weight, mean, rstd,
+                                                                              N, C, p, keep_scale, seed, stream);
+    LAUNCHED(k_residual_layernorm_backward);
+    if (dxbias) colsum(dxbias, NULL, dx ? dx : dres, NULL, NULL, NULL, N, C);
+}
+
+__device__ inline float act_value(int act, float x) {
+    if (act == OPS_ACT_GELU) return 0.5f * x * (1.0f + erff(x * SQRT1_2));
+    if (act == OPS_ACT_GELU_NEW) return 0.5f * x * (1.0f + tanhf(GELU_TANH_SCALE * (x + 0.044715f * x * x * x)));
+    return x > 0.0f ? x : 0.0f;
+}
+
+/* pre (N,F) += bias in place, out = act(pre) */
+__global__ void k_bias_act_forward(int act, float *out, float *pre, const float *bias, size_t n, int F) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float v = pre[i] + bias[i % F];
+    pre[i] = v;
+    out[i] = act_value(act, v);
+}
+
+static void cu_bias_act_forward(ops_act act, float *out, float *pre, const float *bias, int N, int F) {
+    size_t n = (size_t)N * F;
+    LAUNCH(k_bias_act_forward, blocks_for(n, 256), 256)((int)act, out, pre, bias, n, F);
+    LAUNCHED(k_bias_act_forward);
+}
+
+/* dinp = dout * act'(pre) (k_act_backward, may alias dout), then dbias += its column sums */
+static void cu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre, int N,
+                                 int F) {
+    size_t n = (size_t)N * F;
+    LAUNCH(k_act_backward, blocks_for(n, 256), 256)((int)act, dinp, dout, pre, n);
+    LAUNCHED(k_act_backward);
+    colsum(dbias, NULL, dinp, NULL, NULL, NULL, N, F);
+}
+
+/* ------------------------------------------------------------------------------------------
  * first token */
 
 __global__ void k_first_token_forward(float *out, const float *inp, int B, int T, int C) {
@@ -798,6 +916,15 @@ static const bertc_backend cuda_backend = {
     .sum_squares = cu_sum_squares,
     .scale = cu_scale,
     .last_error = cu_last_error,
+    /* the CPU's bf16 entries (to_bf16, matmul_*_bf16) are left NULL: --device cuda:bf16 is the
+     * GPU's bf16 (cuBLAS tensor cores over the fp32 arenas) */
+    .to_bf16 = nullptr,
+    .matmul_forward_bf16 = nullptr,
+    .matmul_backward_bf16 = nullptr,
+    .residual_layernorm_forward = cu_residual_layernorm_forward,
+    .residual_layernorm_backward = cu_residual_layernorm_backward,
+    .bias_act_forward = cu_bias_act_forward,
+    .act_bias_backward = cu_act_bias_backward,
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -887,6 +1014,10 @@ static bertc_backend profiled_table(void) {
     t.adamw_update = TIMED(23, cu_adamw_update);
     t.sum_squares = TIMED(24, cu_sum_squares);
     t.scale = TIMED(25, cu_scale);
+    t.residual_layernorm_forward = TIMED(26, cu_residual_layernorm_forward);
+    t.residual_layernorm_backward = TIMED(27, cu_residual_layernorm_backward);
+    t.bias_act_forward = TIMED(28, cu_bias_act_forward);
+    t.act_bias_backward = TIMED(29, cu_act_bias_backward);
     return t;
 }
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Reads the JSON Lines of `bertc bench` (and `bertc bench --peak`) and `bench/bench_torch.py`
+and prints one Markdown report: per shape, measurement and precision, both tools' seconds,
+examples/s, model GFLOP/s, % of the measured sgemm peak, peak RSS, the ratio bertc/PyTorch, and
+the issue's targets as pass/miss.
+
+usage: python bench/compare.py RESULTS.jsonl [--out FILE] [--title TEXT]
+
+Ratios: "speed-up" is PyTorch's median seconds / bertc's (> 1: bertc faster); "RSS ratio" is
+bertc's peak RSS / PyTorch's. Rows a tool did not produce show "n/a".
+"""
+import argparse
+import json
+import sys
+
+WHATS = [("train_step", "training step"), ("eval_forward", "evaluation"), ("latency", "latency (batch 1)")]
+PRECISIONS = ["fp32", "bf16"]
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"compare.py: {path}: line {n}: not JSON ({e})")
+    return rows
+
+
+def fmt(x, spec):
+    return "n/a" if x is None else format(x, spec)
+
+
+def target_cells(shape, what, prec, b, p, p_fp32, peak):
+    """The issue's targets for this row: a list of 'text: pass|miss|n/a'."""
+    out = []
+
+    def ratio_check(label, need, mine, theirs):
+        if mine is None or theirs is None:
+            out.append(f"{label} >= {need}x: n/a")
+        else:
+            r = theirs["seconds_median"] / mine["seconds_median"]
+            out.append(f"{label} >= {need}x: {'pass' if r >= need else 'miss'} ({r:.2f}x)")
+
+    if what == "train_step":
+        ratio_check("vs PyTorch " + prec, 1.3, b, p)
+        if prec == "fp32":
+            if b is None or peak is None:
+                out.append(">= 80% of peak: n/a")
+            else:
+                pct = 100 * b["gflop_per_s"] / peak
+                out.append(f">= 80% of peak: {'pass' if pct >= 80 else 'miss'} ({pct:.0f}%)")
+        else:
+            ratio_check("vs PyTorch fp32", 2.4, b, p_fp32)
+        if shape == "bert-base":
+            if b is None or p is None:
+                out.append("RSS <= PyTorch: n/a")
+            else:
+                ok = b["peak_rss_mib"] <= p["peak_rss_mib"]
+                out.append(f"RSS <= PyTorch: {'pass' if ok else 'miss'}")
+    elif what == "eval_forward":
+        ratio_check("vs PyTorch " + prec, 1.3, b, p)
+    elif what == "latency":
+        ratio_check("vs PyTorch " + prec, 1.5, b, p)
+    return out
+
+
+def report(rows, title):
+    by = {}
+    for r in rows:
+        if r.get("what") in ("train_step", "eval_forward", "latency", "matmul_step"):
+            by[(r["tool"], r["shape"], r["what"], r["precision"])] = r
+    peaks = {r.get("precision", "fp32"): r for r in rows if r.get("what") == "peak"}
+    peak_fp32 = peaks.get("fp32", {}).get("gflop_per_s")
+    shapes = []
+    for r in rows:
+        if r.get("what") in ("train_step", "eval_forward", "latency") and r["shape"] not in shapes:
+            shapes.append(r["shape"])
+    bertc_bf16 = any(k[0] == "bertc" and k[3] == "bf16" for k in by)
+    L = [f"# {title}", ""]
+    any_row = next((r for r in rows if r.get("what") in ("train_step", "eval_forward", "latency")), {})
+    torch_row = next((r for r in rows if r.get("tool") == "pytorch"), None)
+    L.append(f"- threads: {any_row.get('threads', 'n/a')}; timed runs per measurement: {any_row.get('reps', 'n/a')} "
+             f"(after {any_row.get('warmup', 'n/a')} warm-up); seconds are medians")
+    if peak_fp32:
+        p = peaks["fp32"]
+        L.append(f"- measured fp32 sgemm peak: **{peak_fp32:.1f} GFLOP/s** with {p.get('threads')} threads "
+                 f"(best of: {p.get('best_of')}; {p.get('library')})")
+    else:
+        L.append("- measured fp32 sgemm peak: n/a (no `bertc bench --peak` row)")
+    if "bf16" not in peaks:
+        L.append("- no bf16 peak measured: bf16 rows' % of peak are against the fp32 peak (marked *)")
+    if torch_row:
+        L.append(f"- PyTorch {torch_row.get('torch_version')}, transformers {torch_row.get('transformers_version')}, "
+                 f"attention {torch_row.get('attn_implementation')}, torch.compile {torch_row.get('compile')}; "
+                 f"OMP_WAIT_POLICY per configuration in the last column of the PyTorch table")
+    else:
+        L.append("- PyTorch: not run (torch or transformers not installed): bertc rows only")
+    pol = sorted({r.get("omp_wait_policy", "default") for r in rows if r.get("tool") == "bertc" and "omp_wait_policy" in r})
+    if pol:
+        L.append(f"- bertc OMP_WAIT_POLICY: {', '.join(pol)}")
+    if not bertc_bf16:
+        L.append("- bertc bf16: n/a (this bertc has no `--precision bf16`)")
+    L.append("- model FLOPs (both tools): forward = 2·B·T·L·(4C² + 2CF) + 4·B·T²·C·L + 2·B·(C² + CK); "
+             "training step = 3 × forward (docs/PERFORMANCE.md)")
+    L.append("")
+
+    L.append("| shape | measurement | precision | bertc s | PyTorch s | bertc ex/s | PyTorch ex/s | bertc GFLOP/s "
+             "| PyTorch GFLOP/s | bertc % peak | PyTorch % peak | bertc RSS MiB | PyTorch RSS MiB | speed-up "
+             "| RSS ratio | targets |")
+    L.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for shape in shapes:
+        for what, label in WHATS:
+            for prec in PRECISIONS:
+                b = by.get(("bertc", shape, what, prec))
+                p = by.get(("pytorch", shape, what, prec))
+                if b is None and p is None:
+                    continue
+                p_fp32 = by.get(("pytorch", shape, what, "fp32"))
+                peak = peaks.get(prec, peaks.get("fp32", {})).get("gflop_per_s")
+                star = "*" if prec not in peaks else ""
+
+                def pct(r):
+                    return None if r is None or not peak else 100 * r["gflop_per_s"] / peak
+
+                def g(r, k):
+                    return None if r is None else r.get(k)
+
+                speed = None if b is None or p is None else p["seconds_median"] / b["seconds_median"]
+                rss = None if b is None or p is None else b["peak_rss_mib"] / p["peak_rss_mib"]
+                tg = "; ".join(target_cells(shape, what, prec, b, p, p_fp32, peak_fp32))
+                bn = "n/a" if b is None and prec == "bf16" and not bertc_bf16 else None
+                L.append(
+                    f"| {shape} | {label} | {prec} | {bn or fmt(g(b, 'seconds_median'), '.4f')} "
+                    f"| {fmt(g(p, 'seconds_median'), '.4f')} | {fmt(g(b, 'examples_per_s'), '.2f')} "
+                    f"| {fmt(g(p, 'examples_per_s'), '.2f')} | {fmt(g(b, 'gflop_per_s'), '.1f')} "
+                    f"| {fmt(g(p, 'gflop_per_s'), '.1f')} | {fmt(pct(b), '.0f')}{star if b else ''} "
+                    f"| {fmt(pct(p), '.0f')}{star if p else ''} | {fmt(g(b, 'peak_rss_mib'), '.0f')} "
+                    f"| {fmt(g(p, 'peak_rss_mib'), '.0f')} | {fmt(speed, '.2f')}{'x' if speed else ''} "
+                    f"| {fmt(rss, '.2f')} | {tg} |")
+    L.append("")
+
+    mm = [r for r in rows if r.get("what") == "matmul_step"]
+    if mm:
+        L.append("bertc's matrix products alone (the sgemm calls of one training step, recorded and replayed; "
+                 "their FLOPs are the calls' own 2·M·N·K, less than the model count since bertc's last layer "
+                 "works on [CLS] only):")
+        L.append("")
+        L.append("| shape | precision | calls | GFLOP | of model FLOPs | replay s | GFLOP/s | % peak | in-step sgemm s "
+                 "| step s | sgemm share of step |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in mm:
+            step = by.get(("bertc", r["shape"], "train_step", r["precision"]))
+            if not r.get("calls"):
+                L.append(f"| {r['shape']} | {r['precision']} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | "
+                         f"{r.get('note', '')} |")
+                continue
+            pct = 100 * r["gflop_per_s"] / peak_fp32 if peak_fp32 else None
+            share = r["in_step_seconds"] / step["seconds_median"] if step else None
+            frac = r.get("recorded_fraction")
+            L.append(f"| {r['shape']} | {r['precision']} | {r['calls']} | {r['gflop']:.1f} "
+                     f"| {fmt(frac and 100 * frac, '.0f')}% | {r['seconds_median']:.4f} "
+                     f"| {r['gflop_per_s']:.1f} | {fmt(pct, '.0f')} | {r['in_step_seconds']:.4f} "
+                     f"| {fmt(step['seconds_median'] if step else None, '.4f')} | {fmt(share and 100 * share, '.0f')}% |")
+        L.append("")
+
+    pk = [r for r in rows if r.get("what") == "peak_sgemm"]
+    if pk:
+        L.append("sgemm peak runs (`bertc bench --peak`, best of the timed runs):")
+        L.append("")
+        L.append("| product | M x N x K | trans | mode | GFLOP/s |")
+        L.append("| --- | --- | --- | --- | ---: |")
+        for r in pk:
+            L.append(f"| {r['product']} | {r['m']} x {r['n']} x {r['k']} | {r['trans']} | {r['mode']} "
+                     f"| {r['gflop_per_s']:.1f} |")
+        L.append("")
+
+    tr = [r for r in rows if r.get("tool") == "pytorch" and r.get("what") == "train_step"]
+    if tr:
+        L.append("PyTorch OMP_WAIT_POLICY (probe: median seconds of a training step with each; the faster kept):")
+        L.append("")
+        L.append("| shape | precision | PASSIVE s | default s | used |")
+        L.append("| --- | --- | ---: | ---: | --- |")
+        for r in tr:
+            pr = r.get("wait_policy_probe_s") or {}
+            L.append(f"| {r['shape']} | {r['precision']} | {fmt(pr.get('PASSIVE'), '.3f')} "
+                     f"| {fmt(pr.get('default'), '.3f')} | {r.get('omp_wait_policy')} |")
+        L.append("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Markdown report of bertc bench and bench_torch.py JSON Lines")
+    ap.add_argument("results")
+    ap.add_argument("--out", help="also write the report here")
+    ap.add_argument("--title", default="bertc vs PyTorch: CPU benchmark")
+    a = ap.parse_args()
+    text = report(load(a.results), a.title)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+#!/bin/sh
+# The whole CPU benchmark in one run (what `make bench` runs): the machine's sgemm peak, then for
+# each shape bertc (fp32, and bf16 when `bertc bench --help` lists it) and PyTorch + transformers
+# (fp32 and bf16 autocast), one process per (tool, shape, precision), one after the other; then a
+# Markdown report (bench/compare.py) on stdout.
+#
+# usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--shapes "bert-base minilm"]
+#                        [--bertc ./bertc] [--wait-policy auto|passive|default] [--no-torch]
+#                        [--save] [--out FILE.md] [--jsonl FILE.jsonl]
+#   --threads N      threads of both tools (default: all cores, nproc)
+#   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
+#   --wait-policy    OMP_WAIT_POLICY for bertc: auto (default) probes PASSIVE and unset on a short
+#                    training-step run per shape and keeps the faster (bench_torch.py does the same
+#                    for PyTorch); passive or default force one
+#   --no-torch       bertc only (also automatic when python3, torch or transformers is missing)
+#   --save           also write bench/results/<UTC date-time>.md and the raw .jsonl beside it
+#   --out FILE.md    also write the report here; --jsonl FILE keeps the raw JSON Lines
+# Run it on a quiet machine: every figure is a wall-clock time.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+BERTC=./bertc
+THREADS=$(nproc 2>/dev/null || echo 1)
+REPS=5
+WARMUP=1
+SHAPES="bert-base minilm"
+WAIT=auto
+TORCH=1
+SAVE=0
+OUT=
+JSONL=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --threads) THREADS=$2; shift 2 ;;
+        --reps) REPS=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
+        --shapes) SHAPES=$2; shift 2 ;;
+        --bertc) BERTC=$2; shift 2 ;;
+        --wait-policy) WAIT=$2; shift 2 ;;
+        --no-torch) TORCH=0; shift ;;
+        --save) SAVE=1; shift ;;
+        --out) OUT=$2; shift 2 ;;
+        --jsonl) JSONL=$2; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case $WAIT in auto|passive|default) ;; *) echo "bench/run.sh: --wait-policy auto, passive or default" >&2; exit 2 ;; esac
+[ -x "$BERTC" ] || { echo "bench/run.sh: $BERTC not found (run make first)" >&2; exit 1; }
+
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+if [ "$SAVE" = 1 ]; then
+    mkdir -p bench/results
+    [ -n "$OUT" ] || OUT=bench/results/$stamp.md
+    [ -n "$JSONL" ] || JSONL=bench/results/$stamp.jsonl
+fi
+tmp=$(mktemp -d /tmp/bertc-bench-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+[ -n "$JSONL" ] || JSONL=$tmp/results.jsonl
+: >"$JSONL"
+say() { echo "bench/run.sh: $*" >&2; }
+median_of() { sed -n 's/.*"seconds_median":\([0-9.eE+-]*\).*/\1/p' "$1" | head -n 1; }
+
+PY=${PYTHON-$(command -v python3 || true)}   # PYTHON= (empty) runs the Python-free path
+if [ "$TORCH" = 1 ]; then
+    if [ -z "$PY" ]; then
+        say "python3 not found: bertc only"; TORCH=0
+    elif ! "$PY" -c 'import torch, transformers' 2>/dev/null; then
+        say "torch or transformers not installed: bertc only (pip install torch transformers for the comparison)"; TORCH=0
+    fi
+fi
+PRECS=fp32
+if "$BERTC" bench --help 2>/dev/null | grep -- '--precision' | grep -q 'bf16'; then PRECS="fp32 bf16"; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
+
+say "machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(nproc) cores; threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+say "bertc: sgemm peak"
+"$BERTC" bench --peak --threads "$THREADS" --reps "$REPS" >>"$JSONL" || { say "bertc bench --peak failed"; exit 1; }
+
+for shape in $SHAPES; do
+    policy=
+    case $WAIT in
+        passive) policy=PASSIVE ;;
+        auto)
+            # Probe: a few training steps with each policy; keep the faster.
+            OMP_WAIT_POLICY=PASSIVE "$BERTC" bench --shape "$shape" --only step --reps 2 --threads "$THREADS" >"$tmp/p" || exit 1
+            tp=$(median_of "$tmp/p")
+            env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --only step --reps 2 --threads "$THREADS" >"$tmp/d" || exit 1
+            td=$(median_of "$tmp/d")
+            policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
+            say "bertc $shape: probe OMP_WAIT_POLICY=PASSIVE step $tp s, default $td s: using ${policy:-default}" ;;
+    esac
+    for prec in $PRECS; do
+        say "bertc $shape $prec"
+        if [ -n "$policy" ]; then
+            OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
+                --reps "$REPS" --warmup "$WARMUP" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
+        else
+            env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
+                --reps "$REPS" --warmup "$WARMUP" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
+        fi
+    done
+    if [ "$TORCH" = 1 ]; then
+        for prec in fp32 bf16; do
+            say "PyTorch $shape $prec"
+            "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
+                --warmup "$WARMUP" >>"$JSONL" || { say "bench_torch.py failed"; exit 1; }
+        done
+    fi
+done
+
+if [ -n "$PY" ]; then
+    title="bertc vs PyTorch: CPU benchmark, $stamp"
+    [ "$TORCH" = 1 ] || title="bertc CPU benchmark (PyTorch not run), $stamp"
+    if [ -n "$OUT" ]; then "$PY" bench/compare.py "$JSONL" --title "$title" --out "$OUT"; else "$PY" bench/compare.py "$JSONL" --title "$title"; fi
+    [ -n "$OUT" ] && say "report written to $OUT"
+else
+    # No Python at all: a plain table of bertc's rows.
+    echo "bertc CPU benchmark (python3 not found: PyTorch not run), $stamp"
+    printf '%-10s %-13s %-5s %12s %12s %10s %8s\n' shape what prec median_s examples/s GFLOP/s RSS_MiB
+    grep '"seconds_median"' "$JSONL" | while IFS= read -r l; do
+        f() { echo "$l" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+        printf '%-10s %-13s %-5s %12s %12s %10s %8s\n' "$(f shape)" "$(f what)" "$(f precision)" "$(f seconds_median)" \
+            "$(f examples_per_s)" "$(f gflop_per_s)" "$(f peak_rss_mib)"
+    done
+    grep '"what":"peak"' "$JSONL"
+    [ -n "$OUT" ] && cp "$JSONL" "$OUT.jsonl"
+fi
+[ "$JSONL" != "$tmp/results.jsonl" ] && say "raw JSON Lines in $JSONL"
+exit 0

@@ -1,0 +1,7 @@
+/* libFuzzer entry point for fuzz_split (fuzz/targets.c); built and run by `make fuzz`. */
+#include "targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_split(data, size);
+    return 0;
+}

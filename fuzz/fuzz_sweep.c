@@ -1,0 +1,7 @@
+/* libFuzzer entry point for fuzz_sweep (fuzz/targets.c); built and run by `make fuzz`. */
+#include "targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_sweep(data, size);
+    return 0;
+}

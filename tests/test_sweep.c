@@ -1,0 +1,493 @@
+/* bertc sweep (docs/SWEEP.md): the sweep-file parser (good and bad files), grid and random
+ * planning (deterministic from the seed), the objective grammar (good and bad strings) and the
+ * ranking it implies, successive halving's arithmetic, and an end-to-end sweep of 4 trials x 2
+ * epochs on a tiny model: trials.jsonl, trial folders, sweep.html, and best.conf, which
+ * `bertc train --recipe` reruns to the same figures. The end-to-end part runs the bertc binary
+ * named by $BERTC (set by make test), else ./bertc; it is skipped when there is none. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bertc.h"
+#include "helpers.h"
+#include "synthetic.h"
+#include "sweep/sweep.h"
+
+static const char *const filler[] = {"the", "a", "movie", "film", "was", "plot", "acting", "is", "very", "quite"};
+static const synthetic_task task = {filler, sizeof filler / sizeof *filler, 3, 6};
+
+/* ----------------------------------------------------------------------------- the space */
+
+static void parse_ok(sweep_space *s, const char *text) {
+    bertc_error err = {0};
+    if (sweep_space_parse(s, text, "t.sweep", &err)) fail_msg("%s", err.msg);
+}
+
+static void test_space_parse(void **state) {
+    (void)state;
+    sweep_space s;
+    parse_ok(&s, "# a comment\n"
+                 "train = data.jsonl   # trailing comment\n"
+                 "--max-length 64\n"
+                 "freeze-embeddings\n"
+                 "text-column = \"title,body\"\n"
+                 "lr = log(1e-5, 1e-4)\n"
+                 "hidden-dropout=linear(0.1,0.3)\n"
+                 "warmup-steps = int(0, 50)\n"
+                 "epochs = 3, 4,5 , 6\n"
+                 "truncation = head, head+tail\n");
+    assert_int_equal(s.n_base, 4);
+    assert_string_equal(s.base[0].key, "train");
+    assert_string_equal(s.base[0].value, "data.jsonl");
+    assert_string_equal(s.base[1].key, "max-length");
+    assert_string_equal(s.base[1].value, "64");
+    assert_string_equal(s.base[2].key, "freeze-embeddings");
+    assert_null(s.base[2].value);
+    assert_string_equal(s.base[3].value, "title,body");
+    assert_int_equal(s.n_dims, 5);
+    assert_int_equal(s.dims[0].kind, SWEEP_LOG);
+    assert_true(s.dims[0].lo == 1e-5 && s.dims[0].hi == 1e-4);
+    assert_int_equal(s.dims[1].kind, SWEEP_LINEAR);
+    assert_int_equal(s.dims[2].kind, SWEEP_INT);
+    assert_int_equal(s.dims[3].kind, SWEEP_CHOICE);
+    assert_int_equal(s.dims[3].n_choices, 4);
+    assert_string_equal(s.dims[3].choices[2], "5");
+    assert_string_equal(s.dims[4].choices[1], "head+tail");
+    bertc_error err = {0};
+    assert_int_equal(sweep_space_set(&s, "model", "m", &err), 0);
+    assert_int_equal(sweep_space_set(&s, "train", "other.jsonl", &err), 0);
+    assert_string_equal(s.base[0].value, "other.jsonl");
+    assert_int_equal(s.n_base, 5);
+    assert_int_equal(sweep_space_set(&s, "lr", "1e-5", &err), BERTC_EINVAL); /* a searched dimension */
+    sweep_space_free(&s);
+}
+
+static void test_space_parse_bad(void **state) {
+    (void)state;
+    static const struct { const char *text, *want; } bad[] = {
+        {"lr = 2e-5\n", "nothing to search"},
+        {"lr = log(0, 1e-4)\n", "positive"},
+        {"lr = log(1e-3, 1e-4)\n", "low end"},
+        {"lr = log(1e-5)\n", "a range is"},
+        {"lr = log(1e-5, 1e-4, 1)\n", "a range is"},
+        {"lr = linear(a, 1)\n", "a range is"},
+        {"epochs = int(1.5, 3)\n", "whole numbers"},
+        {"epochs = 1,,3\n", "empty value"},
+        {"epochs = 1,3,\n", "empty value"},
+        {"epochs = 1,3\nepochs = 2,4\n", "set twice"},
+        {"out = x\nlr = 1,2\n", "set by bertc sweep"},
+        {"threads = 2\nlr = 1,2\n", "set by bertc sweep"},
+        {"text-column = \"a,b\nlr = 1,2\n", "unterminated"},
+        {"= 3\n", "missing setting name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sweep_space s;
+        bertc_error err = {0};
+        int rc = sweep_space_parse(&s, bad[i].text, "t.sweep", &err);
+        if (!rc) fail_msg("accepted: %s", bad[i].text);
+        if (!strstr(err.msg, bad[i].want)) fail_msg("'%s': error '%s' lacks '%s'", bad[i].text, err.msg, bad[i].want);
+        if (!strstr(err.msg, "t.sweep")) fail_msg("'%s': error '%s' does not name the file", bad[i].text, err.msg);
+    }
+}
+
+/* The shipped IMDB sweep file parses and plans. */
+static void test_shipped_sweep_file(void **state) {
+    (void)state;
+    sweep_space s;
+    bertc_error err = {0};
+    if (sweep_space_load(&s, "recipes/imdb-search.sweep", &err)) fail_msg("%s", err.msg);
+    assert_true(s.n_dims >= 6);
+    int has_lr = 0, has_train = 0;
+    for (int d = 0; d < s.n_dims; d++) has_lr |= !strcmp(s.dims[d].key, "lr") && s.dims[d].kind == SWEEP_LOG;
+    for (int i = 0; i < s.n_base; i++) has_train |= !strcmp(s.base[i].key, "train");
+    assert_true(has_lr && has_train);
+    sweep_plan p;
+    assert_int_equal(sweep_plan_make(&p, &s, SWEEP_HALVING, 16, 1, &err), 0);
+    assert_int_equal(p.n_trials, 16);
+    sweep_plan_free(&p);
+    sweep_space_free(&s);
+}
+
+/* --------------------------------------------------------------------------- planning */
+
+static void test_grid(void **state) {
+    (void)state;
+    sweep_space s;
+    parse_ok(&s, "lr = 1e-5, 2e-5, 5e-5\nepochs = 3, 4\n");
+    long n;
+    bertc_error err = {0};
+    assert_int_equal(sweep_grid_size(&s, &n, &err), 0);
+    assert_int_equal(n, 6);
+    sweep_plan p;
+    assert_int_equal(sweep_plan_make(&p, &s, SWEEP_GRID, 0, 1, &err), 0);
+    assert_int_equal(p.n_trials, 6);
+    static const char *const want[6][2] = {{"1e-5", "3"}, {"1e-5", "4"}, {"2e-5", "3"}, {"2e-5", "4"}, {"5e-5", "3"}, {"5e-5", "4"}};
+    for (int t = 0; t < 6; t++) {
+        assert_string_equal(p.values[t][0], want[t][0]);
+        assert_string_equal(p.values[t][1], want[t][1]);
+    }
+    sweep_plan_free(&p);
+    /* a subset: 4 distinct points, in grid order, the same for the same seed */
+    sweep_plan a, b;
+    assert_int_equal(sweep_plan_make(&a, &s, SWEEP_GRID, 4, 9, &err), 0);
+    assert_int_equal(sweep_plan_make(&b, &s, SWEEP_GRID, 4, 9, &err), 0);
+    assert_int_equal(a.n_trials, 4);
+    int last = -1;
+    for (int t = 0; t < 4; t++) {
+        assert_string_equal(a.values[t][0], b.values[t][0]);
+        assert_string_equal(a.values[t][1], b.values[t][1]);
+        int k = -1;
+        for (int g = 0; g < 6; g++)
+            if (!strcmp(a.values[t][0], want[g][0]) && !strcmp(a.values[t][1], want[g][1])) k = g;
+        assert_true(k > last);
+        last = k;
+    }
+    sweep_plan_free(&a);
+    sweep_plan_free(&b);
+    sweep_space_free(&s);
+    /* a grid refuses ranges */
+    parse_ok(&s, "lr = log(1e-5, 1e-4)\nepochs = 3, 4\n");
+    assert_int_equal(sweep_plan_make(&p, &s, SWEEP_GRID, 0, 1, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "'lr' is a range"));
+    sweep_space_free(&s);
+}
+
+static void test_random(void **state) {
+    (void)state;
+    sweep_space s;
+    parse_ok(&s, "lr = log(1e-5, 1e-4)\nd = linear(0.1, 0.3)\nw = int(0, 3)\nt = head, tail\n");
+    sweep_plan a, b, c;
+    bertc_error err = {0};
+    assert_int_equal(sweep_plan_make(&a, &s, SWEEP_RANDOM, 200, 7, &err), 0);
+    assert_int_equal(sweep_plan_make(&b, &s, SWEEP_RANDOM, 200, 7, &err), 0);
+    assert_int_equal(sweep_plan_make(&c, &s, SWEEP_RANDOM, 200, 8, &err), 0);
+    int differs = 0, seen_w[4] = {0}, seen_t[2] = {0}, low_decade = 0;
+    for (int t = 0; t < 200; t++) {
+        for (int d = 0; d < 4; d++) {
+            assert_string_equal(a.values[t][d], b.values[t][d]); /* the seed decides */
+            differs |= strcmp(a.values[t][d], c.values[t][d]) != 0;
+        }
+        double lr = atof(a.values[t][0]), dr = atof(a.values[t][1]);
+        int w = atoi(a.values[t][2]);
+        assert_true(lr >= 1e-5 * 0.9999 && lr <= 1e-4 * 1.0001);
+        low_decade += lr < 3.1623e-5; /* log-uniform: half below the geometric mean */
+        assert_true(dr >= 0.1 - 1e-9 && dr <= 0.3 + 1e-9);
+        assert_true(w >= 0 && w <= 3);
+        seen_w[w] = 1;
+        seen_t[!strcmp(a.values[t][3], "tail")] = 1;
+    }
+    assert_true(differs);
+    assert_true(seen_w[0] && seen_w[1] && seen_w[2] && seen_w[3]);
+    assert_true(seen_t[0] && seen_t[1]);
+    assert_true(low_decade > 70 && low_decade < 130);
+    sweep_plan_free(&a);
+    sweep_plan_free(&b);
+    sweep_plan_free(&c);
+    assert_int_equal(sweep_plan_make(&a, &s, SWEEP_RANDOM, 0, 7, &err), BERTC_EINVAL); /* needs --trials */
+    sweep_space_free(&s);
+    sweep_method m;
+    assert_int_equal(sweep_method_parse("halving", &m), 0);
+    assert_int_equal(m, SWEEP_HALVING);
+    assert_int_equal(sweep_method_parse("bayes", &m), -1);
+}
+
+/* ------------------------------------------------------------------------- objective */
+
+static void test_objective_parse(void **state) {
+    (void)state;
+    sweep_objective o;
+    bertc_error err = {0};
+    char buf[256];
+    assert_int_equal(sweep_objective_parse(&o, "max val_accuracy s.t. train_accuracy < 0.92", &err), 0);
+    assert_true(o.maximise);
+    assert_int_equal(o.metric, SWEEP_VAL_ACCURACY);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.c[0].metric, SWEEP_TRAIN_ACCURACY);
+    assert_int_equal(o.c[0].op, SWEEP_LT);
+    assert_true(o.c[0].bound == 0.92);
+    assert_int_equal(sweep_objective_parse(&o, "  min gap s.t. val_accuracy>=0.85 and train_loss <= 1e-1  ", &err), 0);
+    assert_false(o.maximise);
+    assert_int_equal(o.metric, SWEEP_GAP);
+    assert_int_equal(o.n, 2);
+    assert_int_equal(o.c[0].op, SWEEP_GE);
+    assert_int_equal(o.c[1].metric, SWEEP_TRAIN_LOSS);
+    assert_int_equal(o.c[1].op, SWEEP_LE);
+    assert_true(o.c[1].bound == 0.1);
+    sweep_objective_format(&o, buf, sizeof buf);
+    assert_string_equal(buf, "min gap s.t. val_accuracy >= 0.85 and train_loss <= 0.1");
+    assert_int_equal(sweep_objective_parse(&o, "min val_loss", &err), 0);
+    assert_int_equal(o.n, 0);
+    assert_int_equal(sweep_objective_parse(&o, "max val_accuracy s.t. gap > -0.5", &err), 0);
+    assert_true(o.c[0].bound == -0.5);
+
+    static const char *const bad[] = {
+        "", "maximise val_accuracy", "max", "max accuracy", "max val_accuracy such that gap < 1",
+        "max val_accuracy s.t.", "max val_accuracy s.t. gap", "max val_accuracy s.t. gap = 0.1",
+        "max val_accuracy s.t. gap < ", "max val_accuracy s.t. gap < x", "max val_accuracy s.t. gap < 0.1 or gap > 0",
+        "max val_accuracy s.t. gap < 0.1 and", "max val_accuracy s.t. gap < 0.1 0.2", "max val_accuracy s.t. gap < nan",
+        "max val_accuracy s.t. gap < 1 and gap < 1 and gap < 1 and gap < 1 and gap < 1 and gap < 1 and gap < 1 and gap < 1 and gap < 1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (!sweep_objective_parse(&o, bad[i], &err)) fail_msg("accepted: '%s'", bad[i]);
+        else assert_non_null(strstr(err.msg, "objective"));
+}
+
+static sweep_result res(double val, double train) {
+    sweep_result r = {.ok = 1};
+    r.m[SWEEP_VAL_ACCURACY] = val;
+    r.m[SWEEP_TRAIN_ACCURACY] = train;
+    r.m[SWEEP_GAP] = train - val;
+    r.m[SWEEP_VAL_LOSS] = r.m[SWEEP_TRAIN_LOSS] = 0.5;
+    return r;
+}
+
+static void test_ranking(void **state) {
+    (void)state;
+    sweep_objective o;
+    bertc_error err = {0};
+    assert_int_equal(sweep_objective_parse(&o, "max val_accuracy s.t. train_accuracy < 0.92", &err), 0);
+    sweep_result r[6] = {
+        res(0.80, 0.90),  /* 0: feasible */
+        res(0.86, 0.99),  /* 1: infeasible by 0.07 */
+        res(0.84, 0.91),  /* 2: feasible, best */
+        res(0.90, 0.93),  /* 3: infeasible by 0.01 */
+        {.ok = 0},        /* 4: failed */
+        res(0.85, 0.92),  /* 5: strict bound met with equality: infeasible by 0 */
+    };
+    assert_true(sweep_feasible(&o, &r[0]) && !sweep_feasible(&o, &r[1]) && !sweep_feasible(&o, &r[5]) && !sweep_feasible(&o, &r[4]));
+    assert_true(fabs(sweep_violation(&o, &r[1]) - 0.07) < 1e-12);
+    int order[6];
+    sweep_rank(&o, r, 6, order);
+    int want[6] = {2, 0, 5, 3, 1, 4};
+    assert_memory_equal(order, want, sizeof want);
+
+    assert_int_equal(sweep_objective_parse(&o, "min gap s.t. val_accuracy >= 0.85", &err), 0);
+    sweep_rank(&o, r, 6, order);
+    int want2[6] = {3, 5, 1, 2, 0, 4}; /* feasible: gaps 0.03, 0.07, 0.13; then violations 0.01, 0.05 */
+    assert_memory_equal(order, want2, sizeof want2);
+}
+
+static void test_halving_bookkeeping(void **state) {
+    (void)state;
+    assert_int_equal(sweep_halving_epoch(0, 3), 1);
+    assert_int_equal(sweep_halving_epoch(1, 3), 3);
+    assert_int_equal(sweep_halving_epoch(2, 3), 9);
+    assert_int_equal(sweep_halving_epoch(1, 2), 2);
+    assert_int_equal(sweep_halving_epoch(40, 3), 1000000);
+    assert_int_equal(sweep_halving_keep(9, 3), 3);
+    assert_int_equal(sweep_halving_keep(3, 3), 1);
+    assert_int_equal(sweep_halving_keep(2, 3), 1);
+    assert_int_equal(sweep_halving_keep(10, 3), 3);
+    assert_int_equal(sweep_halving_keep(4, 2), 2);
+    /* 27 trials, eta 3: 27 at epoch 1, 9 at 3, 3 at 9, 1 to the end */
+    int n = 27, rung = 0, seen[4];
+    while (n > 1) {
+        seen[rung] = n;
+        n = sweep_halving_keep(n, 3);
+        rung++;
+    }
+    assert_int_equal(rung, 3);
+    assert_int_equal(seen[1], 9);
+    assert_int_equal(seen[2], 3);
+}
+
+/* An objective the runs cannot measure is refused before any trial starts. */
+static void test_unmeasurable_objective(void **state) {
+    (void)state;
+    char d[256], file[400], out[400];
+    assert_int_equal(test_tmpdir_make(d, sizeof d, "sweep_obj"), 0);
+    snprintf(file, sizeof file, "%s/s.sweep", d);
+    snprintf(out, sizeof out, "%s/out", d);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("train = t.jsonl\nno-eval-train\nlr = 1e-5, 2e-5\n", f);
+    fclose(f);
+    sweep_options o;
+    sweep_options_default(&o);
+    o.sweep_path = file;
+    o.out_dir = out;
+    o.method = SWEEP_GRID;
+    o.exe = "/bin/sh"; /* never run */
+    sweep_outcome r;
+    bertc_error err = {0};
+    o.objective = "max val_accuracy";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "no 'val'"));
+    o.objective = "min train_loss";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "no-eval-train"));
+    o.objective = "max val_accuracy s.t. gap <";
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_int_equal(access(out, F_OK), -1); /* nothing written */
+    test_tmpdir_remove(d);
+}
+
+/* ------------------------------------------------------------------------ end to end */
+
+static char dir[256];
+
+static const char *bertc_exe(char *buf, size_t n) {
+    const char *e = getenv("BERTC");
+    if (!e || !*e) e = "./bertc";
+    if (!realpath(e, buf) || access(buf, X_OK)) return NULL;
+    (void)n;
+    return buf;
+}
+
+static int count_lines(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) n += !needle || strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+static double summary_val_accuracy(const char *run) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/summary.json", run);
+    cJSON *j = test_load_json(p);
+    assert_non_null(j);
+    double v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "val"), "accuracy")->valuedouble;
+    cJSON_Delete(j);
+    return v;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_end_to_end(void **state) {
+    (void)state;
+    static char exe[4096], p[8192], cmd[40000];
+    if (!bertc_exe(exe, sizeof exe)) {
+        printf("skipped: no bertc binary ($BERTC or ./bertc)\n");
+        skip();
+    }
+    assert_int_equal(test_tmpdir_make(dir, sizeof dir, "sweep"), 0);
+    char model[300], sweep_file[600], out[600], set_model[600];
+    bert_config cfg;
+    bertc_error err = {0};
+    snprintf(model, sizeof model, "%s/model", dir);
+    if (synthetic_make_model(&task, model, &cfg, 16, 1, 2, 32, 16, 0.1f, 3, &err)) fail_msg("%s", err.msg);
+    bert_config_free(&cfg);
+    snprintf(p, sizeof p, "%s/train.jsonl", dir);
+    assert_int_equal(synthetic_write_jsonl(&task, p, 64, 1), 0);
+    snprintf(p, sizeof p, "%s/val.jsonl", dir);
+    assert_int_equal(synthetic_write_jsonl(&task, p, 24, 2), 0);
+    snprintf(sweep_file, sizeof sweep_file, "%s/tiny.sweep", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "# 4 trials of a tiny model\n"
+             "train = %s/train.jsonl\nval = %s/val.jsonl\nmax-length = 12\nbatch-size = 8\nepochs = 2\n"
+             "deterministic\nseed = 5\n"
+             "lr = log(3e-3, 3e-2)\nhidden-dropout = 0.0, 0.2\nlayer-lr-decay = linear(0.8, 1.0)\n"
+             "truncation = head, head+tail\n",
+             dir, dir);
+    write_file(sweep_file, text);
+    snprintf(set_model, sizeof set_model, "model=%s", model);
+    const char *set[] = {set_model};
+
+    for (int method = 0; method < 2; method++) { /* random, then successive halving */
+        snprintf(out, sizeof out, "%s/out-%d", dir, method);
+        sweep_options o;
+        sweep_options_default(&o);
+        o.sweep_path = sweep_file;
+        o.out_dir = out;
+        o.set = set;
+        o.n_set = 1;
+        o.method = method ? SWEEP_HALVING : SWEEP_RANDOM;
+        o.eta = 2;
+        o.trials = 4;
+        o.parallel = 2;
+        o.threads = 2;
+        o.seed = 11;
+        o.objective = "max val_accuracy s.t. train_accuracy < 0.99";
+        o.exe = exe;
+        sweep_outcome r;
+        if (sweep_run(&o, &r, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(r.n_trials, 4);
+        assert_int_equal(r.n_failed, 0);
+        assert_true(r.best >= 0 && r.best < 4);
+        assert_false(r.interrupted);
+
+        snprintf(p, sizeof p, "%s/trials.jsonl", out);
+        /* random: one line per trial; halving (eta 2): 4 paused, 2 stopped, 2 done */
+        assert_int_equal(count_lines(p, NULL), method ? 8 : 4);
+        assert_int_equal(count_lines(p, "\"status\":\"done\""), method ? 2 : 4);
+        if (method) {
+            assert_int_equal(count_lines(p, "\"status\":\"paused\""), 4);
+            assert_int_equal(count_lines(p, "\"status\":\"stopped\""), 2);
+        }
+        assert_int_equal(count_lines(p, "\"val_accuracy\":"), method ? 8 : 4);
+        assert_int_equal(count_lines(p, "\"params\":{\"lr\":"), method ? 8 : 4);
+        for (int t = 0; t < 4; t++) {
+            snprintf(p, sizeof p, "%s/trial-%03d/trial.conf", out, t);
+            assert_int_equal(access(p, R_OK), 0);
+            snprintf(p, sizeof p, "%s/trial-%03d/train.log", out, t);
+            assert_int_equal(access(p, R_OK), 0);
+        }
+        snprintf(p, sizeof p, "%s/sweep.html", out);
+        assert_int_equal(count_lines(p, "<svg id=\"chart-trials\""), 1);
+        assert_true(count_lines(p, "class=\"constraint\"") >= 1);
+        assert_true(count_lines(p, "trial-00") >= 4);
+
+        /* best.conf reruns with bertc train --recipe to the winner's figures (deterministic, 1 thread as in the sweep) */
+        char best_run[700];
+        snprintf(best_run, sizeof best_run, "%s/rerun-%d", dir, method);
+        snprintf(cmd, sizeof cmd, "'%s' train --recipe '%s/best.conf' --out '%s' --threads 1 --quiet >'%s.log' 2>&1", exe, out,
+                 best_run, best_run);
+        if (system(cmd) != 0) fail_msg("rerun of best.conf failed: %s", cmd);
+        double v = summary_val_accuracy(best_run);
+        if (v != r.best_result.m[SWEEP_VAL_ACCURACY])
+            fail_msg("best.conf reran to val accuracy %g; the sweep's winner had %g", v, r.best_result.m[SWEEP_VAL_ACCURACY]);
+        snprintf(p, sizeof p, "%s/trial-%03d", out, r.best);
+        assert_true(summary_val_accuracy(p) == v);
+    }
+
+    /* The command line: bad input exits with one error line. */
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s/x' --objective 'max nothing' 2>/dev/null", exe, sweep_file, dir);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s/x' --method bayes 2>/dev/null", exe, sweep_file, dir);
+    st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    snprintf(cmd, sizeof cmd, "'%s' sweep --help >/dev/null", exe);
+    assert_int_equal(system(cmd), 0);
+    /* every trial failing (a model that does not exist) is an error naming the cause */
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s/y' --trials 2 --model '%s/nope' 2>'%s/y.err'", exe, sweep_file, dir, dir, dir);
+    st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    snprintf(p, sizeof p, "%s/y.err", dir);
+    assert_int_equal(count_lines(p, "all 2 trials failed"), 1);
+    test_tmpdir_remove(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_space_parse),
+        cmocka_unit_test(test_space_parse_bad),
+        cmocka_unit_test(test_shipped_sweep_file),
+        cmocka_unit_test(test_grid),
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_objective_parse),
+        cmocka_unit_test(test_ranking),
+        cmocka_unit_test(test_halving_bookkeeping),
+        cmocka_unit_test(test_unmeasurable_objective),
+        cmocka_unit_test(test_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
