@@ -142,28 +142,35 @@ static void cpu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const
 /* ------------------------------------------------------------------------------------------
  * layernorm */
 
+/* One row: o = (x - mean) * rstd * weight + bias, C wide, for the plain LayerNorm and the fused
+ * dropout+residual+LayerNorm. Always inlined, so each caller keeps its own vectorised loops. */
+static inline __attribute__((always_inline)) void layernorm_row(float *o, float *mean, float *rstd, const float *x,
+                                                                 const float *weight, const float *bias, int C,
+                                                                 float eps) {
+    float m = 0.0f;
+    #pragma omp simd reduction(+ : m)
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
+    #pragma omp simd reduction(+ : v)
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    v /= (float)C;
+    float s = 1.0f / sqrtf(v + eps);
+    #pragma omp simd
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    *mean = m;
+    *rstd = s;
+}
+
 static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int N, int C, float eps) {
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f;
-        #pragma omp simd reduction(+ : m)
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
-        #pragma omp simd reduction(+ : v)
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
+        layernorm_row(out + (size_t)n * C, &mean[n], &rstd[n], x, weight, bias, C, eps);
     }
 }
 
@@ -558,22 +565,8 @@ static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, 
             #pragma omp simd
             for (int c = 0; c < C; c++) r[c] = ir[c] + (xbias ? xr[c] + xbias[c] : xr[c]);
         }
-        float m = 0.0f; /* the row is in L1 now: separate reduction loops vectorise, fused ones did not */
-        #pragma omp simd reduction(+ : m)
-        for (int c = 0; c < C; c++) m += r[c];
-        m /= (float)C;
-        float v = 0.0f;
-        #pragma omp simd reduction(+ : v)
-        for (int c = 0; c < C; c++) {
-            float d = r[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (r[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
+        /* the row is in L1 now: layernorm_row's separate reduction loops vectorise, fused ones did not */
+        layernorm_row(o, &mean[n], &rstd[n], r, weight, bias, C, eps);
     }
 }
 
