@@ -692,6 +692,19 @@ static void cpu_bias_act_forward(ops_act act, float *out, float *pre, const floa
     }
 }
 
+/* Columns [c0, c1) of one row of cpu_act_bias_backward: g = d * df(x), dbias += g. Always inlined
+ * with df a constant, as bias_act_row. */
+static inline __attribute__((always_inline)) void act_bias_row(float *g, float *dbias, const float *d,
+                                                                const float *x, size_t c0, size_t c1,
+                                                                float (*df)(float)) {
+    #pragma omp simd
+    for (size_t c = c0; c < c1; c++) {
+        float v = d[c] * df(x[c]);
+        g[c] = v;
+        dbias[c] += v;
+    }
+}
+
 /* dinp = dout * act'(pre), dbias += column sums of dinp. Each thread owns a slice of columns
  * and walks every row in order, so the sums do not depend on the thread count. */
 static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre,
@@ -705,23 +718,9 @@ static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const 
             const float *x = pre + row, *d = dout + row;
             float *g = dinp + row;
             switch (act) {
-            case OPS_ACT_GELU:
-                #pragma omp simd
-                for (size_t c = c0; c < c1; c++) {
-                    float v = d[c] * gelu_d(x[c]);
-                    g[c] = v;
-                    dbias[c] += v;
-                }
-                break;
-            case OPS_ACT_GELU_NEW:
-                #pragma omp simd
-                for (size_t c = c0; c < c1; c++) {
-                    float v = d[c] * gelu_new_d(x[c]);
-                    g[c] = v;
-                    dbias[c] += v;
-                }
-                break;
-            case OPS_ACT_RELU:
+            case OPS_ACT_GELU: act_bias_row(g, dbias, d, x, c0, c1, gelu_d); break;
+            case OPS_ACT_GELU_NEW: act_bias_row(g, dbias, d, x, c0, c1, gelu_new_d); break;
+            case OPS_ACT_RELU: /* a select, not d * relu_d(x): a non-finite d stays out where x <= 0 */
                 #pragma omp simd
                 for (size_t c = c0; c < c1; c++) {
                     float v = x[c] > 0.0f ? d[c] : 0.0f;
