@@ -15,6 +15,7 @@
 #include "bench/gemm_trace.h"
 #include "model/bert.h"
 #include "train/optim.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -84,12 +85,6 @@ void bertc_bench_options_default(bertc_bench_options *o) {
 
 /* ------------------------------------------------------------------------------------------
  * timing and output */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double peak_rss_mib(void) {
     struct rusage ru;

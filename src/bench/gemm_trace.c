@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 
 /* The real OpenBLAS function (the linker's --wrap names it so) and our stand-in. */
@@ -18,12 +19,6 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
                         const blasint M, const blasint N, const blasint K, const float alpha, const float *A,
                         const blasint lda, const float *B, const blasint ldb, const float beta, float *C,
                         const blasint ldc);
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int g_on;            /* recording? read by every call, written only outside parallel regions */
 static gemm_call *g_calls;

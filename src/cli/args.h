@@ -24,6 +24,10 @@ uint64_t args_u64(args *a);
 const char *args_precision(args *a);
 /* Prints "bertc CMD: unknown option --X (see bertc CMD --help)" and exits 2. */
 void args_unknown(args *a);
+/* Installs handler for SIGINT and SIGTERM (the commands that can be stopped cleanly: train,
+ * pretrain, sweep). restart: SA_RESTART, so reads and writes in progress carry on; without it a
+ * blocking wait (the sweep's wait for its trials) returns EINTR and sees the stop. */
+void args_catch_stop(void (*handler)(int), int restart);
 /* Prints "bertc: MESSAGE" to stderr and exits with status 1. */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

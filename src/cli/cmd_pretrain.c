@@ -102,13 +102,7 @@ int cmd_pretrain(int argc, char **argv) {
     o.on_log = progress_log;
     if (!quiet) o.on_progress = progress_print;
     o.stop = &stop_signal;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    args_catch_stop(on_stop_signal, 1);
 
     bertc_pretrain_result r;
     bertc_error err = {0};

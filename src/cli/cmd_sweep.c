@@ -107,12 +107,7 @@ int cmd_sweep(int argc, char **argv) {
     o.stop = &stop_flag;
     o.on_log = log_line;
     /* Without SA_RESTART, so the wait for trials returns and passes the stop on to them. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    args_catch_stop(on_signal, 0);
 
     sweep_outcome r;
     bertc_error err = {0};

@@ -96,13 +96,7 @@ static void on_stop_signal(int sig) {
 }
 
 static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    args_catch_stop(on_stop_signal, 1);
     /* A file-size limit (ulimit -f) then makes write() fail with EFBIG, reported as an error,
      * instead of killing the process. */
     signal(SIGXFSZ, SIG_IGN);

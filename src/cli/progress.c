@@ -4,15 +4,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "util/clock.h"
 
 static int bar_drawn;
 static double last_plain;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_eta(double s, char *buf, size_t n) {
     long t = (long)(s + 0.5);

@@ -85,27 +85,36 @@ static void free_list(char **v, size_t n) {
     free(v);
 }
 
+/* Reads dir/name, one listed file of a folder dataset, into *text (NULs dropped), for both the
+ * flat and the class-folder layouts. A file that cannot be read does not end the read by itself:
+ * builder_bad counts it (or turns it into the error, per the options) and *text is NULL. Returns
+ * BERTC_OK or the error that ends the read (out of memory is reported against root). */
+static int read_listed_file(data_builder *b, const char *root, const char *dir, const char *name, char **text,
+                            bertc_error *err) {
+    *text = NULL;
+    char *path = path_join(dir, name);
+    if (!path) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
+    size_t len;
+    bertc_error ferr = {0};
+    int rc = data_read_file(path, text, &len, &ferr);
+    free(path);
+    if (rc != BERTC_OK) {
+        *text = NULL;
+        return builder_bad(b, err, ferr.code, "%s", ferr.msg);
+    }
+    data_drop_nuls(*text, len);
+    return BERTC_OK;
+}
+
 /* Unlabelled data in one folder (aclImdb/train/unsup): each file an example, id = its name. */
 static int read_flat_dir(data_builder *b, const char *root, bertc_error *err) {
     char **files;
     size_t nfiles;
     int rc = list_dir(root, 0, &files, &nfiles, err);
     for (size_t i = 0; i < nfiles && rc == BERTC_OK; i++) {
-        char *path = path_join(root, files[i]);
-        if (!path) {
-            rc = bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
-            break;
-        }
         char *text;
-        size_t len;
-        bertc_error ferr = {0};
-        if (data_read_file(path, &text, &len, &ferr) != BERTC_OK) {
-            rc = builder_bad(b, err, ferr.code, "%s", ferr.msg);
-        } else {
-            data_drop_nuls(text, len);
-            rc = builder_add(b, strdup(files[i]), text, NULL, NULL, 0, err);
-        }
-        free(path);
+        rc = read_listed_file(b, root, root, files[i], &text, err);
+        if (rc == BERTC_OK && text) rc = builder_add(b, strdup(files[i]), text, NULL, NULL, 0, err);
     }
     free_list(files, nfiles);
     return rc;
@@ -125,21 +134,9 @@ int read_tree_dir(data_builder *b, const char *root, bertc_error *err) {
         if (!cdir) rc = bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
         else rc = list_dir(cdir, 0, &files, &nfiles, err);
         for (size_t i = 0; i < nfiles && rc == BERTC_OK; i++) {
-            char *path = path_join(cdir, files[i]);
-            if (!path) {
-                rc = bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", root);
-                break;
-            }
             char *text;
-            size_t len;
-            bertc_error ferr = {0};
-            if (data_read_file(path, &text, &len, &ferr) != BERTC_OK) {
-                rc = builder_bad(b, err, ferr.code, "%s", ferr.msg);
-                free(path);
-                continue;
-            }
-            free(path);
-            data_drop_nuls(text, len);
+            rc = read_listed_file(b, root, cdir, files[i], &text, err);
+            if (rc != BERTC_OK || !text) continue;
             char *id = path_join(classes[c], files[i]);
             char *label = unsup ? NULL : strdup(classes[c]);
             if (!unsup && !label) {

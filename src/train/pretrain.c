@@ -39,6 +39,7 @@
 #include "train/mlm_mask.h"
 #include "train/optim.h"
 #include "train/schedule.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/rng.h"
@@ -62,12 +63,6 @@ void bertc_pretrain_options_default(bertc_pretrain_options *o) {
     o->warmup_ratio = 0.06f;
     o->mlm_probability = 0.15f;
     o->seed = 42;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void logf_line(const bertc_pretrain_options *o, const char *fmt, ...) BERTC_PRINTF(2, 3);

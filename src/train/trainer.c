@@ -11,15 +11,10 @@
 #include "train/optim.h"
 #include "train/regularise.h"
 #include "train/schedule.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/rng.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void logf_line(const bertc_train_options *o, const char *fmt, ...) BERTC_PRINTF(2, 3);
 static void logf_line(const bertc_train_options *o, const char *fmt, ...) {

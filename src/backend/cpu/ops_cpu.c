@@ -142,28 +142,35 @@ static void cpu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const
 /* ------------------------------------------------------------------------------------------
  * layernorm */
 
+/* One row: o = (x - mean) * rstd * weight + bias, C wide, for the plain LayerNorm and the fused
+ * dropout+residual+LayerNorm. Always inlined, so each caller keeps its own vectorised loops. */
+static inline __attribute__((always_inline)) void layernorm_row(float *o, float *mean, float *rstd, const float *x,
+                                                                 const float *weight, const float *bias, int C,
+                                                                 float eps) {
+    float m = 0.0f;
+    #pragma omp simd reduction(+ : m)
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
+    #pragma omp simd reduction(+ : v)
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    v /= (float)C;
+    float s = 1.0f / sqrtf(v + eps);
+    #pragma omp simd
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    *mean = m;
+    *rstd = s;
+}
+
 static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int N, int C, float eps) {
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f;
-        #pragma omp simd reduction(+ : m)
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f; /* two passes: exact enough without Welford for C <= a few thousand */
-        #pragma omp simd reduction(+ : v)
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
+        layernorm_row(out + (size_t)n * C, &mean[n], &rstd[n], x, weight, bias, C, eps);
     }
 }
 
@@ -558,22 +565,8 @@ static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, 
             #pragma omp simd
             for (int c = 0; c < C; c++) r[c] = ir[c] + (xbias ? xr[c] + xbias[c] : xr[c]);
         }
-        float m = 0.0f; /* the row is in L1 now: separate reduction loops vectorise, fused ones did not */
-        #pragma omp simd reduction(+ : m)
-        for (int c = 0; c < C; c++) m += r[c];
-        m /= (float)C;
-        float v = 0.0f;
-        #pragma omp simd reduction(+ : v)
-        for (int c = 0; c < C; c++) {
-            float d = r[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (r[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
+        /* the row is in L1 now: layernorm_row's separate reduction loops vectorise, fused ones did not */
+        layernorm_row(o, &mean[n], &rstd[n], r, weight, bias, C, eps);
     }
 }
 
@@ -673,37 +666,42 @@ static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbia
     }
 }
 
+/* One row of cpu_bias_act_forward: x += bias, o = f(x). Always inlined with f a constant, so each
+ * call site below compiles to its own vectorised loop with the activation inlined, as if written
+ * out (an indirect call per element would stop the vectorisation). */
+static inline __attribute__((always_inline)) void bias_act_row(float *o, float *x, const float *bias, int F,
+                                                                float (*f)(float)) {
+    #pragma omp simd
+    for (int c = 0; c < F; c++) {
+        float v = x[c] + bias[c];
+        x[c] = v;
+        o[c] = f(v);
+    }
+}
+
 /* pre += bias, out = act(pre): rows in parallel */
 static void cpu_bias_act_forward(ops_act act, float *out, float *pre, const float *bias, int N, int F) {
     #pragma omp parallel for if ((size_t)N * F >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = pre + (size_t)n * F, *o = out + (size_t)n * F;
         switch (act) {
-        case OPS_ACT_GELU:
-            #pragma omp simd
-            for (int c = 0; c < F; c++) {
-                float v = x[c] + bias[c];
-                x[c] = v;
-                o[c] = gelu_f(v);
-            }
-            break;
-        case OPS_ACT_GELU_NEW:
-            #pragma omp simd
-            for (int c = 0; c < F; c++) {
-                float v = x[c] + bias[c];
-                x[c] = v;
-                o[c] = gelu_new_f(v);
-            }
-            break;
-        case OPS_ACT_RELU:
-            #pragma omp simd
-            for (int c = 0; c < F; c++) {
-                float v = x[c] + bias[c];
-                x[c] = v;
-                o[c] = relu_f(v);
-            }
-            break;
+        case OPS_ACT_GELU: bias_act_row(o, x, bias, F, gelu_f); break;
+        case OPS_ACT_GELU_NEW: bias_act_row(o, x, bias, F, gelu_new_f); break;
+        case OPS_ACT_RELU: bias_act_row(o, x, bias, F, relu_f); break;
         }
+    }
+}
+
+/* Columns [c0, c1) of one row of cpu_act_bias_backward: g = d * df(x), dbias += g. Always inlined
+ * with df a constant, as bias_act_row. */
+static inline __attribute__((always_inline)) void act_bias_row(float *g, float *dbias, const float *d,
+                                                                const float *x, size_t c0, size_t c1,
+                                                                float (*df)(float)) {
+    #pragma omp simd
+    for (size_t c = c0; c < c1; c++) {
+        float v = d[c] * df(x[c]);
+        g[c] = v;
+        dbias[c] += v;
     }
 }
 
@@ -720,23 +718,9 @@ static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const 
             const float *x = pre + row, *d = dout + row;
             float *g = dinp + row;
             switch (act) {
-            case OPS_ACT_GELU:
-                #pragma omp simd
-                for (size_t c = c0; c < c1; c++) {
-                    float v = d[c] * gelu_d(x[c]);
-                    g[c] = v;
-                    dbias[c] += v;
-                }
-                break;
-            case OPS_ACT_GELU_NEW:
-                #pragma omp simd
-                for (size_t c = c0; c < c1; c++) {
-                    float v = d[c] * gelu_new_d(x[c]);
-                    g[c] = v;
-                    dbias[c] += v;
-                }
-                break;
-            case OPS_ACT_RELU:
+            case OPS_ACT_GELU: act_bias_row(g, dbias, d, x, c0, c1, gelu_d); break;
+            case OPS_ACT_GELU_NEW: act_bias_row(g, dbias, d, x, c0, c1, gelu_new_d); break;
+            case OPS_ACT_RELU: /* a select, not d * relu_d(x): a non-finite d stays out where x <= 0 */
                 #pragma omp simd
                 for (size_t c = c0; c < c1; c++) {
                     float v = x[c] > 0.0f ? d[c] : 0.0f;
