@@ -321,15 +321,12 @@ static void cu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const 
 /* ------------------------------------------------------------------------------------------
  * layernorm: one warp per row, two passes as on the CPU */
 
-__global__ void k_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                                    const float *bias, int N, int C, float eps) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const float *x = inp + (size_t)row * C;
-    float *o = out + (size_t)row * C;
-    float s = 0.0f;
-    for (int c = lane; c < C; c += 32) s += x[c];
-    float m = warp_sum(s) / (float)C;
+/* The rest of a row's LayerNorm once each lane has summed its own elements of x into `lane_sum`:
+ * shared by the plain and the fused (residual) forward, which differ only in how x is made.
+ * Each lane reads back only the elements it wrote, so no synchronisation is needed. */
+__device__ inline void layernorm_row_warp(float *o, float *mean, float *rstd, int row, const float *x, float lane_sum,
+                                          const float *weight, const float *bias, int C, float eps, int lane) {
+    float m = warp_sum(lane_sum) / (float)C;
     float v = 0.0f;
     for (int c = lane; c < C; c += 32) {
         float d = x[c] - m;
@@ -342,6 +339,16 @@ __global__ void k_layernorm_forward(float *out, float *mean, float *rstd, const 
         mean[row] = m;
         rstd[row] = r;
     }
+}
+
+__global__ void k_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                    const float *bias, int N, int C, float eps) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *x = inp + (size_t)row * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) s += x[c];
+    layernorm_row_warp(out + (size_t)row * C, mean, rstd, row, x, s, weight, bias, C, eps, lane);
 }
 
 static void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
@@ -637,19 +644,7 @@ __global__ void k_residual_layernorm_forward(float *out, float *res, float *mean
         r[c] = v;
         s += v;
     }
-    float m = warp_sum(s) / (float)C;
-    float var = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float d = r[c] - m;
-        var += d * d;
-    }
-    var = warp_sum(var) / (float)C;
-    float rs = 1.0f / sqrtf(var + eps);
-    for (int c = lane; c < C; c += 32) o[c] = (r[c] - m) * rs * weight[c] + bias[c];
-    if (lane == 0) {
-        mean[row] = m;
-        rstd[row] = rs;
-    }
+    layernorm_row_warp(o, mean, rstd, row, r, s, weight, bias, C, eps, lane);
 }
 
 static void cu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
