@@ -38,6 +38,17 @@ def make_config(act="gelu"):
                       initializer_range=0.02, pad_token_id=0, num_labels=3, attn_implementation="eager")
 
 
+def spread_weights(model):
+    """Weights far from the init's small values, so softmax, GELU and LayerNorm are all exercised
+    away from their near-linear regime (also used by make_mlm_fixture.py)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm.weight" in name:
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+            else:
+                p.copy_(0.3 * torch.randn_like(p))
+
+
 def run(model, ids, mask, types, labels, eps):
     model.zero_grad()
     logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
@@ -50,14 +61,7 @@ def run(model, ids, mask, types, labels, eps):
 def main():
     torch.manual_seed(1234)
     model = BertForSequenceClassification(make_config())
-    # Weights far from the init's small values, so softmax, GELU and LayerNorm are all
-    # exercised away from their near-linear regime.
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "LayerNorm.weight" in name:
-                p.copy_(1.0 + 0.2 * torch.randn_like(p))
-            else:
-                p.copy_(0.3 * torch.randn_like(p))
+    spread_weights(model)
     model.eval()
     os.makedirs(f"{OUT}/tiny", exist_ok=True)
     model.save_pretrained(f"{OUT}/tiny", safe_serialization=True)

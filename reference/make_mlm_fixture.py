@@ -19,6 +19,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import BertConfig, BertForMaskedLM
 
+from make_bert_fixture import spread_weights
+
 OUT = "tests/fixtures/bert"
 B, T = 4, 12
 LENGTHS = [12, 9, 5, 11]
@@ -32,12 +34,7 @@ def main():
                      hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, layer_norm_eps=1e-12,
                      initializer_range=0.02, pad_token_id=0, attn_implementation="eager")
     model = BertForMaskedLM(cfg)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "LayerNorm.weight" in name:
-                p.copy_(1.0 + 0.2 * torch.randn_like(p))
-            else:
-                p.copy_(0.3 * torch.randn_like(p))
+    spread_weights(model)
     model.eval()
     os.makedirs(f"{OUT}/mlm_tiny", exist_ok=True)
     model.save_pretrained(f"{OUT}/mlm_tiny", safe_serialization=True)
