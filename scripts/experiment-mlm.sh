@@ -4,14 +4,18 @@
 #
 #   sh scripts/experiment-mlm.sh [MODEL_DIR] [OUT_DIR]        (defaults: models/minilm runs/mlm)
 #
-# Environment: STEPS (pretraining updates, default 1000), SEEDS (default "42 43 44"), THREADS
-# (default 2), BERTC (default ./bertc), IMDB (default ../shared/data/aclImdb_v1.tar.gz).
+# Environment: STEPS (pretraining updates, default 1000), FREEZE (the first updates that train the
+# MLM head alone, for a checkpoint without one such as all-MiniLM-L6-v2; default 0), PRECISION
+# (fp32 or bf16, for pretraining and fine-tuning alike; default fp32), SEEDS (default "42 43 44"),
+# THREADS (default 2), BERTC (default ./bertc), IMDB (default ../shared/data/aclImdb_v1.tar.gz).
 # Steps already done (a folder with summary.json) are skipped, so the script can be rerun after an
 # interruption. Prints a table (validation and training accuracy per seed, and the means) at the end.
 set -eu
 MODEL=${1:-models/minilm}
 OUT=${2:-runs/mlm}
 STEPS=${STEPS:-1000}
+FREEZE=${FREEZE:-0}
+PRECISION=${PRECISION:-fp32}
 SEEDS=${SEEDS:-42 43 44}
 THREADS=${THREADS:-2}
 BERTC=${BERTC:-./bertc}
@@ -24,20 +28,22 @@ mkdir -p "$OUT"
 if [ ! -f "$OUT/pretrained/summary.json" ]; then
     /usr/bin/time -f "pretrain: %e s wall, %U s user" \
         "$BERTC" pretrain --mlm --model "$MODEL" --data "$IMDB:aclImdb/train/unsup" --out "$OUT/pretrained" \
-        --steps "$STEPS" --batch-size 32 --max-length 128 --seed 42 --threads "$THREADS"
+        --steps "$STEPS" --freeze-encoder-steps "$FREEZE" --batch-size 32 --max-length 128 --seed 42 \
+        --precision "$PRECISION" --threads "$THREADS"
 fi
 
-# 2. The dropout-fix recipe from the pretrained folder and from the original model, same seeds
+# 2. The dropout-fix recipe from the pretrained folder, then from the original model, same seeds
 #    (the seed also picks the 2,000 training and 500 validation reviews, so each pair of runs sees
 #    the same examples).
-for seed in $SEEDS; do
-    for arm in pretrained base; do
+for arm in pretrained base; do
+    for seed in $SEEDS; do
         dir="$OUT/ft-$arm-$seed"
         [ -f "$dir/summary.json" ] && continue
         from=$MODEL
         [ "$arm" = pretrained ] && from=$OUT/pretrained
         "$BERTC" train --recipe recipes/imdb-dropout-fix.conf --model "$from" --out "$dir" \
-            --train "$IMDB:aclImdb/train" --val "$IMDB:aclImdb/test" --seed "$seed" --threads "$THREADS" --quiet
+            --train "$IMDB:aclImdb/train" --val "$IMDB:aclImdb/test" --seed "$seed" --precision "$PRECISION" \
+            --threads "$THREADS" --quiet
     done
 done
 

@@ -55,14 +55,6 @@ static int check_device_precision(const char *device, int bf16, bertc_error *err
     return 0;
 }
 
-/* "fp32" (or NULL) -> 0, "bf16" -> 1. */
-static int parse_precision(const char *s, int *bf16, bertc_error *err) {
-    if (!s || !strcmp(s, "fp32")) *bf16 = 0;
-    else if (!strcmp(s, "bf16")) *bf16 = 1;
-    else return bertc_errorf(err, BERTC_EINVAL, "precision must be fp32 or bf16, got '%s'", s);
-    return 0;
-}
-
 int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
     bertc_open_options defaults;
     if (!o) {
@@ -93,7 +85,7 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
     lo.init_seed = o->seed;
     lo.notices = o->quiet ? NULL : stderr;
     int bf16 = 0;
-    if ((rc = parse_precision(o->precision, &bf16, err))) goto fail;
+    if ((rc = bert_parse_precision(o->precision, &bf16, err))) goto fail;
     if ((rc = check_device_precision(o->device, bf16, err))) goto fail;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
     if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
@@ -251,7 +243,7 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
     if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
         return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
     int bf16;
-    if (parse_precision(o->precision, &bf16, err)) return BERTC_EINVAL;
+    if (bert_parse_precision(o->precision, &bf16, err)) return BERTC_EINVAL;
     return check_device_precision(o->device, bf16, err);
 }
 

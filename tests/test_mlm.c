@@ -557,6 +557,29 @@ static void test_pretrain_end_to_end(void **state) {
     assert_true(r.last_loss < 2.7);
     assert_true(r.masked_tokens > 0.1 * r.tokens && r.masked_tokens < 0.2 * r.tokens);
 
+    /* --precision bf16 (the encoder's products in bf16, as bertc train's) learns the same task to
+     * about the same loss; an unknown precision is refused before any work */
+    char out16[400];
+    snprintf(out16, sizeof out16, "%s/pretrained-bf16", tmp);
+    o.out_dir = out16;
+    o.precision = "bf16";
+    bertc_pretrain_result r16;
+    if (bertc_pretrain(&o, &r16, &err)) fail_msg("bertc_pretrain --precision bf16: %s", err.msg);
+    printf("  bf16: mlm loss %.3f -> %.3f\n", r16.first_loss, r16.last_loss);
+    assert_true(r16.last_loss < 2.7);
+    assert_true(fabs(r16.last_loss - r.last_loss) < 0.25);
+    assert_true(r16.first_loss != r.first_loss || r16.last_loss != r.last_loss); /* it did run in bf16 */
+    snprintf(p, sizeof p, "%s/summary.json", out16);
+    cJSON *sj = test_load_json(p);
+    assert_non_null(sj);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "hyperparameters"),
+                                                         "precision")->valuestring, "bf16");
+    cJSON_Delete(sj);
+    o.precision = "fp16";
+    assert_int_equal(bertc_pretrain(&o, &r16, &err), BERTC_EINVAL);
+    o.precision = "fp32";
+    o.out_dir = out;
+
     /* metrics.jsonl: one line per update */
     snprintf(p, sizeof p, "%s/metrics.jsonl", out);
     FILE *f = fopen(p, "r");

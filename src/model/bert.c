@@ -582,6 +582,13 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 void bert_params_changed(bert_model *m) { m->params16_stale = 1; }
 int bert_precision_bf16(const bert_model *m) { return m->bf16; }
 
+int bert_parse_precision(const char *name, int *bf16, bertc_error *err) {
+    if (!name || !strcmp(name, "fp32")) *bf16 = 0;
+    else if (!strcmp(name, "bf16")) *bf16 = 1;
+    else return bertc_errorf(err, BERTC_EINVAL, "precision must be fp32 or bf16, got '%s'", name);
+    return 0;
+}
+
 int bert_set_precision(bert_model *m, int bf16, bertc_error *err) {
     bf16 = bf16 != 0;
     if (bf16 == m->bf16) return 0;

@@ -92,6 +92,8 @@ void bert_backward_hidden(bert_model *m, const float *dhidden);
  * optimiser) stays fp32. Call before bert_prepare (it re-plans the activations). Fails with
  * BERTC_EUNSUPPORTED when the backend has no bf16 products. */
 int bert_set_precision(bert_model *m, int bf16, bertc_error *err);
+/* A --precision value: "fp32" (or NULL) -> 0, "bf16" -> 1, anything else an error. */
+int bert_parse_precision(const char *name, int *bf16, bertc_error *err);
 int bert_precision_bf16(const bert_model *m);
 /* Tells the model its parameters changed (the optimiser wrote them through a pointer it kept):
  * the bf16 copy is refreshed before the next forward. bert_params() implies it. */

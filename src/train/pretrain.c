@@ -63,6 +63,7 @@ void bertc_pretrain_options_default(bertc_pretrain_options *o) {
     o->warmup_ratio = 0.06f;
     o->mlm_probability = 0.15f;
     o->seed = 42;
+    o->precision = "fp32";
 }
 
 static void logf_line(const bertc_pretrain_options *o, const char *fmt, ...) BERTC_PRINTF(2, 3);
@@ -91,7 +92,8 @@ static int check_options(const bertc_pretrain_options *o, bertc_error *err) {
         return bertc_errorf(err, BERTC_EINVAL, "masking probability must be in (0, 1)");
     if (o->max_examples < 0) return bertc_errorf(err, BERTC_EINVAL, "max examples must be >= 0");
     if (o->freeze_encoder_steps < 0) return bertc_errorf(err, BERTC_EINVAL, "freeze-encoder steps must be >= 0");
-    return 0;
+    int bf16;
+    return bert_parse_precision(o->precision, &bf16, err);
 }
 
 /* AdamW groups for the tensors of a table (weight decay off for biases and LayerNorm weights),
@@ -231,6 +233,7 @@ static int write_summary(const bertc_pretrain_options *o, const bertc_pretrain_r
     cJSON_AddBoolToObject(hp, "whole_word_mask", o->whole_word_mask);
     cJSON_AddNumberToObject(hp, "freeze_encoder_steps", (double)o->freeze_encoder_steps);
     cJSON_AddNumberToObject(hp, "max_examples", (double)o->max_examples);
+    cJSON_AddStringToObject(hp, "precision", o->precision ? o->precision : "fp32");
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(hp, "seed", seed);
@@ -284,6 +287,9 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     bert_load_options_default(&lo);
     lo.init_seed = o->seed;
     if ((rc = bert_load(&net, o->model_dir, &lo, err))) goto done;
+    int bf16 = 0;
+    bert_parse_precision(o->precision, &bf16, err); /* checked in check_options */
+    if ((rc = bert_set_precision(net, bf16, err))) goto done;
     const bert_config *cfg = bert_get_config(net);
     if (wordpiece_vocab_size(wp) > cfg->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d",
@@ -407,7 +413,10 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
             be->scale(hgrads, n_head, s);
         }
         float lr = lr_schedule_at(&sched, step);
-        if (!frozen) adamw_step(&opt_enc, params, grads, lr);
+        if (!frozen) {
+            adamw_step(&opt_enc, params, grads, lr);
+            bert_params_changed(net); /* a bf16 model re-rounds its weights' copy before the next forward */
+        }
         adamw_step(&opt_head, hparams, hgrads, lr);
 
         r->steps = step + 1;
