@@ -12,7 +12,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -fopenm
 DNNL    ?= $(shell test -f /usr/include/oneapi/dnnl/dnnl.h && echo 1)
 ifeq ($(DNNL),1)
 CFLAGS  += -DBERTC_HAVE_DNNL
-LDLIBS  += -ldnnl
+LDLIBS  += -ldnnl -Wl,--wrap=dnnl_sgemm
 endif
 # bertc bench records the engine's sgemm calls (src/bench/gemm_trace.h).
 LDLIBS  += -Wl,--wrap=cblas_sgemm

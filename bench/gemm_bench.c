@@ -1,9 +1,10 @@
 /* The matrix products of one BERT training step, timed with each candidate library, to choose
  * by measurement (docs/PERFORMANCE.md, "bf16"). Built by `make gemm-bench`; run:
  *
- *   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive build/bench/gemm_bench [REPS [all]]
+ *   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive build/bench/gemm_bench [REPS [all|some [TOKENS]]]
  *
- * Shapes: batch 16 x 128 = 2048 tokens; bert-base (C 768, F 3072, 12 heads of 64) and MiniLM
+ * Shapes: batch 16 x 128 = 2048 tokens (TOKENS: another multiple of 128, e.g. 128 for the
+ * single-example latency, 4096 for an evaluation batch of 32); bert-base (C 768, F 3072, 12 heads of 64) and MiniLM
  * (C 384, F 1536, 12 heads of 32). Per layer: forward out = inp @ W^T, backward dinp = dout @ W
  * and dW += dout^T @ inp for Q, K, V, O (C->C), FFN1 (C->F), FFN2 (F->C); attention per
  * (sequence, head): S = q k^T, ctx = P v, and backward dv = P^T dctx, dP = dctx v^T, dq = dS k,
@@ -122,8 +123,8 @@ static double time_shape(int v, const shape *s, int C, int HS, int reps) {
     return best;
 }
 
-static void run_model(const char *name, int C, int F, int HS, int reps) {
-    const int N = 2048, T = 128, BNH = 16 * (C / HS);
+static void run_model(const char *name, int C, int F, int HS, int reps, int N) {
+    const int T = 128, BNH = N / T * (C / HS);
     shape s[] = {
         {"fwd   C->C (x4)", 0, 1, N, C, C, 4, 0},
         {"fwd   C->F", 0, 1, N, F, C, 1, 0},
@@ -143,7 +144,7 @@ static void run_model(const char *name, int C, int F, int HS, int reps) {
     };
     int ns = (int)(sizeof s / sizeof *s);
     double total[NV] = {0}, linear[NV] = {0}, flops_total = 0, flops_linear = 0;
-    printf("\n%s (C %d, F %d, head size %d), 2048 tokens, %d threads: GFLOP/s per product\n", name, C, F, HS,
+    printf("\n%s (C %d, F %d, head size %d), %d tokens, %d threads: GFLOP/s per product\n", name, C, F, HS, N,
            omp_get_max_threads());
     printf("%-18s %8s", "product", "GFLOP");
     for (int v = 0; v < nv; v++) printf(" %9s", vname[v]);
@@ -195,8 +196,13 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 1;
     if (reps < 1) reps = 1;
     if (argc > 2 && !strcmp(argv[2], "all")) nv = NV;
+    int tokens = argc > 3 ? atoi(argv[3]) : 2048;
+    if (tokens < 128 || tokens % 128) {
+        fprintf(stderr, "gemm_bench: TOKENS must be a positive multiple of 128\n");
+        return 2;
+    }
     openblas_set_num_threads(1);
-    size_t n = (size_t)2048 * 3072;
+    size_t n = (size_t)(tokens > 2048 ? tokens : 2048) * 3072; /* activations, and the largest weight */
     fa = malloc(n * sizeof *fa);
     fb = malloc(n * sizeof *fb);
     fc = malloc(n * sizeof *fc);
@@ -212,8 +218,8 @@ int main(int argc, char **argv) {
     bf16_convert(ha, fa, n);
     bf16_convert(hb, fb, n);
     printf("bf16 path: %s (AVX512-BF16: %s)\n", gemm_bf16_impl(), __builtin_cpu_supports("avx512bf16") ? "yes" : "no");
-    run_model("MiniLM", 384, 1536, 32, reps);
-    run_model("bert-base", 768, 3072, 64, reps);
+    run_model("MiniLM", 384, 1536, 32, reps, tokens);
+    run_model("bert-base", 768, 3072, 64, reps, tokens);
     free(fa);
     free(fb);
     free(fc);

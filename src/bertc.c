@@ -708,7 +708,7 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
         goto done;
     }
     if ((rc = encoded_set_build(&e, &d, m->tok, o->max_length, err))) goto done;
-    if ((rc = bert_prepare(m->net, o->batch_size, o->max_length, err))) goto done;
+    if ((rc = bert_prepare_inference(m->net, o->batch_size, o->max_length, err))) goto done;
     if ((rc = metrics_init(&mt, cfg->num_labels, err))) goto done;
     if ((rc = trainer_evaluate(m->net, &e, o->batch_size, 0, &mt, NULL, NULL, err))) goto done;
     r->accuracy = metrics_accuracy(&mt);
@@ -744,7 +744,7 @@ int bertc_predict(bertc_model *m, const char *const *texts, const char *const *p
         encoded_set_free(&e);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     }
-    if (!(rc = bert_prepare(m->net, batch_size, max_length, err)))
+    if (!(rc = bert_prepare_inference(m->net, batch_size, max_length, err)))
         rc = trainer_evaluate(m->net, &e, batch_size, 1, NULL, z, NULL, err);
     if (!rc) {
         if (logits) memcpy(logits, z, n * (size_t)K * sizeof *z);

@@ -353,6 +353,57 @@ static void test_smaller_batch(void **state) {
     bert_free(m);
 }
 
+/* bert_prepare_inference: the two-layer plan gives the training plan's logits and loss bit for
+ * bit, in fp32 and bf16, on the tiny model (2 layers, checked against PyTorch too) and on a
+ * 5-layer random one (layers 2-4 reuse the first two's buffers); it refuses a training forward,
+ * its backward does nothing, and bert_prepare plans for training again. */
+static void test_inference_plan(void **state) {
+    (void)state;
+    bertc_error err;
+    bert_model *tiny = load_tiny();
+    bert_config deep = *bert_get_config(tiny); /* shallow copy: read only, never freed */
+    deep.num_hidden_layers = 5;
+    for (int run = 0; run < 4; run++) {
+        int bf16 = run & 1, layers5 = run >> 1;
+        bert_model *full = NULL, *inf = NULL;
+        if (layers5) {
+            if (bert_init_random(&full, &deep, 5, &err) || bert_init_random(&inf, &deep, 5, &err)) fail_msg("%s", err.msg);
+        } else if (bert_load(&full, TINY, NULL, &err) || bert_load(&inf, TINY, NULL, &err)) {
+            fail_msg("%s", err.msg);
+        }
+        assert_int_equal(bert_set_precision(full, bf16, &err), 0);
+        assert_int_equal(bert_set_precision(inf, bf16, &err), 0);
+        assert_int_equal(bert_prepare(full, B, T, &err), 0);
+        assert_int_equal(bert_prepare_inference(inf, B, T, &err), 0);
+        size_t K = (size_t)bert_get_config(full)->num_labels;
+        float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
+        float got = bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
+        assert_true(isfinite(got) && want == got);
+        assert_memory_equal(bert_logits(inf), bert_logits(full), (size_t)B * K * sizeof(float));
+        if (!bf16 && !layers5) check_logits_loss(inf, got, "");
+        /* no training on an inference plan */
+        assert_true(isnan(bert_forward(inf, ids, mask, types, labels, B, T, 1, 7)));
+        bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
+        bert_zero_grad(inf);
+        bert_backward(inf, 1.0f);
+        const float *g = bert_grads(inf);
+        for (size_t i = 0; i < bert_num_params(inf); i++) assert_true(g[i] == 0.0f);
+        /* a training plan again: training forward and backward as the other model's */
+        assert_int_equal(bert_prepare(inf, B, T, &err), 0);
+        bert_zero_grad(inf);
+        bert_zero_grad(full);
+        got = bert_forward(inf, ids, mask, types, labels, B, T, 1, 7);
+        want = bert_forward(full, ids, mask, types, labels, B, T, 1, 7);
+        assert_true(isfinite(got) && want == got);
+        bert_backward(inf, 1.0f);
+        bert_backward(full, 1.0f);
+        assert_memory_equal(bert_grads(inf), bert_grads(full), bert_num_params(inf) * sizeof(float));
+        bert_free(full);
+        bert_free(inf);
+    }
+    bert_free(tiny);
+}
+
 static void test_save_load_round_trip(void **state) {
     (void)state;
     bert_model *m = load_tiny();
@@ -607,6 +658,7 @@ int main(void) {
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_smaller_batch),
         cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_inference_plan),
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_old_names_and_missing_head),

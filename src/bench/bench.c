@@ -488,8 +488,6 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     int have_step = 0;
     double *times = malloc((size_t)o->reps * sizeof *times);
     if (!times) rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory");
-    /* Planned for the larger batch, as trainer_run does (training and evaluation share it). */
-    if (!rc) rc = bert_prepare(m, Bmax, T, err);
     if (!rc) rc = data_make(&d, c, Bmax, T, o->seed, err);
     if (rc) goto done;
     if (human) {
@@ -499,7 +497,11 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         human_header(human);
     }
     /* From the smallest footprint to the largest, so that each row's peak RSS is its own. */
+    /* Latency and evaluation run on inference plans, as bertc predict and eval do; the training
+     * step on one planned for the larger batch, as trainer_run does (training and evaluation
+     * share it). */
     if (wants(o->what, "latency")) {
+        if ((rc = bert_prepare_inference(m, 1, T, err))) goto done;
         for (int i = 0; i < o->warmup; i++) bert_forward(m, d.ids, d.mask, d.types, NULL, 1, T, 0, 0);
         for (int i = 0; i < o->reps; i++) {
             double t0 = now_s();
@@ -509,6 +511,7 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         emit(&x, "latency", 1, summarize(times, o->reps), bench_model_flop(c, 1, T, 0), NULL);
     }
     if (wants(o->what, "eval")) {
+        if ((rc = bert_prepare_inference(m, Be, T, err))) goto done;
         for (int i = 0; i < o->warmup; i++) bert_forward(m, d.ids, d.mask, d.types, NULL, Be, T, 0, 0);
         for (int i = 0; i < o->reps; i++) {
             double t0 = now_s();
@@ -522,6 +525,7 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         emit(&x, "eval_forward", Be, summarize(times, o->reps), bench_model_flop(c, Be, T, 0), NULL);
     }
     if (wants(o->what, "step") || wants(o->what, "matmul")) {
+        if ((rc = bert_prepare(m, Bmax, T, err))) goto done;
         if ((rc = step_init(&s, m, &d, Bt, T, o->seed, err))) goto done;
         have_step = 1;
         for (int i = 0; i < o->warmup; i++) train_step(&s);

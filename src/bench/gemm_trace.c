@@ -7,6 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef BERTC_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -25,6 +29,15 @@ static gemm_call *g_calls;
 static size_t g_cap, g_n;   /* g_n: calls seen (may pass g_cap: those are dropped) */
 static long g_region;
 
+/* One recorded call, row-major. */
+static void record(char lib, char a, char b, int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
+                   double dt) {
+    size_t i = __atomic_fetch_add(&g_n, 1, __ATOMIC_RELAXED);
+    if (i >= g_cap) return;
+    g_calls[i] = (gemm_call){a, b, lib, M, N, K, lda, ldb, ldc, alpha, beta, omp_get_thread_num(),
+                             __atomic_load_n(&g_region, __ATOMIC_RELAXED), dt};
+}
+
 void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
                         const blasint M, const blasint N, const blasint K, const float alpha, const float *A,
                         const blasint lda, const float *B, const blasint ldb, const float beta, float *C,
@@ -36,16 +49,32 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
     double t0 = now_s();
     __real_cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     double dt = now_s() - t0;
-    size_t i = __atomic_fetch_add(&g_n, 1, __ATOMIC_RELAXED);
-    if (i >= g_cap) return;
-    gemm_call *c = &g_calls[i];
     char a = ta == CblasNoTrans ? 'N' : 'T', b = tb == CblasNoTrans ? 'N' : 'T';
-    if (order == CblasRowMajor)
-        *c = (gemm_call){a, b, M, N, K, lda, ldb, ldc, alpha, beta, omp_get_thread_num(), 0, dt};
+    if (order == CblasRowMajor) record('b', a, b, M, N, K, lda, ldb, ldc, alpha, beta, dt);
     else /* column-major C = op(A) op(B) is row-major C^T = op(B)^T op(A)^T: the same work */
-        *c = (gemm_call){b, a, N, M, K, ldb, lda, ldc, alpha, beta, omp_get_thread_num(), 0, dt};
-    c->region = __atomic_load_n(&g_region, __ATOMIC_RELAXED);
+        record('b', b, a, N, M, K, ldb, lda, ldc, alpha, beta, dt);
 }
+
+#ifdef BERTC_HAVE_DNNL
+/* The fp32 products of few rows run in oneDNN's sgemm (backend/cpu/gemm.h); row-major. */
+dnnl_status_t __real_dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha,
+                                const float *A, dnnl_dim_t lda, const float *B, dnnl_dim_t ldb, float beta, float *C,
+                                dnnl_dim_t ldc);
+dnnl_status_t __wrap_dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha,
+                                const float *A, dnnl_dim_t lda, const float *B, dnnl_dim_t ldb, float beta, float *C,
+                                dnnl_dim_t ldc);
+dnnl_status_t __wrap_dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha,
+                                const float *A, dnnl_dim_t lda, const float *B, dnnl_dim_t ldb, float beta, float *C,
+                                dnnl_dim_t ldc) {
+    if (__builtin_expect(!__atomic_load_n(&g_on, __ATOMIC_RELAXED), 1))
+        return __real_dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double t0 = now_s();
+    dnnl_status_t st = __real_dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    record('d', ta == 'N' || ta == 'n' ? 'N' : 'T', tb == 'N' || tb == 'n' ? 'N' : 'T', (int)M, (int)N, (int)K,
+           (int)lda, (int)ldb, (int)ldc, alpha, beta, now_s() - t0);
+    return st;
+}
+#endif
 
 int gemm_trace_start(size_t capacity, bertc_error *err) {
     free(g_calls);
@@ -131,6 +160,13 @@ double gemm_replay(const gemm_trace *t, gemm_replay_scratch *s) {
         for (size_t i = r0; i < r1; i++) {
             const gemm_call *c = &t->calls[i];
             float *C = s->c + (size_t)omp_get_thread_num() % (size_t)s->threads * s->c_stride;
+#ifdef BERTC_HAVE_DNNL
+            if (c->lib == 'd') {
+                __real_dnnl_sgemm(c->ta, c->tb, c->M, c->N, c->K, c->alpha, s->a, c->lda, s->b, c->ldb, c->beta, C,
+                                  c->ldc);
+                continue;
+            }
+#endif
             __real_cblas_sgemm(CblasRowMajor, c->ta == 'N' ? CblasNoTrans : CblasTrans,
                                c->tb == 'N' ? CblasNoTrans : CblasTrans, c->M, c->N, c->K, c->alpha, s->a, c->lda,
                                s->b, c->ldb, c->beta, C, c->ldc);

@@ -26,6 +26,7 @@
 
 typedef struct gemm_call {
     char ta, tb;            /* 'N' or 'T' (row-major, as the engine calls cblas) */
+    char lib;               /* 'b': OpenBLAS's cblas_sgemm, 'd': oneDNN's dnnl_sgemm (replayed with the same) */
     int M, N, K, lda, ldb, ldc;
     float alpha, beta;
     int thread;

@@ -110,6 +110,7 @@ struct bert_model {
 
     /* activations */
     int maxB, maxT;
+    int infer_plan;            /* the arena holds bert_prepare_inference's plan: no backward */
     float *act_arena;
     bert_acts a;
     float *logits_host, *losses_host; /* (maxB,K), (maxB) */
@@ -707,7 +708,9 @@ static float *carve(act_walk *aw, size_t n) {
     return p;
 }
 
-static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a, act_walk *aw) {
+/* infer: two layers' activations, layer l using set l % 2 (its input, the previous layer's
+ * output, is in the other set), and no gradient buffers. */
+static void plan_acts(const bert_config *c, int B, int T, int bf16, int infer, bert_acts *a, act_walk *aw) {
     _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
     size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
     size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
@@ -721,6 +724,10 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a
     a->emb_out = carve(aw, BT * C);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         bert_layer_acts *la = &a->layers[l];
+        if (infer && l >= 2) {
+            *la = a->layers[l % 2];
+            continue;
+        }
         la->q = carve(aw, BT * C);
         la->k = carve(aw, BT * C);
         la->v = carve(aw, BT * C);
@@ -752,6 +759,8 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a
     a->logits = carve(aw, (size_t)B * K);
     a->probs = carve(aw, (size_t)B * K);
     a->losses = carve(aw, (size_t)B);
+    if (bf16) a->x_cls16 = (uint16_t *)carve(aw, ((size_t)B * C + 1) / 2);
+    if (infer) return;
     a->g_x = carve(aw, BT * C);
     a->g_y = carve(aw, BT * C);
     a->g_proj = carve(aw, BT * C);
@@ -763,20 +772,17 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, bert_acts *a
     a->g_cls = carve(aw, (size_t)B * C);
     a->g_pooled = carve(aw, (size_t)B * C);
     a->g_logits = carve(aw, (size_t)B * K);
-    if (bf16) {
-        a->x_cls16 = (uint16_t *)carve(aw, ((size_t)B * C + 1) / 2);
-        a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
-    }
+    if (bf16) a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
 }
 
-int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
+static int prepare(bert_model *m, int B, int T, int infer, bertc_error *err) {
     const bert_config *c = &m->cfg;
     if (B <= 0 || T <= 0)
         return bertc_errorf(err, BERTC_EINVAL, "model: batch %d x %d tokens is not a valid size", B, T);
     if (T > c->max_position_embeddings)
         return bertc_errorf(err, BERTC_EINVAL, "model: %d tokens exceed max_position_embeddings (%d)", T,
                             c->max_position_embeddings);
-    if (m->act_arena && B <= m->maxB && T <= m->maxT) return 0;
+    if (m->act_arena && B <= m->maxB && T <= m->maxT && (infer || !m->infer_plan)) return 0;
     m->be->free(m->act_arena);
     m->act_arena = NULL;
     free(m->a.layers);
@@ -787,6 +793,7 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
     m->dlogits_host = NULL;
     memset(&m->a, 0, sizeof m->a);
     m->maxB = m->maxT = 0;
+    m->infer_plan = infer;
     m->a.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->a.layers);
     m->logits_host = calloc((size_t)B * c->num_labels, sizeof(float));
     m->losses_host = calloc((size_t)B, sizeof(float));
@@ -796,17 +803,20 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err) {
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
     for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
     act_walk count = {0};
-    plan_acts(c, B, T, m->bf16, &m->a, &count);
+    plan_acts(c, B, T, m->bf16, infer, &m->a, &count);
     m->act_arena = m->be->alloc(count.offset * sizeof(float));
     if (!m->act_arena)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
                             T, count.offset * sizeof(float) >> 20);
     act_walk aw = {.base = m->act_arena};
-    plan_acts(c, B, T, m->bf16, &m->a, &aw);
+    plan_acts(c, B, T, m->bf16, infer, &m->a, &aw);
     m->maxB = B;
     m->maxT = T;
     return 0;
 }
+
+int bert_prepare(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, T, 0, err); }
+int bert_prepare_inference(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, T, 1, err); }
 
 /* ------------------------------------------------------------------------------------------
  * forward */
@@ -825,7 +835,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     const bertc_backend *be = m->be;
     m->B = 0; /* invalid until this forward completes */
     m->hidden_fwd = m->hidden_only;
-    if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT) return NAN;
+    if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT || (train && m->infer_plan)) return NAN;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     size_t BT = (size_t)B * T;
     /* Inputs from outside are checked here, on the host, so no kernel reads out of bounds. */
@@ -938,7 +948,7 @@ void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss
 void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
-    if (m->B <= 0 || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
+    if (m->B <= 0 || m->infer_plan || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
     int B = m->B, T = m->T;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     int L = c->num_hidden_layers;

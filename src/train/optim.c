@@ -187,7 +187,7 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
  * the flat array (no tensor boundaries), which differs from torch by ~1e-7 relative. */
 float clip_grad_norm(float *grads, size_t n, float max_norm) {
     double sum = 0.0;
-    #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+    #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (parallel: n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
     const float norm = (float)sqrt(sum);
     if (!(max_norm > 0.0f)) return norm;
@@ -196,7 +196,7 @@ float clip_grad_norm(float *grads, size_t n, float max_norm) {
      * (torch would make them all NaN) and the caller sees the NaN in the returned norm. */
     const float coef = max_norm / (norm + 1e-6f);
     if (coef < 1.0f) {
-        #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+        #pragma omp parallel for simd schedule(static) if (parallel: n >= OPTIM_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) grads[i] *= coef;
     }
     return norm;

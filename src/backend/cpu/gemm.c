@@ -21,14 +21,26 @@
 
 void bf16_convert(uint16_t *dst, const float *src, size_t n) {
     /* Integer rounding (bf16_from_f32), not vcvtneps2bf16: that instruction flushes subnormal
-     * inputs to zero, torch's conversion does not. The loop vectorises all the same. */
-    #pragma omp parallel for simd schedule(static) if (n >= (1u << 16) && !omp_in_parallel())
+     * inputs to zero, torch's conversion does not. The loop vectorises all the same. The if
+     * clause names `parallel` (here and on every `parallel for simd`): unmodified, it also
+     * turns the simd part off, so small inputs, and any called inside a parallel region, ran
+     * one element at a time. */
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= (1u << 16) && !omp_in_parallel())
     for (size_t i = 0; i < n; i++) dst[i] = bf16_from_f32(src[i]);
 }
 
 void bf16_widen(float *dst, const uint16_t *src, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n >= (1u << 16) && !omp_in_parallel())
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= (1u << 16) && !omp_in_parallel())
     for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+void gemm_f32_nt_1thread(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                         int ldc) {
+#ifdef BERTC_HAVE_DNNL
+    dnnl_sgemm('N', 'T', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------

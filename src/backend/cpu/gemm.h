@@ -54,6 +54,13 @@ void gemm_bf16_set_path(gemm_bf16_path p);
 /* What the next gemm_bf16 call will run: "onednn" or "fallback". */
 const char *gemm_bf16_impl(void);
 
+/* C (M,N) = A (M,K) @ B^T + beta C, row-major, B (N,K) with row stride ldb, fp32, on the calling
+ * thread (called from inside a parallel region, one chunk of a product each). oneDNN's sgemm
+ * where built in: for a few rows (one example's 128 tokens) it runs about 1.3x OpenBLAS's, which
+ * re-packs the transposed weight (docs/PERFORMANCE.md, "Latency"); else OpenBLAS. */
+void gemm_f32_nt_1thread(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                         int ldc);
+
 /* The Linear layer with bf16 products (backend/ops.h matmul_forward_bf16 / matmul_backward_bf16):
  * weight16 is the bf16 copy of the (OC,IC) weight; inp16 (N,IC) the bf16 copy of inp, filled
  * by forward unless inp16_ready and read by backward; dout is rounded into scratch (N*OC bf16);

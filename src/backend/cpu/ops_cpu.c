@@ -237,21 +237,30 @@ static int matmul_chunks(size_t n, size_t min_size) {
 
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
-    int chunks = matmul_chunks((size_t)N, 256);
+    /* Few rows (one example: 128) leave too little to split by rows, and one chunk would run
+     * on one thread: split the output features (the weight's rows) instead; each chunk then
+     * re-packs the small input rather than the weight. */
+    int by_rows = (size_t)N >= 256 * (size_t)omp_get_max_threads() || N >= OC;
+    int chunks = by_rows ? matmul_chunks((size_t)N, 256) : matmul_chunks((size_t)OC, 128);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int ch = 0; ch < chunks; ch++) {
-        size_t n0, n1;
-        thread_slice((size_t)N, ch, chunks, &n0, &n1);
-        if (n1 <= n0) continue;
+        size_t n0 = 0, n1 = (size_t)N, o0 = 0, o1 = (size_t)OC;
+        if (by_rows) thread_slice((size_t)N, ch, chunks, &n0, &n1);
+        else thread_slice((size_t)OC, ch, chunks, &o0, &o1);
+        if (n1 <= n0 || o1 <= o0) continue;
         float beta = 0.0f;
         if (bias) {
             /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
-            for (size_t n = n0; n < n1; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof(float));
+            for (size_t n = n0; n < n1; n++) memcpy(out + n * OC + o0, bias + o0, (o1 - o0) * sizeof(float));
             beta = 1.0f;
         }
-        /* out[n0:n1] (rows,OC) = inp[n0:n1] (rows,IC) @ weight^T; weight (OC,IC) read transposed. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
-                    weight, IC, beta, out + n0 * OC, OC);
+        /* out[n0:n1, o0:o1] = inp[n0:n1] (rows,IC) @ weight[o0:o1]^T; weight (OC,IC) read transposed. */
+        if (by_rows)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
+                        weight, IC, beta, out + n0 * OC, OC);
+        else
+            gemm_f32_nt_1thread((int)(n1 - n0), (int)(o1 - o0), IC, inp + n0 * IC, IC, weight + o0 * IC, IC, beta,
+                                out + n0 * OC + o0, OC);
     }
 }
 
@@ -460,15 +469,15 @@ static inline float relu_d(float x) { return x > 0.0f ? 1.0f : 0.0f; }
 static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N) {
     switch (act) {
     case OPS_ACT_GELU:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) out[i] = gelu_f(inp[i]);
         break;
     case OPS_ACT_GELU_NEW:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) out[i] = gelu_new_f(inp[i]);
         break;
     case OPS_ACT_RELU:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) out[i] = relu_f(inp[i]);
         break;
     }
@@ -477,15 +486,15 @@ static void cpu_act_forward(ops_act act, float *out, const float *inp, size_t N)
 static void cpu_act_backward(ops_act act, float *dinp, const float *dout, const float *inp, size_t N) {
     switch (act) {
     case OPS_ACT_GELU:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * gelu_d(inp[i]);
         break;
     case OPS_ACT_GELU_NEW:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * gelu_new_d(inp[i]);
         break;
     case OPS_ACT_RELU:
-        #pragma omp parallel for simd if (N >= PAR_MIN)
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
         for (size_t i = 0; i < N; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
         break;
     }
@@ -497,7 +506,7 @@ static void cpu_tanh_forward(float *out, const float *inp, size_t N) {
 }
 
 static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, size_t N) {
-    #pragma omp parallel for simd if (N >= PAR_MIN)
+    #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 
@@ -507,7 +516,7 @@ static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, 
 static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for simd if (N >= PAR_MIN)
+    #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) x[i] = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
 }
 
@@ -518,7 +527,7 @@ static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for simd if (N >= PAR_MIN)
+    #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) dinp[i] = dropout_keep(seed, stream, i, p) ? dout[i] * scale : 0.0f;
 }
 
@@ -805,7 +814,7 @@ static void cpu_crossentropy_backward(float *dlogits, const float *probs, const 
 #define CPU_PARALLEL_MIN 32768 /* optim.c's OPTIM_PARALLEL_MIN: below it one thread */
 
 static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
-    #pragma omp parallel for simd schedule(static) if (n >= CPU_PARALLEL_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i] * s.decay;
         float mi = fmaf(s.one_minus_beta1, g[i] - m[i], m[i]);
@@ -819,13 +828,13 @@ static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_
 
 static double cpu_sum_squares(const float *x, size_t n) {
     double sum = 0.0;
-    #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (n >= CPU_PARALLEL_MIN)
+    #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
     return sum;
 }
 
 static void cpu_scale(float *x, size_t n, float s) {
-    #pragma omp parallel for simd schedule(static) if (n >= CPU_PARALLEL_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
