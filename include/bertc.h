@@ -213,6 +213,8 @@ typedef struct bertc_eval_options {
     int skip_bad;
     int max_length;
     int batch_size;
+    int pad_dynamic;                /* 1 (default): each batch padded to its longest example, batched
+                                       longest first; 0: every example padded to max_length */
     long size;                      /* 0 = all, else a seeded subset */
     uint64_t seed;
 } bertc_eval_options;

@@ -666,6 +666,7 @@ void bertc_eval_options_default(bertc_eval_options *o) {
     memset(o, 0, sizeof *o);
     o->max_length = 128;
     o->batch_size = 32;
+    o->pad_dynamic = 1;
     o->seed = 42;
     o->text_column = "text";
     o->label_column = "label";
@@ -710,7 +711,7 @@ int bertc_evaluate(bertc_model *m, const bertc_eval_options *o, bertc_eval_resul
     if ((rc = encoded_set_build(&e, &d, m->tok, o->max_length, err))) goto done;
     if ((rc = bert_prepare_inference(m->net, o->batch_size, o->max_length, err))) goto done;
     if ((rc = metrics_init(&mt, cfg->num_labels, err))) goto done;
-    if ((rc = trainer_evaluate(m->net, &e, o->batch_size, 0, &mt, NULL, NULL, err))) goto done;
+    if ((rc = trainer_evaluate(m->net, &e, o->batch_size, o->pad_dynamic, &mt, NULL, NULL, err))) goto done;
     r->accuracy = metrics_accuracy(&mt);
     r->loss = metrics_loss(&mt);
     r->macro_f1 = metrics_macro_f1(&mt);

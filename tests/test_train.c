@@ -2,6 +2,7 @@
  * whether a text holds "good" or "bad", among filler words); loss falls, validation accuracy
  * reaches near 100%, early stopping and the saved folder behave, and the folder opens again
  * with the same accuracy. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +129,25 @@ static void test_learns_synthetic_task(void **state) {
     rc = bertc_evaluate(m, &eo, &er, NULL, NULL, &err);
     if (rc) fail_msg("%s", err.msg);
     assert_true(er.accuracy > r.val.accuracy - 1e-9 && er.accuracy < r.val.accuracy + 1e-9);
+    /* static padding (no length sorting) scores the same as the default dynamic padding */
+    bertc_eval_result er_static;
+    eo.pad_dynamic = 0;
+    rc = bertc_evaluate(m, &eo, &er_static, NULL, NULL, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_true(er_static.accuracy == er.accuracy && fabs(er_static.loss - er.loss) < 1e-6);
+
+    /* predict batches texts longest first: each text's logits come back in its own place,
+     * as when it is classified alone */
+    const char *mixed[5] = {"good", "the plot is bad and the music bad and the ending bad", "the movie was good",
+                            "bad", "the music was good and the plot good"};
+    float all[10], one[2];
+    rc = bertc_predict(m, mixed, NULL, 5, 24, NULL, all, &err);
+    if (rc) fail_msg("%s", err.msg);
+    for (int i = 0; i < 5; i++) {
+        rc = bertc_predict(m, mixed + i, NULL, 1, 24, NULL, one, &err);
+        if (rc) fail_msg("%s", err.msg);
+        assert_true(fabsf(one[0] - all[2 * i]) < 1e-5f && fabsf(one[1] - all[2 * i + 1]) < 1e-5f);
+    }
 
     const char *texts[2] = {"the movie was good", "the plot is bad and the music bad"};
     float probs[4];

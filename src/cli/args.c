@@ -117,6 +117,15 @@ const char *args_precision(args *a) {
     return s;
 }
 
+int args_pad(args *a) {
+    const char *s = args_str(a);
+    if (strcmp(s, "static") && strcmp(s, "dynamic")) {
+        fprintf(stderr, "bertc %s: %s must be static or dynamic, got '%s'\n", a->cmd, flag_buf, s);
+        exit(2);
+    }
+    return !strcmp(s, "dynamic");
+}
+
 void args_catch_stop(void (*handler)(int), int restart) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -22,6 +22,8 @@ double args_double(args *a, double min, double max);
 uint64_t args_u64(args *a);
 /* The value of --precision: "fp32" or "bf16"; anything else is a usage error (exit 2). */
 const char *args_precision(args *a);
+/* --pad static|dynamic: 1 for dynamic (exits 2 on anything else). */
+int args_pad(args *a);
 /* Prints "bertc CMD: unknown option --X (see bertc CMD --help)" and exits 2. */
 void args_unknown(args *a);
 /* Installs handler for SIGINT and SIGTERM (the commands that can be stopped cleanly: train,

@@ -16,6 +16,8 @@ static void usage(void) {
            "  --seed N                 seed of that subset (default 42)\n"
            "  --max-length N           tokens per example (default 128)\n"
            "  --batch-size N           (default 32)\n"
+           "  --pad dynamic|static     pad each batch to its longest example, batching the examples longest\n"
+           "                           first (default), or every example to --max-length\n"
            "  --text-column NAME, --text-pair-column NAME, --label-column NAME   table columns\n"
            "  --skip-bad               skip bad records (counted) instead of stopping\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
@@ -45,6 +47,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
         else if (!strcmp(f, "--max-length")) o.max_length = (int)args_long(&a, 2, 1 << 16);
         else if (!strcmp(f, "--batch-size")) o.batch_size = (int)args_long(&a, 1, 1 << 16);
+        else if (!strcmp(f, "--pad")) o.pad_dynamic = args_pad(&a);
         else if (!strcmp(f, "--text-column")) o.text_column = args_str(&a);
         else if (!strcmp(f, "--text-pair-column")) o.text_pair_column = args_str(&a);
         else if (!strcmp(f, "--label-column")) o.label_column = args_str(&a);

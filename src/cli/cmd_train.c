@@ -139,12 +139,7 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--train-size")) o.train_size = args_long(&a, 0, 1L << 40);
         else if (!strcmp(f, "--val-size")) o.val_size = args_long(&a, 0, 1L << 40);
         else if (!strcmp(f, "--max-length")) o.max_length = (int)args_long(&a, 2, 1 << 16);
-        else if (!strcmp(f, "--pad")) {
-            const char *p = args_str(&a);
-            if (!strcmp(p, "dynamic")) o.pad_dynamic = 1;
-            else if (!strcmp(p, "static")) o.pad_dynamic = 0;
-            else die("--pad must be static or dynamic, got '%s'", p);
-        }
+        else if (!strcmp(f, "--pad")) o.pad_dynamic = args_pad(&a);
         else if (!strcmp(f, "--epochs")) o.epochs = (int)args_long(&a, 1, 100000);
         else if (!strcmp(f, "--batch-size")) o.batch_size = (int)args_long(&a, 1, 1 << 16);
         else if (!strcmp(f, "--grad-accum")) o.grad_accum = (int)args_long(&a, 1, 1 << 16);

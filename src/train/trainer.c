@@ -40,6 +40,24 @@ static double row_loss(const float *z, int K, int label, int *argmax) {
     return label >= 0 ? log(s) + mx - z[label] : 0.0;
 }
 
+/* The rows of e by length, longest first, ties in row order (a counting sort: lengths are at
+ * most e->T). Batches of similar lengths pad to little more than their own rows. NULL when out
+ * of memory. */
+static uint32_t *length_order(const encoded_set *e) {
+    uint32_t *order = malloc((size_t)(e->n > 0 ? e->n : 1) * sizeof *order);
+    size_t *first = calloc((size_t)e->T + 2, sizeof *first);
+    if (!order || !first) {
+        free(order);
+        free(first);
+        return NULL;
+    }
+    for (int i = 0; i < e->n; i++) first[e->T - e->lengths[i] + 1]++; /* bucket T - length: longest first */
+    for (int k = 1; k <= e->T + 1; k++) first[k] += first[k - 1];
+    for (int i = 0; i < e->n; i++) order[first[e->T - e->lengths[i]]++] = (uint32_t)i;
+    free(first);
+    return order;
+}
+
 int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dynamic_pad, metrics *mt, float *logits,
                      const bertc_train_options *progress_to, bertc_error *err) {
     int K = bert_get_config(m)->num_labels;
@@ -47,7 +65,9 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
     int rc = batch_alloc(&b, batch_size, e->T, err);
     if (rc) return rc;
     uint32_t *rows = malloc((size_t)batch_size * sizeof *rows);
-    if (!rows) {
+    uint32_t *order = dynamic_pad ? length_order(e) : NULL;
+    if (!rows || (dynamic_pad && !order)) {
+        free(rows);
         batch_free(&b);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     }
@@ -55,7 +75,7 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
     double t0 = now_s();
     for (int start = 0; start < e->n; start += batch_size) {
         int B = e->n - start < batch_size ? e->n - start : batch_size;
-        for (int i = 0; i < B; i++) rows[i] = (uint32_t)(start + i);
+        for (int i = 0; i < B; i++) rows[i] = order ? order[start + i] : (uint32_t)(start + i);
         batch_gather(&b, e, rows, B, dynamic_pad);
         bert_forward(m, b.ids, b.mask, b.types, NULL, B, b.T, 0, 0);
         const float *z = bert_logits(m);
@@ -64,14 +84,17 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
             double loss = row_loss(z + (size_t)i * K, K, b.labels[i], &pred);
             if (!isfinite(loss)) {
                 const bertc_backend *be = bert_backend(m);
+                unsigned row = rows[i];
                 free(rows);
+                free(order);
                 batch_free(&b);
                 if (be->last_error && be->last_error()[0]) return bertc_errorf(err, BERTC_EIO, "%s", be->last_error());
-                return bertc_errorf(err, BERTC_ENUMERIC, "non-finite logits while evaluating example %d", start + i);
+                return bertc_errorf(err, BERTC_ENUMERIC, "non-finite logits while evaluating example %u", row);
             }
             if (mt && b.labels[i] >= 0) metrics_add(mt, b.labels[i], pred, loss);
         }
-        if (logits) memcpy(logits + (size_t)start * K, z, (size_t)B * K * sizeof(float));
+        for (int i = 0; logits && i < B; i++)
+            memcpy(logits + (size_t)rows[i] * K, z + (size_t)i * K, (size_t)K * sizeof(float));
         if (progress_to && progress_to->on_progress) {
             double dt = now_s() - t0;
             bertc_progress p = {.phase = "eval", .done = start + B, .total = e->n,
@@ -80,6 +103,7 @@ int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dy
         }
     }
     free(rows);
+    free(order);
     batch_free(&b);
     return 0;
 }

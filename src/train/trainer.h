@@ -33,8 +33,9 @@ typedef struct trainer_hooks {
 int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val, const bertc_train_options *o,
                 const trainer_hooks *h, bertc_train_result *r, bertc_error *err);
 
-/* Eval-mode pass over e: fills mt (if not NULL; reset first), and logits (n*K, if not NULL).
- * Progress, if given, is reported with phase "eval". */
+/* Eval-mode pass over e: fills mt (if not NULL; reset first), and logits (n*K, if not NULL, in
+ * e's row order). With dynamic_pad the rows are batched longest first, so each batch pads to
+ * similar lengths. Progress, if given, is reported with phase "eval". */
 int trainer_evaluate(bert_model *m, const encoded_set *e, int batch_size, int dynamic_pad, metrics *mt, float *logits,
                      const bertc_train_options *progress_to, bertc_error *err);
 
