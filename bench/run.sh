@@ -6,13 +6,15 @@
 #
 # usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--shapes "bert-base minilm"]
 #                        [--bertc ./bertc] [--wait-policy auto|passive|default] [--no-torch]
-#                        [--save] [--out FILE.md] [--jsonl FILE.jsonl]
+#                        [--only latency,eval,step,matmul] [--save] [--out FILE.md] [--jsonl FILE.jsonl]
 #   --threads N      threads of both tools (default: all cores, nproc)
 #   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
 #   --wait-policy    OMP_WAIT_POLICY for bertc: auto (default) probes PASSIVE and unset on a short
 #                    training-step run per shape and keeps the faster (bench_torch.py does the same
 #                    for PyTorch); passive or default force one
 #   --no-torch       bertc only (also automatic when python3, torch or transformers is missing)
+#   --only LIST      some of the measurements, for both tools (default all); without step, bertc's
+#                    auto wait policy is PASSIVE (its probe times training steps)
 #   --save           also write bench/results/<UTC date-time>.md and the raw .jsonl beside it
 #   --out FILE.md    also write the report here; --jsonl FILE keeps the raw JSON Lines
 # Run it on a quiet machine: every figure is a wall-clock time.
@@ -26,6 +28,7 @@ WARMUP=1
 SHAPES="bert-base minilm"
 WAIT=auto
 TORCH=1
+ONLY=
 SAVE=0
 OUT=
 JSONL=
@@ -38,15 +41,20 @@ while [ $# -gt 0 ]; do
         --bertc) BERTC=$2; shift 2 ;;
         --wait-policy) WAIT=$2; shift 2 ;;
         --no-torch) TORCH=0; shift ;;
+        --only) ONLY=$2; shift 2 ;;
         --save) SAVE=1; shift ;;
         --out) OUT=$2; shift 2 ;;
         --jsonl) JSONL=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^# Run it on a quiet/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case $WAIT in auto|passive|default) ;; *) echo "bench/run.sh: --wait-policy auto, passive or default" >&2; exit 2 ;; esac
 [ -x "$BERTC" ] || { echo "bench/run.sh: $BERTC not found (run make first)" >&2; exit 1; }
+# --only, passed on to both tools
+set --
+[ -n "$ONLY" ] && set -- --only "$ONLY"
+case ,$ONLY, in ,, | *,step,*) ;; *) [ "$WAIT" = auto ] && WAIT=passive ;; esac
 
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 if [ "$SAVE" = 1 ]; then
@@ -93,17 +101,17 @@ for shape in $SHAPES; do
         say "bertc $shape $prec"
         if [ -n "$policy" ]; then
             OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                --reps "$REPS" --warmup "$WARMUP" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
+                --reps "$REPS" --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
         else
             env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                --reps "$REPS" --warmup "$WARMUP" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
+                --reps "$REPS" --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
         fi
     done
     if [ "$TORCH" = 1 ]; then
         for prec in fp32 bf16; do
             say "PyTorch $shape $prec"
             "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
-                --warmup "$WARMUP" >>"$JSONL" || { say "bench_torch.py failed"; exit 1; }
+                --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bench_torch.py failed"; exit 1; }
         done
     fi
 done
