@@ -181,6 +181,11 @@ typedef struct bertc_backend {
     void (*matmul_backward_bf16)(float *dinp, float *dweight, float *dbias, const float *dout,
                                  const uint16_t *inp16, const uint16_t *weight16, int N, int IC, int OC,
                                  int accumulate, uint16_t *scratch);
+    /* bias_act_forward (below) for a bf16 model, whose activation output only feeds a bf16
+     * product: pre (N,F) += bias (F) in place (kept for backward), out16 (N,F) = act(pre) rounded
+     * to bf16; no fp32 output is written (nor allocated). = bias_act_forward + to_bf16, bit for
+     * bit. NULL in a backend without it: bert.c composes the two. */
+    void (*bias_act_forward_bf16)(ops_act act, uint16_t *out16, float *pre, const float *bias, int N, int F);
     /* ---- fused ops: one pass over memory where the unfused composition above takes several.
      * Each equals its composition up to float summation order (tests/test_ops.c checks). ---- */
 

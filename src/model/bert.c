@@ -710,7 +710,10 @@ static float *carve(act_walk *aw, size_t n) {
 
 /* infer: two layers' activations, layer l using set l % 2 (its input, the previous layer's
  * output, is in the other set), and no gradient buffers. */
-static void plan_acts(const bert_config *c, int B, int T, int bf16, int infer, bert_acts *a, act_walk *aw) {
+/* fact16_only: the activation output is written straight to bf16 (bias_act_forward_bf16), so
+ * its fp32 copy (B,T,F) per layer is not allocated. */
+static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_only, int infer, bert_acts *a,
+                      act_walk *aw) {
     _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
     size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
     size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
@@ -738,7 +741,7 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int infer, b
         la->ln1_rstd = carve(aw, BT);
         la->a1 = carve(aw, BT * C);
         la->fpre = carve(aw, BT * F);
-        la->fact = carve(aw, BT * F);
+        la->fact = fact16_only ? NULL : carve(aw, BT * F);
         la->res2 = carve(aw, BT * C);
         la->ln2_mean = carve(aw, BT);
         la->ln2_rstd = carve(aw, BT);
@@ -803,13 +806,14 @@ static int prepare(bert_model *m, int B, int T, int infer, bertc_error *err) {
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
     for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
     act_walk count = {0};
-    plan_acts(c, B, T, m->bf16, infer, &m->a, &count);
+    int fact16_only = m->bf16 && m->be->bias_act_forward_bf16;
+    plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &count);
     m->act_arena = m->be->alloc(count.offset * sizeof(float));
     if (!m->act_arena)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
                             T, count.offset * sizeof(float) >> 20);
     act_walk aw = {.base = m->act_arena};
-    plan_acts(c, B, T, m->bf16, infer, &m->a, &aw);
+    plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &aw);
     m->maxB = B;
     m->maxT = T;
     return 0;
@@ -888,8 +892,13 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
                                        w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
         linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, NULL, (int)NQ, C, F);
-        be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
-        linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
+        if (la->fact) {
+            be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
+            linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
+        } else { /* bf16: the activation written as the product's bf16 input, in the same pass */
+            be->bias_act_forward_bf16(ops_activation(c->hidden_act), la->fact16, la->fpre, w->fb1, (int)NQ, F);
+            linear_forward(m, a->proj, NULL, la->fact16, 1, w->fw2, NULL, (int)NQ, F, C);
+        }
         be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
                                        w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
                                        STREAM_FFN_OUT(l));

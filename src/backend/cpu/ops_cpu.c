@@ -675,28 +675,45 @@ static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbia
     }
 }
 
-/* One row of cpu_bias_act_forward: x += bias, o = f(x). Always inlined with f a constant, so each
- * call site below compiles to its own vectorised loop with the activation inlined, as if written
- * out (an indirect call per element would stop the vectorisation). */
-static inline __attribute__((always_inline)) void bias_act_row(float *o, float *x, const float *bias, int F,
-                                                                float (*f)(float)) {
+/* One row of cpu_bias_act_forward: x += bias, o = f(x), or (to16) o16 = f(x) rounded to bf16
+ * (bf16_from_f32, as to_bf16). Always inlined with f and to16 constant, so each call site below
+ * compiles to its own vectorised loop with the activation inlined, as if written out (an indirect
+ * call per element, or a test of o16 the compiler cannot settle, would stop the vectorisation). */
+static inline __attribute__((always_inline)) void bias_act_row(float *o, uint16_t *o16, int to16, float *x,
+                                                                const float *bias, int F, float (*f)(float)) {
     #pragma omp simd
     for (int c = 0; c < F; c++) {
         float v = x[c] + bias[c];
         x[c] = v;
-        o[c] = f(v);
+        if (to16) o16[c] = bf16_from_f32(f(v));
+        else o[c] = f(v);
     }
 }
 
-/* pre += bias, out = act(pre): rows in parallel */
+/* pre += bias, out = act(pre): rows in parallel. The bf16 version below is the same loop: one
+ * function for both would outline one parallel body for the two, with the o16 test left inside
+ * every row's loop. */
 static void cpu_bias_act_forward(ops_act act, float *out, float *pre, const float *bias, int N, int F) {
     #pragma omp parallel for if ((size_t)N * F >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = pre + (size_t)n * F, *o = out + (size_t)n * F;
         switch (act) {
-        case OPS_ACT_GELU: bias_act_row(o, x, bias, F, gelu_f); break;
-        case OPS_ACT_GELU_NEW: bias_act_row(o, x, bias, F, gelu_new_f); break;
-        case OPS_ACT_RELU: bias_act_row(o, x, bias, F, relu_f); break;
+        case OPS_ACT_GELU: bias_act_row(o, NULL, 0, x, bias, F, gelu_f); break;
+        case OPS_ACT_GELU_NEW: bias_act_row(o, NULL, 0, x, bias, F, gelu_new_f); break;
+        case OPS_ACT_RELU: bias_act_row(o, NULL, 0, x, bias, F, relu_f); break;
+        }
+    }
+}
+
+static void cpu_bias_act_forward_bf16(ops_act act, uint16_t *out16, float *pre, const float *bias, int N, int F) {
+    #pragma omp parallel for if ((size_t)N * F >= PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = pre + (size_t)n * F;
+        uint16_t *o16 = out16 + (size_t)n * F;
+        switch (act) {
+        case OPS_ACT_GELU: bias_act_row(NULL, o16, 1, x, bias, F, gelu_f); break;
+        case OPS_ACT_GELU_NEW: bias_act_row(NULL, o16, 1, x, bias, F, gelu_new_f); break;
+        case OPS_ACT_RELU: bias_act_row(NULL, o16, 1, x, bias, F, relu_f); break;
         }
     }
 }
@@ -877,6 +894,7 @@ static const bertc_backend cpu_backend = {
     .residual_layernorm_forward = cpu_residual_layernorm_forward,
     .residual_layernorm_backward = cpu_residual_layernorm_backward,
     .bias_act_forward = cpu_bias_act_forward,
+    .bias_act_forward_bf16 = cpu_bias_act_forward_bf16,
     .act_bias_backward = cpu_act_bias_backward,
 };
 
