@@ -33,6 +33,7 @@ RECIPE_KEYS = {
     "rdrop": float, "truncation": str,
     # bertc-only settings the reference accepts and ignores (bertc sweep's best.conf may hold them)
     "deterministic": lambda v: True, "pad": str, "grad-accum": int,
+    "precision": str,  # bertc's --precision bf16; the reference always runs fp32 (it says so)
 }
 
 
@@ -100,6 +101,8 @@ def main():
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    if s.get("precision", "fp32") != "fp32":
+        print(f"note: the recipe asks bertc for --precision {s['precision']}; the reference runs fp32", file=sys.stderr)
     torch.manual_seed(s["seed"])
     train, val = load_data(s, a.split)
     tok = AutoTokenizer.from_pretrained(s["model"])
