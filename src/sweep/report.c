@@ -231,7 +231,7 @@ int sweep_write_html(const char *out_dir, const sweep_objective *obj, bertc_erro
     if (winner >= 0) fprintf(f, " Best: <b>trial-%03d</b> (recipe in <code>best.conf</code>).", rows[winner].trial);
     fputs("</p>\n<h2>Training vs validation accuracy</h2>\n", f);
     scatter(f, rows, n, obj, winner);
-    fputs("<h2>Trials, best first</h2>\n<table id=\"trials\"><tr><th>rank</th><th class=\"l\">trial</th><th class=\"l\">status</th><th>epochs</th>", f);
+    fputs("<h2>Trials, best first</h2>\n<table id=\"trials\"><tr><th>rank</th><th class=\"l\">trial</th><th class=\"l\">status</th><th>epochs run</th>", f);
     /* parameter columns from the first row's params */
     const cJSON *p0 = n ? cJSON_GetObjectItemCaseSensitive(rows[0].j, "params") : NULL, *pv;
     cJSON_ArrayForEach(pv, p0) {
