@@ -911,11 +911,12 @@ static const bertc_backend cuda_backend = {
     .sum_squares = cu_sum_squares,
     .scale = cu_scale,
     .last_error = cu_last_error,
-    /* the CPU's bf16 entries (to_bf16, matmul_*_bf16) are left NULL: --device cuda:bf16 is the
-     * GPU's bf16 (cuBLAS tensor cores over the fp32 arenas) */
+    /* the CPU's bf16 entries (to_bf16, matmul_*_bf16, bias_act_forward_bf16) are left NULL:
+     * --device cuda:bf16 is the GPU's bf16 (cuBLAS tensor cores over the fp32 arenas) */
     .to_bf16 = nullptr,
     .matmul_forward_bf16 = nullptr,
     .matmul_backward_bf16 = nullptr,
+    .bias_act_forward_bf16 = nullptr,
     .residual_layernorm_forward = cu_residual_layernorm_forward,
     .residual_layernorm_backward = cu_residual_layernorm_backward,
     .bias_act_forward = cu_bias_act_forward,
