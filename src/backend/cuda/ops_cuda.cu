@@ -357,35 +357,8 @@ static void cu_layernorm_forward(float *out, float *mean, float *rstd, const flo
     LAUNCHED(k_layernorm_forward);
 }
 
-/* dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight; each
- * lane reads its elements of dout before writing the same ones of dinp, so they may alias. */
-__global__ void k_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *weight,
-                                     const float *mean, const float *rstd, int N, int C) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const float *x = inp + (size_t)row * C, *d = dout + (size_t)row * C;
-    float *dx = dinp + (size_t)row * C;
-    float m = mean[row], s = rstd[row];
-    float a = 0.0f, b = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
-        a += dn;
-        b += dn * norm;
-    }
-    a = warp_sum(a) / (float)C;
-    b = warp_sum(b) / (float)C;
-    for (int c = lane; c < C; c += 32) {
-        float norm = (x[c] - m) * s, dn = d[c] * weight[c];
-        dx[c] = s * (dn - a - norm * b);
-    }
-}
-
-static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                                  const float *weight, const float *mean, const float *rstd, int N, int C) {
-    colsum(dbias, dweight, dout, inp, mean, rstd, N, C); /* before dinp may overwrite dout */
-    LAUNCH(k_layernorm_backward, blocks_for((size_t)N * 32, 256), 256)(dinp, dout, inp, weight, mean, rstd, N, C);
-    LAUNCHED(k_layernorm_backward);
-}
+/* cu_layernorm_backward: with the fused residual kernels below (it is their kernel without
+ * dropout). */
 
 /* ------------------------------------------------------------------------------------------
  * Linear */
@@ -658,8 +631,10 @@ static void cu_residual_layernorm_forward(float *out, float *res, float *mean, f
     LAUNCHED(k_residual_layernorm_forward);
 }
 
-/* k_layernorm_backward writing dres (may alias dout: each lane reads its elements before writing
- * them) and, with dx, the dropout's input gradient dx = dropout_backward(dres). */
+/* LayerNorm backward, one warp per row: dres = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm *
+ * norm)), dnorm = dout * weight (dres may alias dout: each lane reads its elements before writing
+ * them); with dx, also the dropout's input gradient dx = dropout_backward(dres). Without dx it is
+ * the plain LayerNorm backward (cu_layernorm_backward). */
 __global__ void k_residual_layernorm_backward(float *dres, float *dx, const float *dout, const float *res,
                                               const float *weight, const float *mean, const float *rstd, int N, int C,
                                               float p, float keep_scale, uint64_t seed, uint64_t stream) {
@@ -682,6 +657,14 @@ __global__ void k_residual_layernorm_backward(float *dres, float *dx, const floa
         dres[base + c] = g;
         if (dx) dx[base + c] = dropout_keep(seed, stream, base + (size_t)c, p) ? g * keep_scale : 0.0f;
     }
+}
+
+static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                  const float *weight, const float *mean, const float *rstd, int N, int C) {
+    colsum(dbias, dweight, dout, inp, mean, rstd, N, C); /* before dinp may overwrite dout */
+    LAUNCH(k_residual_layernorm_backward, blocks_for((size_t)N * 32, 256), 256)(dinp, nullptr, dout, inp, weight, mean,
+                                                                              rstd, N, C, 0.0f, 1.0f, (uint64_t)0, (uint64_t)0);
+    LAUNCHED(k_residual_layernorm_backward);
 }
 
 static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
