@@ -23,6 +23,7 @@
 
 #include <omp.h>
 
+#include "backend/crossentropy_row.h"
 #include "backend/ops.h"
 #include "backend/cpu/gemm.h"
 
@@ -783,28 +784,8 @@ static void cpu_crossentropy_forward(float *losses, float *probs, const float *l
                                      const int32_t *labels, int B, int K, float eps) {
     /* rows are independent; threads pay off for the masked-LM head's (N, V) logits */
     #pragma omp parallel for schedule(static) if ((size_t)B * K >= 65536)
-    for (int b = 0; b < B; b++) {
-        const float *z = logits + (size_t)b * K;
-        float *p = probs + (size_t)b * K;
-        float maxv = -INFINITY;
-        for (int j = 0; j < K; j++) if (z[j] > maxv) maxv = z[j];
-        double sum = 0.0;
-        for (int j = 0; j < K; j++) sum += exp((double)z[j] - maxv);
-        double logsum = log(sum) + maxv;
-        double sum_logp = 0.0;
-        for (int j = 0; j < K; j++) {
-            double lp = (double)z[j] - logsum;
-            p[j] = (float)exp(lp);
-            sum_logp += lp;
-        }
-        int y = labels[b];
-        if (y < 0 || y >= K) {
-            losses[b] = 0.0f;
-            continue;
-        }
-        double nll = -((double)z[y] - logsum);
-        losses[b] = (float)((1.0 - eps) * nll - eps * sum_logp / K);
-    }
+    for (int b = 0; b < B; b++)
+        losses[b] = crossentropy_row(probs + (size_t)b * K, logits + (size_t)b * K, K, labels[b], eps);
 }
 
 static void cpu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels,

@@ -31,6 +31,7 @@
 #define LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
 #endif
 
+#include "backend/crossentropy_row.h"
 #include "backend/ops.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -739,26 +740,7 @@ __global__ void k_crossentropy_forward(float *losses, float *probs, const float 
                                        int K, float eps) {
     int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= B) return;
-    const float *z = logits + (size_t)b * K;
-    float *p = probs + (size_t)b * K;
-    float maxv = -INFINITY;
-    for (int j = 0; j < K; j++)
-        if (z[j] > maxv) maxv = z[j];
-    double sum = 0.0;
-    for (int j = 0; j < K; j++) sum += exp((double)z[j] - maxv);
-    double logsum = log(sum) + maxv, sum_logp = 0.0;
-    for (int j = 0; j < K; j++) {
-        double lp = (double)z[j] - logsum;
-        p[j] = (float)exp(lp);
-        sum_logp += lp;
-    }
-    int y = labels[b];
-    if (y < 0 || y >= K) {
-        losses[b] = 0.0f;
-        return;
-    }
-    double nll = -((double)z[y] - logsum);
-    losses[b] = (float)((1.0 - eps) * nll - eps * sum_logp / K);
+    losses[b] = crossentropy_row(probs + (size_t)b * K, logits + (size_t)b * K, K, labels[b], eps);
 }
 
 __global__ void k_crossentropy_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int K,
