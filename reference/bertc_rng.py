@@ -38,6 +38,18 @@ class Rng:
             if x < n:
                 return x
 
+    def uniform(self):
+        """rng_uniform: the top 24 bits as a float32 in [0, 1)."""
+        import numpy as np
+        return np.float32(self.next() >> 40) * np.float32(1.0 / 16777216.0)
+
+    def normal(self):
+        """rng_normal: Box-Muller in float32, as the C code computes it (libm may differ by an ulp)."""
+        import numpy as np
+        u1, u2 = self.uniform(), self.uniform()
+        u1 = max(u1, np.float32(1e-30))
+        return np.sqrt(np.float32(-2.0) * np.log(u1)) * np.cos(np.float32(6.28318530717958647692) * u2)
+
     def shuffle(self, a: list) -> None:
         for i in range(len(a), 1, -1):
             j = self.below(i)

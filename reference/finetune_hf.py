@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bertc_data  # noqa: E402
+from bertc_rng import Rng  # noqa: E402
 
 RECIPE_KEYS = {
     "model": str, "train": str, "val": str, "train-size": int, "val-size": int, "max-length": int,
@@ -58,6 +59,11 @@ def parse_args():
     p.add_argument("--split", help="split.jsonl written by bertc train (exactly its examples, in its order)")
     p.add_argument("--summary", help="write the summary JSON here")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--step-log", help="write each update's training loss here (JSON Lines: step, loss, lr)")
+    p.add_argument("--bertc-draws", action="store_true",
+                   help="take the two random draws bertc makes from the seed instead of torch's: the initial "
+                        "classifier (and pooler, if the checkpoint lacks one) and the order of the examples in "
+                        "each epoch; dropout masks stay torch's (a diagnostic, not the reference as written)")
     for key, typ in RECIPE_KEYS.items():
         if key == "freeze-embeddings":
             p.add_argument("--" + key, action="store_const", const=True)
@@ -80,6 +86,29 @@ def parse_args():
         if need not in settings:
             p.error(f"--{need} is required")
     return a, settings
+
+
+def bertc_init_heads(model, model_dir, seed):
+    """The heads as bertc initialises them (src/model/bert.c, init_tensor): one Rng(seed), the tensors that
+    the checkpoint lacks in bertc's table order (pooler, then classifier), weights normal(0, initializer_range)
+    drawn row-major, biases zero."""
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(os.path.join(model_dir, "model.safetensors"), "np") as f:
+        have = {k.removeprefix("bert."): f.get_slice(k).get_shape() for k in f.keys()}
+    r, std = Rng(seed), model.config.initializer_range
+    heads = [("pooler.dense", model.bert.pooler.dense), ("classifier", model.classifier)]
+    for name, lin in heads:
+        if name == "pooler.dense" and name + ".weight" in have:
+            continue
+        if name == "classifier" and have.get("classifier.weight") == list(lin.weight.shape):
+            continue
+        w = np.array([r.normal() for _ in range(lin.weight.numel())], dtype=np.float32) * np.float32(std)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.reshape(tuple(lin.weight.shape))))
+            lin.bias.zero_()
 
 
 def load_data(s, split):
@@ -146,6 +175,8 @@ def main():
         if key in s:
             kw[field] = s[key]
     model = AutoModelForSequenceClassification.from_pretrained(s["model"], **kw)
+    if a.bertc_draws:
+        bertc_init_heads(model, s["model"], s["seed"])
 
     # Layer-wise lr decay and freezing as bertc does them (src/train/regularise.h): depth 0 for the pooler and
     # classifier, L - i for encoder layer i, L + 1 for the embeddings; lr * decay^depth. Frozen tensors get no
@@ -192,13 +223,20 @@ def main():
         return correct / len(y), loss_sum / len(y)
 
     gen = torch.Generator().manual_seed(s["seed"])
+    # bertc's order (src/train/trainer.c): 0..n-1, then each epoch a Fisher-Yates shuffle of the previous order
+    draws, bertc_order = Rng(s["seed"]), list(range(n))
     best_acc, best_state, best_epoch, bad, epochs_run, stopped = -1.0, None, 0, 0, 0, False
     t0 = time.time()
     train_time = 0.0
+    step, step_log = 0, open(a.step_log, "w") if a.step_log else None
     for epoch in range(1, s["epochs"] + 1):
         te = time.time()
         model.train()
-        order = torch.randperm(n, generator=gen)
+        if a.bertc_draws:
+            draws.shuffle(bertc_order)
+            order = torch.tensor(bertc_order)
+        else:
+            order = torch.randperm(n, generator=gen)
         run_loss = 0.0
         for i in range(0, n, B):
             idx = order[i:i + B]
@@ -218,6 +256,9 @@ def main():
             loss.backward()
             if s["max-grad-norm"] > 0:
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], s["max-grad-norm"])
+            if step_log:
+                step_log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0]}) + "\n")
+            step += 1
             opt.step()
             sched.step()
             run_loss += loss.item() * len(idx)

@@ -49,6 +49,10 @@ def one(tool, model, recipe, seed, a):
         split = os.path.join(d, "bertc", "split.jsonl")
         cmd = [sys.executable, "reference/finetune_hf.py", "--recipe", rfile, "--model", mdir, "--split", split,
                "--seed", str(seed), "--threads", str(a.threads), "--summary", summary] + extra
+        if tool == "pytorch-bertc-draws":
+            cmd.append("--bertc-draws")
+        elif tool != "pytorch":
+            sys.exit(f"unknown tool '{tool}' (bertc, pytorch, pytorch-bertc-draws)")
     wall = run(cmd, os.path.join(d, f"{tool}.log"))
     with open(summary) as f:
         s = json.load(f)
@@ -74,6 +78,8 @@ def main():
     p.add_argument("--models", nargs="+", default=["minilm"])
     p.add_argument("--recipes", nargs="+", default=["overfit", "dropout-fix", "warmup-decay"])
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    # pytorch-bertc-draws: the reference with bertc's initial classifier and example order (--bertc-draws),
+    # so that only the dropout masks (and rounding) differ between the two tools
     p.add_argument("--tools", nargs="+", default=["bertc", "pytorch"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/experiment")
@@ -89,7 +95,7 @@ def main():
             for tool in a.tools:
                 ss = []
                 for seed in a.seeds:
-                    if tool == "pytorch" and "bertc" not in a.tools:
+                    if tool != "bertc" and "bertc" not in a.tools:
                         one("bertc", model, recipe, seed, a)  # its split file
                     ss.append(one(tool, model, recipe, seed, a))
                     print(f"{model} {recipe} {tool} seed {seed}: train {ss[-1]['train']['accuracy']:.4f} "

@@ -370,17 +370,18 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-static void test_end_to_end(void **state) {
-    (void)state;
-    static char exe[4096], p[8192], cmd[40000];
-    if (!bertc_exe(exe, sizeof exe)) {
+/* Skips the test without a bertc binary (exe: its path). A tiny model, 64 training and 24 validation examples in a fresh temporary dir, and
+ * dir/tiny.sweep: those settings plus `space` (the searched lines); set_model gets "model=DIR". */
+static void make_tiny_task(const char *name, const char *space, char *sweep_file, size_t n_sweep, char *set_model, size_t n_set,
+                           char *exe, size_t n_exe) {
+    char model[300], p[600], text[2048];
+    bert_config cfg;
+    bertc_error err = {0};
+    if (!bertc_exe(exe, n_exe)) {
         printf("skipped: no bertc binary ($BERTC or ./bertc)\n");
         skip();
     }
-    assert_int_equal(test_tmpdir_make(dir, sizeof dir, "sweep"), 0);
-    char model[300], sweep_file[600], out[600], set_model[600];
-    bert_config cfg;
-    bertc_error err = {0};
+    assert_int_equal(test_tmpdir_make(dir, sizeof dir, name), 0);
     snprintf(model, sizeof model, "%s/model", dir);
     if (synthetic_make_model(&task, model, &cfg, 16, 1, 2, 32, 16, 0.1f, 3, &err)) fail_msg("%s", err.msg);
     bert_config_free(&cfg);
@@ -388,35 +389,47 @@ static void test_end_to_end(void **state) {
     assert_int_equal(synthetic_write_jsonl(&task, p, 64, 1), 0);
     snprintf(p, sizeof p, "%s/val.jsonl", dir);
     assert_int_equal(synthetic_write_jsonl(&task, p, 24, 2), 0);
-    snprintf(sweep_file, sizeof sweep_file, "%s/tiny.sweep", dir);
-    char text[2048];
+    snprintf(sweep_file, n_sweep, "%s/tiny.sweep", dir);
     snprintf(text, sizeof text,
-             "# 4 trials of a tiny model\n"
              "train = %s/train.jsonl\nval = %s/val.jsonl\nmax-length = 12\nbatch-size = 8\nepochs = 2\n"
-             "deterministic\nseed = 5\n"
-             "lr = log(3e-3, 3e-2)\nhidden-dropout = 0.0, 0.2\nlayer-lr-decay = linear(0.8, 1.0)\n"
-             "truncation = head, head+tail\n",
-             dir, dir);
+             "deterministic\nseed = 5\n%s",
+             dir, dir, space);
     write_file(sweep_file, text);
-    snprintf(set_model, sizeof set_model, "model=%s", model);
+    snprintf(set_model, n_set, "model=%s", model);
+}
+
+/* The options both end-to-end tests share: 2 processes of 1 thread, eta 2, one constraint. */
+static void tiny_options(sweep_options *o, const char *sweep_file, const char *out, const char *const *set, sweep_method m,
+                         const char *exe) {
+    sweep_options_default(o);
+    o->sweep_path = sweep_file;
+    o->out_dir = out;
+    o->set = set;
+    o->n_set = 1;
+    o->method = m;
+    o->eta = 2;
+    o->parallel = 2;
+    o->threads = 2;
+    o->objective = "max val_accuracy s.t. train_accuracy < 0.99";
+    o->exe = exe;
+}
+
+static void test_end_to_end(void **state) {
+    (void)state;
+    static char exe[4096], p[8192], cmd[40000];
+    char sweep_file[600], out[600], set_model[600];
+    bertc_error err = {0};
+    make_tiny_task("sweep", "lr = log(3e-3, 3e-2)\nhidden-dropout = 0.0, 0.2\nlayer-lr-decay = linear(0.8, 1.0)\n"
+                   "truncation = head, head+tail\n", sweep_file, sizeof sweep_file, set_model, sizeof set_model, exe,
+                   sizeof exe);
     const char *set[] = {set_model};
 
     for (int method = 0; method < 2; method++) { /* random, then successive halving */
         snprintf(out, sizeof out, "%s/out-%d", dir, method);
         sweep_options o;
-        sweep_options_default(&o);
-        o.sweep_path = sweep_file;
-        o.out_dir = out;
-        o.set = set;
-        o.n_set = 1;
-        o.method = method ? SWEEP_HALVING : SWEEP_RANDOM;
-        o.eta = 2;
+        tiny_options(&o, sweep_file, out, set, method ? SWEEP_HALVING : SWEEP_RANDOM, exe);
         o.trials = 4;
-        o.parallel = 2;
-        o.threads = 2;
         o.seed = 11;
-        o.objective = "max val_accuracy s.t. train_accuracy < 0.99";
-        o.exe = exe;
         sweep_outcome r;
         if (sweep_run(&o, &r, &err)) fail_msg("%s", err.msg);
         assert_int_equal(r.n_trials, 4);
@@ -476,6 +489,126 @@ static void test_end_to_end(void **state) {
     test_tmpdir_remove(dir);
 }
 
+
+/* --seeds: every trial runs once per seed in trial-NNN/seed-S/, is ranked by its means, and
+ * trials.jsonl carries each seed's figures; under halving all seeds of a trial continue or stop
+ * together. */
+static void test_seeds(void **state) {
+    (void)state;
+    static char exe[4096], p[8192], cmd[40000];
+    char sweep_file[600], out[600], set_model[600];
+    bertc_error err = {0};
+    /* train-size below the file's 64: each seed draws its own examples, as on IMDB */
+    make_tiny_task("sweep-seeds", "train-size = 48\nlr = 3e-3, 1e-2, 3e-2, 6e-2\n", sweep_file, sizeof sweep_file, set_model,
+                   sizeof set_model, exe, sizeof exe);
+    const char *set[] = {set_model};
+    const uint64_t seeds[] = {7, 8};
+
+    for (int method = 0; method < 2; method++) { /* grid, then successive halving */
+        snprintf(out, sizeof out, "%s/out-%d", dir, method);
+        sweep_options o;
+        tiny_options(&o, sweep_file, out, set, method ? SWEEP_HALVING : SWEEP_GRID, exe);
+        o.seeds = seeds;
+        o.n_seeds = 2;
+        sweep_outcome r;
+        if (sweep_run(&o, &r, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(r.n_trials, 4);
+        assert_int_equal(r.n_failed, 0);
+        assert_true(r.best >= 0 && r.best < 4);
+
+        snprintf(p, sizeof p, "%s/trials.jsonl", out);
+        /* grid: one line per trial; halving (eta 2): 4 paused, 2 stopped, 2 done */
+        assert_int_equal(count_lines(p, NULL), method ? 8 : 4);
+        assert_int_equal(count_lines(p, "\"seeds\":[{\"seed\":7,"), method ? 8 : 4);
+        /* Each trial's line holds the mean of its two runs' summaries, and both runs are in it. */
+        cJSON *last[4] = {0};
+        FILE *f = fopen(p, "r");
+        assert_non_null(f);
+        static char line[16384];
+        while (fgets(line, sizeof line, f)) {
+            cJSON *j = cJSON_Parse(line);
+            assert_non_null(j);
+            int id = cJSON_GetObjectItemCaseSensitive(j, "trial")->valueint;
+            assert_true(id >= 0 && id < 4);
+            cJSON_Delete(last[id]);
+            last[id] = j;
+        }
+        fclose(f);
+        int n_done = 0;
+        for (int t = 0; t < 4; t++) {
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last[t], "status"));
+            assert_non_null(st);
+            const cJSON *runs = cJSON_GetObjectItemCaseSensitive(last[t], "seeds");
+            assert_int_equal(cJSON_GetArraySize(runs), 2);
+            double mean = 0;
+            for (int k = 0; k < 2; k++) {
+                snprintf(p, sizeof p, "%s/trial-%03d/seed-%d", out, t, 7 + k);
+                double v = summary_val_accuracy(p);
+                const cJSON *x = cJSON_GetArrayItem(runs, k);
+                assert_int_equal(cJSON_GetObjectItemCaseSensitive(x, "seed")->valueint, 7 + k);
+                assert_true(fabs(cJSON_GetObjectItemCaseSensitive(x, "val_accuracy")->valuedouble - v) < 1e-9);
+                mean += v / 2;
+                /* a stopped trial's runs lose their checkpoints */
+                snprintf(p, sizeof p, "%s/trial-%03d/seed-%d/checkpoint", out, t, 7 + k);
+                if (!strcmp(st, "stopped")) assert_int_equal(access(p, F_OK), -1);
+            }
+            assert_true(fabs(cJSON_GetObjectItemCaseSensitive(last[t], "val_accuracy")->valuedouble - mean) < 1e-9);
+            n_done += !strcmp(st, "done");
+            if (t == r.best) assert_true(fabs(r.best_result.m[SWEEP_VAL_ACCURACY] - mean) < 1e-9);
+            cJSON_Delete(last[t]);
+        }
+        assert_int_equal(n_done, method ? 2 : 4);
+        /* The two seeds saw different examples: their split files differ. */
+        char a[700], b[700];
+        snprintf(a, sizeof a, "%s/trial-000/seed-7/split.jsonl", out);
+        snprintf(b, sizeof b, "%s/trial-000/seed-8/split.jsonl", out);
+        snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+        assert_int_equal(access(a, R_OK), 0);
+        assert_true(system(cmd) != 0);
+        snprintf(p, sizeof p, "%s/best.conf", out);
+        assert_int_equal(count_lines(p, "mean over seeds 7, 8"), 1);
+        snprintf(p, sizeof p, "%s/sweep.html", out);
+        assert_int_equal(count_lines(p, "per seed: val / train acc"), 1);
+        assert_true(count_lines(p, "<td class=\"l\">7: ") >= 4);
+
+        /* best.conf with --seed 8 reruns the winner's seed-8 run */
+        char best_run[700];
+        snprintf(best_run, sizeof best_run, "%s/rerun-%d", dir, method);
+        snprintf(cmd, sizeof cmd, "'%s' train --recipe '%s/best.conf' --seed 8 --out '%s' --threads 1 --quiet >'%s.log' 2>&1", exe,
+                 out, best_run, best_run);
+        if (system(cmd) != 0) fail_msg("rerun of best.conf failed: %s", cmd);
+        snprintf(p, sizeof p, "%s/trial-%03d/seed-8", out, r.best);
+        assert_true(summary_val_accuracy(best_run) == summary_val_accuracy(p));
+    }
+
+    /* a searched seed and --seeds together, a repeated seed, and a bad list are refused */
+    sweep_options o;
+    sweep_options_default(&o);
+    snprintf(p, sizeof p, "%s/seeded.sweep", dir);
+    write_file(p, "train = x.jsonl\nseed = 1, 2\n");
+    o.sweep_path = p;
+    snprintf(out, sizeof out, "%s/bad", dir);
+    o.out_dir = out;
+    o.seeds = seeds;
+    o.n_seeds = 2;
+    o.exe = exe;
+    sweep_outcome r;
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "--seeds"));
+    const uint64_t twice[] = {3, 3};
+    o.sweep_path = sweep_file;
+    o.seeds = twice;
+    assert_int_equal(sweep_run(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+    const char *bad[] = {"", "1,,2", "x", "1,2,", "-1", "1 2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s/x' --seeds '%s' 2>/dev/null", exe, sweep_file, dir, bad[i]);
+        int st = system(cmd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 2) fail_msg("--seeds '%s' was not refused with exit 2", bad[i]);
+    }
+    test_tmpdir_remove(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_parse),
@@ -488,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_halving_bookkeeping),
         cmocka_unit_test(test_unmeasurable_objective),
         cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

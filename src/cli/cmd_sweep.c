@@ -1,5 +1,7 @@
 /* bertc sweep: a hyperparameter search, each trial a `bertc train` process (src/sweep/). */
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ static void usage(const sweep_options *d) {
            "  --threads N           CPU threads in all; 0 = all cores (default 0)\n"
            "  --eta N               halving: the best 1/N of the trials continue at each rung (default %d)\n"
            "  --seed N              trial sampling (default %llu); the trials' own seed is the sweep file's\n"
+           "  --seeds S1,S2,...     run each trial once per seed (bertc train --seed S; the seed also draws the\n"
+           "                        examples) and rank it by the means: a recipe that holds, not one lucky draw\n"
            "  --model DIR           sets the base recipe's model (same as --set model=DIR)\n"
            "  --set KEY=VALUE       sets (or overrides) a base recipe setting; repeatable\n"
            "  --dry-run             write the trials' recipes (OUT/trial-NNN/trial.conf) and list them; run nothing\n\n"
@@ -34,6 +38,22 @@ static void usage(const sweep_options *d) {
            "(each resuming its checkpoint, so a continued trial is the same run as an uninterrupted one).\n"
            "Ctrl-C stops starting trials; running ones checkpoint and stop; the report covers what finished.\n",
            d->objective, d->parallel, d->eta, (unsigned long long)d->seed);
+}
+
+/* "42,43,44" -> seeds; 0, or -1 on anything but 1 to SWEEP_MAX_SEEDS decimal numbers. */
+static int parse_seeds(const char *s, uint64_t *out) {
+    int n = 0;
+    for (const char *p = s;;) {
+        char *end;
+        if (*p < '0' || *p > '9' || n == SWEEP_MAX_SEEDS) return -1;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p) return -1;
+        out[n++] = v;
+        if (*end == '\0') return n;
+        if (*end != ',') return -1;
+        p = end + 1;
+    }
 }
 
 static volatile int stop_flag; /* int, as sweep_options.stop: set once by the handler */
@@ -50,6 +70,7 @@ static void log_line(const char *line, void *user) {
 int cmd_sweep(int argc, char **argv) {
     sweep_options o;
     sweep_options_default(&o);
+    uint64_t seeds[SWEEP_MAX_SEEDS];
     const char **set = calloc((size_t)argc + 1, sizeof *set);
     char *model_set = NULL;
     if (!set) die("out of memory");
@@ -85,6 +106,16 @@ int cmd_sweep(int argc, char **argv) {
         else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--eta")) o.eta = (int)args_long(&a, 2, 100);
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
+        else if (!strcmp(f, "--seeds")) {
+            const char *v = args_str(&a);
+            if ((o.n_seeds = parse_seeds(v, seeds)) < 1) {
+                fprintf(stderr, "bertc sweep: --seeds wants 1 to %d numbers separated by commas, got '%s'\n", SWEEP_MAX_SEEDS, v);
+                free(set);
+                free(model_set);
+                return 2;
+            }
+            o.seeds = seeds;
+        }
         else if (!strcmp(f, "--set")) set[n_set++] = args_str(&a);
         else if (!strcmp(f, "--dry-run")) o.dry_run = 1;
         else if (!strcmp(f, "--model")) {
@@ -125,7 +156,7 @@ int cmd_sweep(int argc, char **argv) {
     const char *names[] = {"val_accuracy", "train_accuracy", "val_loss", "train_loss", "gap"};
     printf("%d trials, %d failed, %d meeting the constraints%s\n", r.n_trials, r.n_failed, r.n_feasible,
            r.interrupted ? " (interrupted: some did not run)" : "");
-    printf("best: trial-%03d:", r.best);
+    printf("best: trial-%03d%s:", r.best, o.n_seeds > 0 ? " (means over the seeds)" : "");
     for (int m = 0; m < SWEEP_N_METRICS; m++) printf(" %s %.4f", names[m], r.best_result.m[m]);
     printf("\nrecipe: %s/best.conf   report: %s/sweep.html\n", o.out_dir, o.out_dir);
     return r.interrupted ? 130 : 0;

@@ -239,7 +239,10 @@ int sweep_write_html(const char *out_dir, const sweep_objective *obj, bertc_erro
         esc(f, pv->string);
         fputs("</th>", f);
     }
-    fputs("<th>val acc</th><th>train acc</th><th>gap</th><th>val loss</th><th>train loss</th><th class=\"l\">constraints</th></tr>\n", f);
+    /* With --seeds the figures are means; each seed's val / train accuracy gets a column. */
+    int per_seed = n && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(rows[0].j, "seeds"));
+    fprintf(f, "<th>val acc%s</th><th>train acc%s</th><th>gap</th><th>val loss</th><th>train loss</th>%s<th class=\"l\">constraints</th></tr>\n",
+            per_seed ? " (mean)" : "", per_seed ? " (mean)" : "", per_seed ? "<th class=\"l\">per seed: val / train acc</th>" : "");
     for (int i = 0; i < k; i++) {
         const row *r = &rows[final[i]];
         int done = !strcmp(r->status, "done"), ok = sweep_feasible(obj, &r->res);
@@ -255,6 +258,19 @@ int sweep_write_html(const char *out_dir, const sweep_objective *obj, bertc_erro
         }
         static const sweep_metric cols[] = {SWEEP_VAL_ACCURACY, SWEEP_TRAIN_ACCURACY, SWEEP_GAP, SWEEP_VAL_LOSS, SWEEP_TRAIN_LOSS};
         for (int m = 0; m < 5; m++) cell_num(f, r->res.ok ? r->res.m[cols[m]] : NAN);
+        if (per_seed) {
+            fputs("<td class=\"l\">", f);
+            const cJSON *x;
+            int first = 1;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r->j, "seeds")) {
+                double v = jnum(x, "val_accuracy"), t = jnum(x, "train_accuracy");
+                fprintf(f, "%s%.0f: ", first ? "" : "; ", jnum(x, "seed"));
+                if (isnan(v) || isnan(t)) fputs("-", f);
+                else fprintf(f, "%.4f / %.4f", v, t);
+                first = 0;
+            }
+            fputs("</td>", f);
+        }
         fputs("<td class=\"l\">", f);
         if (!r->res.ok) esc(f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->j, "error")));
         else if (obj->n == 0) fputs("-", f);

@@ -23,6 +23,19 @@
 enum trial_state { T_PENDING, T_PAUSED, T_DONE, T_FAILED, T_STOPPED, T_INTERRUPTED };
 static const char *const STATE_NAMES[] = {"pending", "paused", "done", "failed", "stopped", "interrupted"};
 
+/* One `bertc train` process: the trial's recipe, with --seed when the sweep repeats each trial
+ * over several seeds (o->seeds). */
+typedef struct run {
+    char dir[PATH_MAX];
+    uint64_t seed;            /* passed as --seed when the sweep has seeds */
+    enum trial_state state;
+    sweep_result res;
+    int epochs_run;
+    char error[512];
+    pid_t pid;
+} run;
+
+/* A point of the plan: its runs (one, or one per seed), and their figures together (the mean). */
 typedef struct trial {
     int id;
     char dir[PATH_MAX];
@@ -30,9 +43,11 @@ typedef struct trial {
     enum trial_state state;
     sweep_result res;
     int epochs_run, rung;
-    char error[512];
-    pid_t pid;
-    int stop_after, resume;   /* of the job in progress */
+    char error[600];
+    run *runs;
+    int n_runs;
+    int in_flight;            /* runs of the current job list not finished yet */
+    int stop_after;           /* of the job in progress */
 } trial;
 
 typedef struct sweep_ctx {
@@ -131,6 +146,18 @@ static int write_trial_line(sweep_ctx *c, const trial *t) {
     cJSON_AddBoolToObject(j, "feasible", sweep_feasible(c->obj, &t->res));
     add_num(j, "violation", t->res.ok ? sweep_violation(c->obj, &t->res) : NAN);
     if (*t->error) cJSON_AddStringToObject(j, "error", t->error);
+    if (c->o->n_seeds > 0) { /* the metrics above are the means; each seed's run here */
+        cJSON *runs = cJSON_AddArrayToObject(j, "seeds");
+        for (int k = 0; k < t->n_runs; k++) {
+            const run *r = &t->runs[k];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "seed", (double)r->seed);
+            cJSON_AddStringToObject(x, "status", STATE_NAMES[r->state]);
+            cJSON_AddNumberToObject(x, "epochs_run", r->epochs_run);
+            for (int m = 0; m < SWEEP_N_METRICS; m++) add_num(x, sweep_metric_name((sweep_metric)m), r->res.ok ? r->res.m[m] : NAN);
+            cJSON_AddItemToArray(runs, x);
+        }
+    }
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!line) return bertc_errorf(NULL, BERTC_ENOMEM, "out of memory");
@@ -139,25 +166,38 @@ static int write_trial_line(sweep_ctx *c, const trial *t) {
     return bad ? BERTC_EIO : 0;
 }
 
-/* fork + exec: bertc train for trial t, its output to t->dir/train.log. */
-static int start_trial(sweep_ctx *c, trial *t, bertc_error *err) {
-    char conf[PATH_MAX + 16], logp[PATH_MAX + 16], threads[16], stop[16];
+/* The run's name in log lines: "trial-007", or "trial-007 seed 43". */
+static void run_name(const sweep_ctx *c, const trial *t, const run *r, char *buf, size_t n) {
+    if (c->o->n_seeds > 0) snprintf(buf, n, "trial-%03d seed %llu", t->id, (unsigned long long)r->seed);
+    else snprintf(buf, n, "trial-%03d", t->id);
+}
+
+/* fork + exec: bertc train for run r of trial t, its output to r->dir/train.log. A paused run
+ * resumes its checkpoint. */
+static int start_run(sweep_ctx *c, trial *t, run *r, bertc_error *err) {
+    char conf[PATH_MAX + 16], logp[PATH_MAX + 16], threads[16], stop[16], seed[24];
     snprintf(conf, sizeof conf, "%s/trial.conf", t->dir);
-    snprintf(logp, sizeof logp, "%s/train.log", t->dir);
+    snprintf(logp, sizeof logp, "%s/train.log", r->dir);
     snprintf(threads, sizeof threads, "%d", c->threads_each);
     snprintf(stop, sizeof stop, "%d", t->stop_after);
-    const char *argv[16];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    int resume = r->state == T_PAUSED;
+    const char *argv[20];
     int a = 0;
     argv[a++] = c->o->exe;
     argv[a++] = "train";
-    if (t->resume) {
+    if (resume) {
         argv[a++] = "--resume";
-        argv[a++] = t->dir;
+        argv[a++] = r->dir;
     } else {
         argv[a++] = "--recipe";
         argv[a++] = conf;
         argv[a++] = "--out";
-        argv[a++] = t->dir;
+        argv[a++] = r->dir;
+        if (c->o->n_seeds > 0) { /* flags win over the recipe */
+            argv[a++] = "--seed";
+            argv[a++] = seed;
+        }
     }
     argv[a++] = "--threads";
     argv[a++] = threads;
@@ -167,7 +207,7 @@ static int start_trial(sweep_ctx *c, trial *t, bertc_error *err) {
         argv[a++] = stop;
     }
     argv[a] = NULL;
-    int fd = open(logp, O_WRONLY | O_CREAT | O_CLOEXEC | (t->resume ? O_APPEND : O_TRUNC), 0644);
+    int fd = open(logp, O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? O_APPEND : O_TRUNC), 0644);
     if (fd < 0) return bertc_errorf(err, BERTC_EIO, "%s: cannot write: %s", logp, strerror(errno));
     fflush(NULL); /* nothing buffered in this process may be written twice */
     pid_t pid = fork();
@@ -188,59 +228,112 @@ static int start_trial(sweep_ctx *c, trial *t, bertc_error *err) {
         _exit(127);
     }
     close(fd);
-    t->pid = pid;
-    char params[512];
+    r->pid = pid;
+    char params[512], name[64];
     params_line(c->space, t->values, params, sizeof params);
+    run_name(c, t, r, name, sizeof name);
     if (t->stop_after > 0)
-        logf_line(c->o, "trial-%03d %s to epoch %d: %s", t->id, t->resume ? "continues" : "starts", t->stop_after, params);
+        logf_line(c->o, "%s %s to epoch %d: %s", name, resume ? "continues" : "starts", t->stop_after, params);
     else
-        logf_line(c->o, "trial-%03d %s: %s", t->id, t->resume ? "continues to its end" : "starts", params);
+        logf_line(c->o, "%s %s: %s", name, resume ? "continues to its end" : "starts", params);
     return 0;
 }
 
-static void finish_trial(sweep_ctx *c, trial *t, int status) {
-    t->pid = 0;
-    char logp[PATH_MAX + 16];
-    snprintf(logp, sizeof logp, "%s/train.log", t->dir);
-    t->error[0] = '\0';
+static void finish_run(sweep_ctx *c, const trial *t, run *r, int status) {
+    r->pid = 0;
+    char logp[PATH_MAX + 16], name[64];
+    snprintf(logp, sizeof logp, "%s/train.log", r->dir);
+    run_name(c, t, r, name, sizeof name);
+    r->error[0] = '\0';
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         int paused = 0;
         bertc_error e = {0};
-        if (sweep_read_summary(t->dir, &t->res, &paused, &t->epochs_run, &e)) {
-            t->state = T_FAILED;
-            snprintf(t->error, sizeof t->error, "%.500s", e.msg);
+        if (sweep_read_summary(r->dir, &r->res, &paused, &r->epochs_run, &e)) {
+            r->state = T_FAILED;
+            snprintf(r->error, sizeof r->error, "%.500s", e.msg);
         } else {
-            t->state = paused ? T_PAUSED : T_DONE;
+            r->state = paused ? T_PAUSED : T_DONE;
         }
     } else {
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        t->state = code == 130 || code == 143 || (c->o->stop && *c->o->stop) ? T_INTERRUPTED : T_FAILED;
-        memset(&t->res, 0, sizeof t->res);
-        last_error_line(logp, t->error, sizeof t->error);
+        r->state = code == 130 || code == 143 || (c->o->stop && *c->o->stop) ? T_INTERRUPTED : T_FAILED;
+        memset(&r->res, 0, sizeof r->res);
+        last_error_line(logp, r->error, sizeof r->error);
     }
-    if (t->state == T_FAILED || t->state == T_INTERRUPTED) {
-        logf_line(c->o, "trial-%03d %s: %s", t->id, STATE_NAMES[t->state], t->error);
+    if (r->state == T_FAILED || r->state == T_INTERRUPTED) {
+        logf_line(c->o, "%s %s: %s", name, STATE_NAMES[r->state], r->error);
     } else {
-        logf_line(c->o, "trial-%03d %s after epoch %d: val_accuracy %.4f, train_accuracy %.4f, gap %.4f, val_loss %.4f%s", t->id,
-                  t->state == T_PAUSED ? "paused" : "done", t->epochs_run, t->res.m[SWEEP_VAL_ACCURACY],
-                  t->res.m[SWEEP_TRAIN_ACCURACY], t->res.m[SWEEP_GAP], t->res.m[SWEEP_VAL_LOSS],
-                  sweep_feasible(c->obj, &t->res) ? " (meets the constraints)" : "");
+        logf_line(c->o, "%s %s after epoch %d: val_accuracy %.4f, train_accuracy %.4f, gap %.4f, val_loss %.4f%s", name,
+                  r->state == T_PAUSED ? "paused" : "done", r->epochs_run, r->res.m[SWEEP_VAL_ACCURACY],
+                  r->res.m[SWEEP_TRAIN_ACCURACY], r->res.m[SWEEP_GAP], r->res.m[SWEEP_VAL_LOSS],
+                  sweep_feasible(c->obj, &r->res) ? " (meets the constraints)" : "");
     }
-    write_trial_line(c, t);
 }
 
-/* Runs the jobs (trials idx[0..n-1], each with its stop_after/resume set), P at a time. */
+/* The trial from its runs: failed if one failed (interrupted likewise), paused while one is paused
+ * (a run that stopped early is done and stays so), else done; its figures the means over the runs,
+ * so that a recipe is ranked by how it does across the seeds, not on one lucky draw. */
+static void aggregate_trial(sweep_ctx *c, trial *t) {
+    int failed = -1, interrupted = 0, paused = 0;
+    memset(&t->res, 0, sizeof t->res);
+    t->epochs_run = 0;
+    t->error[0] = '\0';
+    for (int k = 0; k < t->n_runs; k++) {
+        const run *r = &t->runs[k];
+        if (r->state == T_FAILED && failed < 0) failed = k;
+        interrupted |= r->state == T_INTERRUPTED;
+        paused |= r->state == T_PAUSED;
+        if (r->epochs_run > t->epochs_run) t->epochs_run = r->epochs_run;
+        for (int m = 0; m < SWEEP_N_METRICS; m++) t->res.m[m] += r->res.m[m] / t->n_runs;
+    }
+    if (failed >= 0 || interrupted) {
+        const run *r = &t->runs[failed >= 0 ? failed : 0];
+        for (int k = 0; failed < 0 && k < t->n_runs; k++)
+            if (t->runs[k].state == T_INTERRUPTED) r = &t->runs[k];
+        t->state = failed >= 0 ? T_FAILED : T_INTERRUPTED;
+        memset(&t->res, 0, sizeof t->res);
+        if (c->o->n_seeds > 0) snprintf(t->error, sizeof t->error, "seed %llu: %s", (unsigned long long)r->seed, r->error);
+        else snprintf(t->error, sizeof t->error, "%s", r->error);
+        return;
+    }
+    t->state = paused ? T_PAUSED : T_DONE;
+    t->res.ok = 1;
+    if (c->o->n_seeds > 0)
+        logf_line(c->o, "trial-%03d %s, mean of %d seeds: val_accuracy %.4f, train_accuracy %.4f, gap %.4f%s", t->id,
+                  paused ? "paused" : "done", t->n_runs, t->res.m[SWEEP_VAL_ACCURACY], t->res.m[SWEEP_TRAIN_ACCURACY],
+                  t->res.m[SWEEP_GAP], sweep_feasible(c->obj, &t->res) ? " (meets the constraints)" : "");
+}
+
+/* Runs the trials idx[0..n-1] (each with its stop_after set): every run of theirs that is pending
+ * or paused, P processes at a time; a trial's line goes to trials.jsonl when its last run ends. */
 static int run_jobs(sweep_ctx *c, const int *idx, int n, bertc_error *err) {
-    int next = 0, running = 0, rc = 0, forwarded = 0;
+    int n_jobs = 0, rc = 0;
+    for (int i = 0; i < n; i++) n_jobs += c->t[idx[i]].n_runs;
+    int (*jobs)[2] = malloc((size_t)(n_jobs > 0 ? n_jobs : 1) * sizeof *jobs); /* (trial, run) */
+    if (!jobs) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    n_jobs = 0;
+    for (int i = 0; i < n; i++) {
+        trial *t = &c->t[idx[i]];
+        t->in_flight = 0;
+        for (int k = 0; k < t->n_runs; k++)
+            if (t->runs[k].state == T_PENDING || t->runs[k].state == T_PAUSED) {
+                jobs[n_jobs][0] = idx[i];
+                jobs[n_jobs++][1] = k;
+                t->in_flight++;
+            }
+    }
+    int next = 0, running = 0, forwarded = 0;
     for (;;) {
         if (!forwarded && c->o->stop && *c->o->stop) { /* each running trial checkpoints and stops */
             for (int i = 0; i < c->n; i++)
-                if (c->t[i].pid > 0) kill(c->t[i].pid, SIGTERM);
+                for (int k = 0; k < c->t[i].n_runs; k++)
+                    if (c->t[i].runs[k].pid > 0) kill(c->t[i].runs[k].pid, SIGTERM);
             forwarded = 1;
         }
-        while (!rc && running < c->o->parallel && next < n && !(c->o->stop && *c->o->stop)) {
-            trial *t = &c->t[idx[next++]];
-            if ((rc = start_trial(c, t, err))) break;
+        while (!rc && running < c->o->parallel && next < n_jobs && !(c->o->stop && *c->o->stop)) {
+            trial *t = &c->t[jobs[next][0]];
+            run *r = &t->runs[jobs[next++][1]];
+            if ((rc = start_run(c, t, r, err))) break;
             running++;
         }
         if (running == 0) break;
@@ -248,15 +341,37 @@ static int run_jobs(sweep_ctx *c, const int *idx, int n, bertc_error *err) {
         pid_t pid = waitpid(-1, &status, 0);
         if (pid < 0) {
             if (errno == EINTR) continue;
-            return bertc_errorf(err, BERTC_EIO, "waiting for the trials: %s", strerror(errno));
+            rc = bertc_errorf(err, BERTC_EIO, "waiting for the trials: %s", strerror(errno));
+            break;
         }
-        for (int i = 0; i < c->n; i++)
-            if (c->t[i].pid == pid) {
-                finish_trial(c, &c->t[i], status);
-                running--;
-                break;
+        for (int j = 0; j < next; j++) {
+            trial *t = &c->t[jobs[j][0]];
+            run *r = &t->runs[jobs[j][1]];
+            if (r->pid != pid) continue;
+            finish_run(c, t, r, status);
+            running--;
+            if (--t->in_flight == 0) {
+                aggregate_trial(c, t);
+                write_trial_line(c, t);
             }
+            break;
+        }
     }
+    /* A trial some of whose runs never started (a stop, or an error starting one) is interrupted if
+     * the others ran, and stays pending if none did. */
+    for (int j = next; j < n_jobs; j++) {
+        trial *t = &c->t[jobs[j][0]];
+        if (t->in_flight == 0) continue;
+        int started = 0;
+        for (int i = 0; i < next; i++) started |= jobs[i][0] == jobs[j][0];
+        t->in_flight = 0;
+        if (!started) continue;
+        t->state = T_INTERRUPTED;
+        memset(&t->res, 0, sizeof t->res);
+        snprintf(t->error, sizeof t->error, "stopped before all its seeds had run");
+        write_trial_line(c, t);
+    }
+    free(jobs);
     return rc;
 }
 
@@ -297,7 +412,6 @@ static int run_halving(sweep_ctx *c, bertc_error *err) {
         for (int i = 0; i < n_alive; i++) {
             trial *t = &c->t[alive[i]];
             if (t->state != T_PENDING && t->state != T_PAUSED) continue;
-            t->resume = t->state == T_PAUSED;
             t->stop_after = final ? 0 : epoch;
             t->rung = rung;
             jobs[n_jobs++] = alive[i];
@@ -315,9 +429,11 @@ static int run_halving(sweep_ctx *c, bertc_error *err) {
             if (t->state != T_PAUSED) continue;
             /* Stopped for good: its checkpoint (several times the model) is not needed. */
             t->state = T_STOPPED;
-            char ck[PATH_MAX + 16];
-            snprintf(ck, sizeof ck, "%s/checkpoint", t->dir);
-            checkpoint_remove(ck);
+            for (int k = 0; k < t->n_runs; k++) {
+                char ck[PATH_MAX + 16];
+                snprintf(ck, sizeof ck, "%s/checkpoint", t->runs[k].dir);
+                checkpoint_remove(ck);
+            }
             logf_line(c->o, "trial-%03d stopped after epoch %d (not in the best %d of %d)", t->id, t->epochs_run, keep, n_alive);
             write_trial_line(c, t);
         }
@@ -333,11 +449,16 @@ static int write_best(sweep_ctx *c, int best, bertc_error *err) {
     char path[PATH_MAX], header[2048], obj[512];
     snprintf(path, sizeof path, "%s/best.conf", c->o->out_dir);
     sweep_objective_format(c->obj, obj, sizeof obj);
+    char seeds[300] = "";
+    size_t used = 0;
+    for (int k = 0; k < c->o->n_seeds && used < sizeof seeds; k++)
+        used += (size_t)snprintf(seeds + used, sizeof seeds - used, "%s%llu%s", k ? ", " : "mean over seeds ",
+                                 (unsigned long long)c->o->seeds[k], k == c->o->n_seeds - 1 ? " (--seed S for each): " : "");
     snprintf(header, sizeof header,
              "# The best trial of bertc sweep %.400s (trial-%03d of %d), for: %.500s\n"
-             "# val_accuracy %.4f, train_accuracy %.4f, gap %.4f, val_loss %.4f, train_loss %.4f (%s)\n"
+             "# %sval_accuracy %.4f, train_accuracy %.4f, gap %.4f, val_loss %.4f, train_loss %.4f (%s)\n"
              "# Usage: bertc train --recipe %.400s --out DIR\n",
-             c->o->sweep_path, t->id, c->n, obj, t->res.m[SWEEP_VAL_ACCURACY], t->res.m[SWEEP_TRAIN_ACCURACY],
+             c->o->sweep_path, t->id, c->n, obj, seeds, t->res.m[SWEEP_VAL_ACCURACY], t->res.m[SWEEP_TRAIN_ACCURACY],
              t->res.m[SWEEP_GAP], t->res.m[SWEEP_VAL_LOSS], t->res.m[SWEEP_TRAIN_LOSS],
              sweep_feasible(c->obj, &t->res) ? "meets the constraints" : "the constraints are NOT met: the least violation found",
              path);
@@ -367,6 +488,17 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         memcpy(key, o->set[i], kl);
         key[kl] = '\0';
         rc = sweep_space_set(&space, key[0] == '-' && key[1] == '-' ? key + 2 : key, eq ? eq + 1 : NULL, err);
+    }
+    if (!rc && o->n_seeds > 0) {
+        if (o->n_seeds > SWEEP_MAX_SEEDS) rc = bertc_errorf(err, BERTC_EINVAL, "at most %d seeds", SWEEP_MAX_SEEDS);
+        for (int i = 0; !rc && i < o->n_seeds; i++)
+            for (int k = 0; k < i; k++)
+                if (o->seeds[k] == o->seeds[i])
+                    rc = bertc_errorf(err, BERTC_EINVAL, "seed %llu is given twice", (unsigned long long)o->seeds[i]);
+        for (int d = 0; !rc && d < space.n_dims; d++)
+            if (!strcmp(space.dims[d].key, "seed"))
+                rc = bertc_errorf(err, BERTC_EINVAL, "%s: 'seed' is searched in the file and repeated by --seeds: use one of the two",
+                                  o->sweep_path);
     }
     /* The objective's metrics must be measured: validation ones need a validation set, training
      * ones the final eval-mode pass (not no-eval-train). */
@@ -404,6 +536,20 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         char conf[PATH_MAX + 16];
         snprintf(conf, sizeof conf, "%s/trial.conf", t[i].dir);
         if (!(rc = fs_mkdir_p(t[i].dir, err))) rc = write_recipe(conf, &space, plan.values[i], NULL, err);
+        /* One run in the trial's folder, or one per seed in trial-NNN/seed-S/. */
+        t[i].n_runs = o->n_seeds > 0 ? o->n_seeds : 1;
+        if (!rc && !(t[i].runs = calloc((size_t)t[i].n_runs, sizeof *t[i].runs))) rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+        for (int k = 0; !rc && k < t[i].n_runs; k++) {
+            run *r = &t[i].runs[k];
+            if (o->n_seeds > 0) {
+                r->seed = o->seeds[k];
+                if (snprintf(r->dir, sizeof r->dir, "%s/seed-%llu", t[i].dir, (unsigned long long)r->seed) >= (int)sizeof r->dir)
+                    rc = bertc_errorf(err, BERTC_EINVAL, "%s: path too long", t[i].dir);
+                if (!rc) rc = fs_mkdir_p(r->dir, err);
+            } else {
+                snprintf(r->dir, sizeof r->dir, "%s", t[i].dir);
+            }
+        }
     }
     if (!rc) {
         char ob[512];
@@ -461,6 +607,7 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
                                   first < 0 ? "?" : t[first].error);
         }
     }
+    for (int i = 0; t && i < plan.n_trials; i++) free(t[i].runs);
     free(t);
     sweep_plan_free(&plan);
     sweep_space_free(&space);

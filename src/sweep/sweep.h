@@ -23,6 +23,9 @@
  * ...; a continuing trial resumes its own checkpoint (`bertc train --resume --stop-after-epoch`),
  * so its run is exactly the run it would have been uninterrupted, schedule included).
  *
+ * With seeds (sweep_options.seeds) every trial is one run per seed and is ranked by the means of
+ * its runs' metrics, so that the winner meets the objective across the seeds.
+ *
  * The library part (this header) never prints; bertc sweep (src/cli/cmd_sweep.c) is the CLI. */
 #ifndef BERTC_SWEEP_SWEEP_H
 #define BERTC_SWEEP_SWEEP_H
@@ -89,6 +92,7 @@ typedef enum sweep_metric {
 typedef enum sweep_op { SWEEP_LT, SWEEP_LE, SWEEP_GT, SWEEP_GE } sweep_op;
 
 #define SWEEP_MAX_CONSTRAINTS 8
+#define SWEEP_MAX_SEEDS 16
 
 typedef struct sweep_constraint {
     sweep_metric metric;
@@ -150,6 +154,9 @@ typedef struct sweep_options {
     int threads;                  /* CPU threads in all (0 = all cores), split evenly over the processes */
     int eta;                      /* halving's reduction factor (>= 2) */
     uint64_t seed;                /* trial sampling */
+    const uint64_t *seeds;        /* when n_seeds > 0: each trial runs once per seed (bertc train --seed S, in
+                                   * trial-NNN/seed-S/) and is ranked by the means of its runs' metrics */
+    int n_seeds;
     const char *objective;
     const char *exe;              /* the bertc executable that runs `train` ("/proc/self/exe" from the CLI) */
     volatile int *stop;           /* non-zero: start no more trials, wait for the running ones */
