@@ -556,9 +556,9 @@ int sweep_run(const sweep_options *o, sweep_outcome *out, bertc_error *err) {
         sweep_objective_format(&obj, ob, sizeof ob);
         char per[64] = "";
         if (o->n_seeds > 0) snprintf(per, sizeof per, " x %d seed%s", o->n_seeds, o->n_seeds == 1 ? "" : "s");
-        logf_line(o, "%d trial%s%s (%s), %d at a time with %d thread%s each; objective: %s", plan.n_trials,
+        logf_line(o, "%d trial%s%s (%s), %d%s at a time with %d thread%s each; objective: %s", plan.n_trials,
                   plan.n_trials == 1 ? "" : "s", per, o->method == SWEEP_GRID ? "grid" : o->method == SWEEP_RANDOM ? "random" : "successive halving",
-                  o->parallel, c.threads_each, c.threads_each == 1 ? "" : "s", ob);
+                  o->parallel, o->n_seeds > 0 ? " runs" : "", c.threads_each, c.threads_each == 1 ? "" : "s", ob);
         if (o->dry_run) {
             for (int i = 0; i < plan.n_trials; i++) {
                 char params[1024];
