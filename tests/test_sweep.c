@@ -21,6 +21,7 @@
 #include "helpers.h"
 #include "synthetic.h"
 #include "sweep/sweep.h"
+#include "util/fs.h"
 
 static const char *const filler[] = {"the", "a", "movie", "film", "was", "plot", "acting", "is", "very", "quite"};
 static const synthetic_task task = {filler, sizeof filler / sizeof *filler, 3, 6};
@@ -609,6 +610,45 @@ static void test_seeds(void **state) {
     test_tmpdir_remove(dir);
 }
 
+
+/* sweep.html: finished trials first, then stopped ones, each group ranked by the objective (not by
+ * trial number). */
+static void test_html_order(void **state) {
+    (void)state;
+    char d[256], p[512];
+    assert_int_equal(test_tmpdir_make(d, sizeof d, "sweep-html"), 0);
+    snprintf(p, sizeof p, "%s/trials.jsonl", d);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    static const struct { int trial; const char *status; double val; } rows[] = {
+        {0, "stopped", 0.50}, {1, "stopped", 0.70}, {2, "done", 0.60}, {3, "done", 0.65}, {4, "stopped", 0.60}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        fprintf(f, "{\"trial\":%d,\"dir\":\"trial-%03d\",\"rung\":0,\"status\":\"%s\",\"epochs_run\":1,\"params\":{\"lr\":\"1\"},"
+                   "\"val_accuracy\":%g,\"train_accuracy\":0.9,\"val_loss\":0.5,\"train_loss\":0.4,\"gap\":0.1}\n",
+                rows[i].trial, rows[i].trial, rows[i].status, rows[i].val);
+    fclose(f);
+    sweep_objective obj;
+    bertc_error err = {0};
+    assert_int_equal(sweep_objective_parse(&obj, "max val_accuracy", &err), 0);
+    if (sweep_write_html(d, &obj, &err)) fail_msg("%s", err.msg);
+    snprintf(p, sizeof p, "%s/sweep.html", d);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(fs_read_all(p, &text, &len, 1 << 20, &err), 0);
+    static const int want[] = {3, 2, 1, 4, 0};
+    const char *at = strstr(text, "<table id=\"trials\"");
+    assert_non_null(at);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        char name[32];
+        snprintf(name, sizeof name, ">trial-%03d<", want[i]);
+        const char *next = strstr(at, name);
+        if (!next) fail_msg("trial-%03d is not where it should be (position %zu)", want[i], i + 1);
+        at = next;
+    }
+    free(text);
+    test_tmpdir_remove(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_parse),
@@ -622,6 +662,7 @@ int main(void) {
         cmocka_unit_test(test_unmeasurable_objective),
         cmocka_unit_test(test_end_to_end),
         cmocka_unit_test(test_seeds),
+        cmocka_unit_test(test_html_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

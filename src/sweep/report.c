@@ -195,7 +195,7 @@ int sweep_write_html(const char *out_dir, const sweep_objective *obj, bertc_erro
         free(rows);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     }
-    for (int i = 0; i < n; i++) res[i] = rows[i].res, res[i].ok = !strcmp(rows[i].status, "done");
+    for (int i = 0; i < n; i++) res[i] = rows[i].res;
     sweep_rank(obj, res, n, order);
     /* stopped (halving) trials after the finished ones, still among themselves by the objective */
     int *final = malloc((size_t)(n ? n : 1) * sizeof *final), k = 0;
