@@ -10,6 +10,10 @@ It reads the same recipe files as `bertc train` (the same keys), picks the same 
 file bertc wrote, or bertc's seeded subset through reference/bertc_data.py), and prints the same four
 figures: training accuracy and loss (eval mode over the training set, best weights), validation
 accuracy and loss. Never needed to build or test bertc.
+
+--bertc-draws replaces torch's two other random draws with bertc's (the initial classifier, and the
+order of the examples in each epoch, both from bertc_rng seeded with the seed), so that a comparison
+differs only by the dropout masks; reference/check_train_parity.py uses it with dropout off.
 """
 import argparse
 import copy
