@@ -23,6 +23,7 @@
 #ifndef BERTC_BACKEND_OPS_H
 #define BERTC_BACKEND_OPS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,27 @@ OPS_HOSTDEV static inline uint64_t ops_mix64(uint64_t z) {
 OPS_HOSTDEV static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
     uint64_t h = ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index));
     return (float)(h >> 40) * (1.0f / 16777216.0f) >= p;
+}
+
+/* One row of crossentropy_forward, the same code on the CPU and the GPU: p (K) = softmax(z),
+ * accumulated in double; returns the loss against label y with label smoothing eps,
+ * (1 - eps) * nll - eps * mean(log p), or 0 when y is outside [0, K) (ignored, as torch's
+ * ignore_index). */
+OPS_HOSTDEV static inline float crossentropy_row(float *p, const float *z, int K, int y, float eps) {
+    float maxv = -INFINITY;
+    for (int j = 0; j < K; j++)
+        if (z[j] > maxv) maxv = z[j];
+    double sum = 0.0;
+    for (int j = 0; j < K; j++) sum += exp((double)z[j] - maxv);
+    double logsum = log(sum) + maxv, sum_logp = 0.0;
+    for (int j = 0; j < K; j++) {
+        double lp = (double)z[j] - logsum;
+        p[j] = (float)exp(lp);
+        sum_logp += lp;
+    }
+    if (y < 0 || y >= K) return 0.0f;
+    double nll = -((double)z[y] - logsum);
+    return (float)((1.0 - eps) * nll - eps * sum_logp / K);
 }
 
 typedef enum ops_act { OPS_ACT_GELU, OPS_ACT_GELU_NEW, OPS_ACT_RELU } ops_act;

@@ -23,7 +23,6 @@
 
 #include <omp.h>
 
-#include "backend/crossentropy_row.h"
 #include "backend/ops.h"
 #include "backend/cpu/gemm.h"
 

@@ -31,7 +31,6 @@
 #define LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
 #endif
 
-#include "backend/crossentropy_row.h"
 #include "backend/ops.h"
 
 /* ------------------------------------------------------------------------------------------
