@@ -283,6 +283,8 @@ def main():
             if s["patience"] > 0 and bad >= s["patience"]:
                 stopped = True
                 break
+    if step_log:
+        step_log.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     tacc, tloss = evaluate(tr)
