@@ -1,15 +1,16 @@
 #!/bin/bash
 # The whole GPU check in one call, for a GPU machine lent for ~15 minutes on which nothing can be
 # installed (docs/GPU.md). Prepare on the build machine first:
-#     sh scripts/gpu/bundle-deps.sh      # headers + libraries a CUDA image may lack, into .gpu-deps/
-# then on the GPU machine (the device tool: carry [".gpu-deps"]):
-#     bash scripts/gpu-check.sh
-# Steps, each under `timeout`, about 5 minutes in all on an H100:
+#     sh scripts/gpu/prepare-carry.sh    # the libraries a CUDA image lacks, MiniLM in bf16, IMDB
+# then on the GPU machine (the device tool; docs/GPU.md gives the call):
+#     BERTC_MINILM=models/minilm-bf16 bash scripts/gpu-check.sh
+# Steps, each under `timeout`, about 3 minutes in all on an H100:
 #   1. the machine (nvidia-smi, nvcc), the build (make -j16 with CUDA, sm_90 + compute_80 PTX)
 #   2. build/tests/test_cuda: every op against the CPU, a tiny model's step, MiniLM's logits
 #   3. a short training, CPU vs GPU (cuda, cuda:tf32, cuda:bf16): the loss curve step by step
 #   4. the dropout-fix recipe (3 epochs of 2,000 examples at 128 tokens + evaluations) on the
-#      bert-base shape with random weights, timed in each precision; throughput and MFU
+#      bert-base shape with random weights, timed in each precision; throughput and MFU; then the
+#      real IMDB dropout-fix on MiniLM (gpu-data/, when carried) in fp32 and bf16
 #   5. a per-op time profile of a short bert-base run (bf16 and fp32)
 #   6. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
 # Every figure goes to $OUT/gpu-check.txt ($OUT is where the device tool collects files; without
@@ -39,8 +40,8 @@ guarded() {
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-# json_num FILE KEY: the first number after "KEY": in FILE
-json_num() { grep -o "\"$2\":[-0-9.eE+]*" "$1" | head -1 | cut -d: -f2; }
+# json_num FILE KEY: the first number after "KEY": in FILE (cJSON indents with tabs)
+json_num() { grep -o "\"$2\":[[:space:]]*[-0-9][-0-9.eE+]*" "$1" | head -1 | sed 's/.*:[[:space:]]*//'; }
 
 section "machine"
 say "date: $(date -u)   commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
@@ -113,7 +114,14 @@ grep 'warning' "$WORK/build.log" | head -20 | tee -a "$REPORT"
 
 section "test_cuda: every op vs the CPU, a tiny model's step, MiniLM logits"
 [ -z "${BERTC_MINILM:-}" ] && [ -f models/minilm/model.safetensors ] && export BERTC_MINILM=models/minilm
-guarded 240 build/tests/test_cuda || say "TEST_CUDA FAILED"
+if ! guarded 240 build/tests/test_cuda; then
+    say "TEST_CUDA FAILED"
+    # what went wrong on the device, where a failure is a bad access rather than a wrong number
+    if command -v compute-sanitizer > /dev/null; then
+        section "compute-sanitizer memcheck over test_cuda"
+        guarded 150 compute-sanitizer --tool memcheck --print-limit 20 build/tests/test_cuda || true
+    fi
+fi
 
 section "models and data"
 # bert-base-uncased's config.json (the shape only: the weights are random)
@@ -146,7 +154,12 @@ guarded 120 ./bertc init --config "$WORK/bert-base" --out "$WORK/bert-base-rando
 guarded 60 ./bertc init --config "$WORK/minilm-shape" --out "$WORK/minilm-random" || true
 say "random models written in $(elapsed "$t" "$(now)") s"
 
+# GPU_CHECK_SKIP="curve torch" leaves those sections out (a second call in one lease, when the
+# first already measured them)
+skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
+
 section "loss curve: 320 examples, batch 16, MiniLM shape, dropout on; CPU ($(nproc) threads) vs GPU"
+if ! skip curve; then
 for dev in cpu cuda cuda:tf32 cuda:bf16; do
     t=$(now)
     guarded 180 ./bertc train --model "$WORK/minilm-random" --train "$WORK/train.jsonl" --train-size 320 \
@@ -161,6 +174,7 @@ paste <(losses "$WORK/curve-cpu") <(losses "$WORK/curve-cuda") <(losses "$WORK/c
          { d = "-"; if ($1 != "" && $2 != "") { d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++; d = sprintf("%.2e", d) }
            printf "%5d %s %s %10s %s %s\n", NR, f($1), f($2), d, f($3), f($4) }
          END { if (m < 0) print "no CPU/GPU pair of curves to compare"; else printf "max |loss cuda - loss cpu| over %d steps: %.3g\n", n, m }' | tee -a "$REPORT"
+fi
 
 section "dropout-fix recipe on the bert-base shape (random weights): 3 epochs x 2,000 at 128 tokens + evaluations"
 # training FLOPs per example, counted as usual (6 x linear-layer parameters x tokens + attention),
@@ -174,35 +188,67 @@ case "$GPU_NAME" in
 esac
 say "FLOPs per training example: $FLOPS_PER_EX; peaks used for MFU ($GPU_NAME, dense): bf16 $PEAK_BF16, tf32 $PEAK_TF32, fp32 $PEAK_FP32"
 BEST_EPS=0
-for dev in cuda:bf16 cuda:tf32 cuda; do
+# name|options: bf16 mixed precision (bf16 operands in the encoder's products; attention on the
+# tensor cores too), the same without the per-epoch checkpoint, then the fp32-storage modes
+# (cuda:bf16's tensor-core math over fp32 storage made the attention products 3x slower on an
+# H100, so bf16 precision keeps the "cuda" math for them)
+RUNS="bf16|--device cuda --precision bf16
+bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
+cuda-bf16-math|--device cuda:bf16
+cuda-fp32|--device cuda"
+while IFS='|' read -r name opts; do
     t=$(now)
-    out="$WORK/dfix-${dev/:/-}"
+    out="$WORK/dfix-$name"
+    # shellcheck disable=SC2086
     guarded 240 ./bertc train --recipe recipes/imdb-dropout-fix.conf --model "$WORK/bert-base-random" \
-        --train "$WORK/train.jsonl" --val "$WORK/val.jsonl" --device "$dev" --quiet --out "$out" || true
+        --train "$WORK/train.jsonl" --val "$WORK/val.jsonl" $opts --quiet --out "$out" < /dev/null || true
     wall=$(elapsed "$t" "$(now)")
     if [ -f "$out/summary.json" ]; then
         eps=$(json_num "$out/summary.json" examples_per_s)
         tsec=$(json_num "$out/summary.json" train_seconds)
-        case "$dev" in cuda:bf16) peak=$PEAK_BF16 ;; cuda:tf32) peak=$PEAK_TF32 ;; *) peak=$PEAK_FP32 ;; esac
-        say "$(awk -v d="$dev" -v w="$wall" -v e="$eps" -v ts="$tsec" -v f="$FLOPS_PER_EX" -v p="$peak" -v pb="$PEAK_BF16" 'BEGIN {
-            printf "%-10s whole run %6.2f s (target < 5 s on an H100) | training %6.2f s, %7.1f examples/s, %6.1f TFLOP/s", d, w, ts, e, e * f / 1e12;
+        case "$opts" in *bf16*) peak=$PEAK_BF16 ;; *cuda:tf32*) peak=$PEAK_TF32 ;; *) peak=$PEAK_FP32 ;; esac
+        say "$(awk -v d="$name" -v w="$wall" -v e="$eps" -v ts="$tsec" -v f="$FLOPS_PER_EX" -v p="$peak" -v pb="$PEAK_BF16" 'BEGIN {
+            printf "%-15s whole run %6.2f s (target < 5 s on an H100) | training %6.2f s, %7.1f examples/s, %6.1f TFLOP/s", d, w, ts, e, e * f / 1e12;
             if (p > 0) printf ", MFU %.1f%% of this precision'"'"'s peak, %.1f%% of bf16 peak", 100 * e * f / p, 100 * e * f / pb; print "" }')"
-        [ "$dev" = cuda:bf16 ] && BEST_EPS=$eps
+        [ "$name" = bf16 ] && BEST_EPS=$eps
     else
-        say "$dev: no summary.json (failed; see above)"
+        say "$name: no summary.json (failed; see above)"
     fi
-done
+done <<< "$RUNS"
+
+section "IMDB dropout-fix on all-MiniLM-L6-v2 (weights rounded to bf16 to travel): the real task on the GPU"
+# gpu-data/: the 2,000 + 500 reviews of bertc's dropout-fix seed-42 split (python3 from the
+# tarball, which does not travel), gzipped; the same command on the CPU gives the comparison
+if [ -f gpu-data/imdb-train.jsonl.gz ] && [ -n "${BERTC_MINILM:-}" ]; then
+    gunzip -kf gpu-data/imdb-train.jsonl.gz gpu-data/imdb-val.jsonl.gz
+    for prec in fp32 bf16; do
+        case $prec in fp32) opts="--device cuda" ;; bf16) opts="--device cuda --precision bf16" ;; esac
+        t=$(now)
+        # shellcheck disable=SC2086
+        guarded 240 ./bertc train --recipe recipes/imdb-dropout-fix.conf --model "$BERTC_MINILM" \
+            --train gpu-data/imdb-train.jsonl --val gpu-data/imdb-val.jsonl $opts --quiet --out "$WORK/imdb-$prec" < /dev/null || true
+        say "imdb $prec ($opts): whole run $(elapsed "$t" "$(now)") s"
+        [ -f "$WORK/imdb-$prec/metrics.jsonl" ] && cp "$WORK/imdb-$prec/metrics.jsonl" "$OUTDIR/imdb-$prec-metrics.jsonl"
+    done
+else
+    say "gpu-data/imdb-*.jsonl.gz or BERTC_MINILM missing: skipped"
+fi
 
 section "where the time goes: per-op profile (BERTC_CUDA_PROFILE=1), bert-base shape, 320 examples, batch 16"
-for dev in cuda:bf16 cuda; do
-    say "-- $dev"
+i=0
+for opts in "--device cuda --precision bf16" "--device cuda"; do
+    i=$((i + 1))
+    say "-- $opts"
+    # shellcheck disable=SC2086
     BERTC_CUDA_PROFILE=1 guarded 120 ./bertc train --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" \
-        --train-size 320 --max-length 128 --batch-size 16 --epochs 1 --no-eval-train --quiet --device "$dev" \
-        --out "$WORK/profile-${dev/:/-}" > /dev/null || true
+        --train-size 320 --max-length 128 --batch-size 16 --epochs 1 --no-eval-train --quiet $opts \
+        --out "$WORK/profile-$i" > /dev/null || true
 done
 
 section "PyTorch + transformers, same card, bert-base shape, batch 16 x 128 tokens, full AdamW steps"
-if timeout 60 python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if skip torch; then
+    :
+elif timeout 60 python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     for mode in amp-bf16 fp32; do
         guarded 150 python3 reference/bench_torch_gpu.py "$WORK/bert-base/config.json" "$mode" 16 128 40 5 |
             tee "$WORK/torch-$mode.txt" > /dev/null || true
@@ -210,7 +256,7 @@ if timeout 60 python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.c
     done
     torch_eps=$(grep -o '[0-9.]* examples/s' "$WORK/torch-amp-bf16.txt" | head -1 | cut -d' ' -f1)
     [ -n "$torch_eps" ] && [ "$BEST_EPS" != 0 ] &&
-        say "$(awk -v a="$BEST_EPS" -v b="$torch_eps" 'BEGIN { printf "training throughput bertc cuda:bf16 / torch AMP bf16: %.2fx (target >= 3x)", a / b }')"
+        say "$(awk -v a="$BEST_EPS" -v b="$torch_eps" 'BEGIN { printf "training throughput bertc bf16 (--precision bf16) / torch AMP bf16: %.2fx (target >= 3x)", a / b }')"
 else
     say "torch with CUDA not available here: PyTorch comparison skipped"
 fi

@@ -122,30 +122,6 @@ static int emulated(void) { return gpu && strstr(gpu->name, "emulated") != NULL;
 static void test_refusal_is_one_clear_line(void **state) {
     (void)state;
     char msg[512] = "";
-    /* --precision bf16 is the CPU's; with a GPU device it is refused (GPU or not), before any data */
-    bertc_train_options bo;
-    bertc_train_options_default(&bo);
-    bo.model_dir = model_dir;
-    bo.train_spec = "/nonexistent/train.jsonl";
-    bo.out_dir = "/tmp/bertc_test_cuda_never_written";
-    bo.device = "cuda";
-    bo.precision = "bf16";
-    bertc_train_result br;
-    bertc_error berr = {0};
-    assert_int_equal(bertc_train(&bo, &br, &berr), BERTC_EUNSUPPORTED);
-    printf("  bertc_train: %s\n", berr.msg);
-    assert_non_null(strstr(berr.msg, "--precision bf16 is for the CPU; on a GPU use --device cuda:bf16"));
-    bertc_open_options bf;
-    bertc_open_options_default(&bf);
-    bf.device = "cuda:tf32";
-    bf.precision = "bf16";
-    bf.quiet = 1;
-    bertc_model *bm = NULL;
-    memset(&berr, 0, sizeof berr);
-    assert_int_equal(bertc_model_open(&bm, model_dir, &bf, &berr), BERTC_EUNSUPPORTED);
-    assert_null(bm);
-    assert_non_null(strstr(berr.msg, "--precision bf16 is for the CPU"));
-
     const bertc_backend *be = bertc_backend_by_name("cuda", msg, sizeof msg);
     if (be) {
         printf("  a CUDA device is present: nothing to refuse\n");
@@ -176,6 +152,12 @@ static void test_refusal_is_one_clear_line(void **state) {
     assert_int_equal(bertc_train(&o, &r, &err), BERTC_EUNSUPPORTED);
     printf("  bertc_train: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "--device cuda: "));
+    /* in bf16 precision too (the GPU's bf16 products need the GPU) */
+    o.precision = "bf16";
+    memset(&err, 0, sizeof err);
+    assert_int_equal(bertc_train(&o, &r, &err), BERTC_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "--device cuda: "));
+    o.precision = "fp32";
 
     /* and opening a model on it fails the same way, leaving nothing behind */
     bertc_open_options oo;
@@ -194,35 +176,44 @@ static void test_refusal_is_one_clear_line(void **state) {
 
 enum { B = 3, T = 19, C = 48, NH = 4, F = 100, V = 37, P = 24, TT = 2, K = 3 };
 
-static void test_embeddings(void **state) {
-    (void)state;
-    if (!have_gpu()) return;
-    int32_t ids[B * T], types[B * T];
-    for (int i = 0; i < B * T; i++) {
-        ids[i] = (int32_t)rng_below(&R, 6); /* few ids: many repeats in the scatter-add */
+/* Bn sequences of Tn tokens with ids below nid (few ids: many repeats in the scatter-add). */
+static void check_embeddings(int Bn, int Tn, int nid) {
+    const size_t BT = (size_t)Bn * Tn;
+    int32_t *ids = malloc(BT * 4), *types = malloc(BT * 4);
+    assert_true(ids && types);
+    for (size_t i = 0; i < BT; i++) {
+        ids[i] = (int32_t)rng_below(&R, (uint64_t)nid);
         types[i] = (int32_t)rng_below(&R, TT);
     }
     ids[5] = 0; /* the padding id gets no gradient */
     float *wte = rand_floats((size_t)V * C, 1), *wpe = rand_floats((size_t)P * C, 1), *wtt = rand_floats((size_t)TT * C, 1);
-    float *out = rand_floats((size_t)B * T * C, 1);
-    float *dout = rand_floats((size_t)B * T * C, 1);
+    float *out = rand_floats(BT * C, 1);
+    float *dout = rand_floats(BT * C, 1);
     float *dwte = rand_floats((size_t)V * C, 1), *dwpe = rand_floats((size_t)P * C, 1), *dwtt = rand_floats((size_t)TT * C, 1);
-    int32_t *d_ids = dev(ids, sizeof ids), *d_types = dev(types, sizeof types);
+    int32_t *d_ids = dev(ids, BT * 4), *d_types = dev(types, BT * 4);
     float *d_wte = dev(wte, (size_t)V * C * 4), *d_wpe = dev(wpe, (size_t)P * C * 4), *d_wtt = dev(wtt, (size_t)TT * C * 4);
-    float *d_out = dev(NULL, (size_t)B * T * C * 4), *d_dout = dev(dout, (size_t)B * T * C * 4);
+    float *d_out = dev(NULL, BT * C * 4), *d_dout = dev(dout, BT * C * 4);
     float *d_dwte = dev(dwte, (size_t)V * C * 4), *d_dwpe = dev(dwpe, (size_t)P * C * 4), *d_dwtt = dev(dwtt, (size_t)TT * C * 4);
 
-    cpu->embeddings_forward(out, ids, types, wte, wpe, wtt, B, T, C);
-    gpu->embeddings_forward(d_out, d_ids, d_types, d_wte, d_wpe, d_wtt, B, T, C);
-    expect_equal("embeddings_forward", d_out, out, (size_t)B * T * C);
-    cpu->embeddings_backward(dwte, dwpe, dwtt, dout, ids, types, B, T, C, 0);
-    gpu->embeddings_backward(d_dwte, d_dwpe, d_dwtt, d_dout, d_ids, d_types, B, T, C, 0);
+    cpu->embeddings_forward(out, ids, types, wte, wpe, wtt, Bn, Tn, C);
+    gpu->embeddings_forward(d_out, d_ids, d_types, d_wte, d_wpe, d_wtt, Bn, Tn, C);
+    expect_equal("embeddings_forward", d_out, out, BT * C);
+    cpu->embeddings_backward(dwte, dwpe, dwtt, dout, ids, types, Bn, Tn, C, 0);
+    gpu->embeddings_backward(d_dwte, d_dwpe, d_dwtt, d_dout, d_ids, d_types, Bn, Tn, C, 0);
     expect_equal("embeddings_backward dwte", d_dwte, dwte, (size_t)V * C);
     expect_equal("embeddings_backward dwpe", d_dwpe, dwpe, (size_t)P * C);
     expect_equal("embeddings_backward dwtt", d_dwtt, dwtt, (size_t)TT * C);
     void *all[] = {d_ids, d_types, d_wte, d_wpe, d_wtt, d_out, d_dout, d_dwte, d_dwpe, d_dwtt};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
-    free(wte), free(wpe), free(wtt), free(out), free(dout), free(dwte), free(dwpe), free(dwtt);
+    free(wte), free(wpe), free(wtt), free(out), free(dout), free(dwte), free(dwpe), free(dwtt), free(ids), free(types);
+}
+
+static void test_embeddings(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    check_embeddings(B, T, 6);
+    /* more rows than the kernel's tile of keys (1024): an id's rows span tiles */
+    check_embeddings(50, P, V);
 }
 
 static void test_layernorm(void **state) {
@@ -526,6 +517,21 @@ static void test_cpu_table_optimiser_matches_host(void **state) {
 /* ------------------------------------------------------------------------------------------
  * whole model */
 
+/* A random-weight model's config: vocabulary V, hidden C, L layers, NH heads, FFN F, P positions,
+ * GELU, the given dropout and initialiser range, and K labels named "a", "b", ... */
+static void small_config(bert_config *cfg, int V, int C, int L, int NH, int F, int P, float dropout, float init_range,
+                         int K) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->vocab_size = V, cfg->hidden_size = C, cfg->num_hidden_layers = L, cfg->num_attention_heads = NH;
+    cfg->intermediate_size = F, cfg->max_position_embeddings = P, cfg->type_vocab_size = 2;
+    cfg->hidden_act = BERT_ACT_GELU, cfg->hidden_dropout_prob = dropout, cfg->attention_probs_dropout_prob = dropout;
+    cfg->classifier_dropout = -1, cfg->layer_norm_eps = 1e-12f, cfg->initializer_range = init_range;
+    char *names[3] = {"a", "b", "c"};
+    bertc_error err;
+    assert_true(K <= 3);
+    assert_int_equal(bert_config_set_labels(cfg, names, K, &err), 0);
+}
+
 static int32_t *make_batch(int Bn, int Tn, int vocab, int32_t **mask_out) {
     int32_t *ids = malloc((size_t)Bn * Tn * 4), *mask = malloc((size_t)Bn * Tn * 4);
     for (int b = 0; b < Bn; b++) {
@@ -544,14 +550,8 @@ static void test_tiny_model_step(void **state) {
     (void)state;
     if (!have_gpu()) return;
     bert_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.vocab_size = 50, cfg.hidden_size = 64, cfg.num_hidden_layers = 3, cfg.num_attention_heads = 4;
-    cfg.intermediate_size = 128, cfg.max_position_embeddings = 40, cfg.type_vocab_size = 2;
-    cfg.hidden_act = BERT_ACT_GELU, cfg.hidden_dropout_prob = 0.1f, cfg.attention_probs_dropout_prob = 0.1f;
-    cfg.classifier_dropout = -1, cfg.layer_norm_eps = 1e-12f, cfg.initializer_range = 0.2f; /* large weights: real signal */
-    char *names[3] = {"a", "b", "c"};
+    small_config(&cfg, 50, 64, 3, 4, 128, 40, 0.1f, 0.2f, 3); /* large weights: real signal */
     bertc_error err;
-    assert_int_equal(bert_config_set_labels(&cfg, names, 3, &err), 0);
     bert_model *mc = NULL, *mg = NULL;
     assert_int_equal(bert_init_random(&mc, &cfg, 5, &err), 0);
     assert_int_equal(bert_init_random(&mg, &cfg, 5, &err), 0);
@@ -621,6 +621,201 @@ static void test_tiny_model_step(void **state) {
     assert_string_equal(gpu->last_error(), "");
     adamw_free(&oc), adamw_free(&og);
     bert_free(mc), bert_free(mg);
+    bert_config_free(&cfg);
+    free(ids), free(mask);
+}
+
+/* Copies of weights-sized arrays go through the pinned double buffer (several chunks and a
+ * partial one here): every byte must arrive, both ways, whatever the chunk boundaries. */
+static void test_large_copies(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    const size_t n = ((size_t)40 << 20) / 4 + 3; /* 40 MiB and 12 bytes */
+    float *x = rand_floats(n, 1);
+    float *d = dev(x, n * 4);
+    float *y = back(d, n);
+    assert_memory_equal(x, y, n * 4);
+    /* and a device-side change is seen after the round trip (not a stale buffer) */
+    gpu->scale(d, n, 2.0f);
+    gpu->to_host(y, d, n * 4);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += y[i] != 2.0f * x[i];
+    printf("  40 MiB round trip: %zu of %zu elements wrong after scaling\n", wrong, n);
+    assert_int_equal(wrong, 0);
+    gpu->free(d);
+    free(x), free(y);
+}
+
+/* A model saved from the device (the writer fetches each tensor in 16 MiB pieces) is the file
+ * the CPU writes for the same weights, byte for byte; the embedding table here spans two pieces. */
+static void test_save_from_device(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    bert_config cfg;
+    small_config(&cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, 2);
+    bertc_error err;
+    bert_model *mc = NULL, *mg = NULL;
+    assert_int_equal(bert_init_random(&mc, &cfg, 3, &err), 0);
+    assert_int_equal(bert_init_random(&mg, &cfg, 3, &err), 0);
+    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    assert_true(bert_params_finite(mg));
+    char dc[160], dg[160], pc[200], pg[200];
+    snprintf(dc, sizeof dc, "%s/save-cpu", tmp);
+    snprintf(dg, sizeof dg, "%s/save-gpu", tmp);
+    assert_int_equal(bert_save(mc, dc, &err), 0);
+    assert_int_equal(bert_save(mg, dg, &err), 0);
+    snprintf(pc, sizeof pc, "%s/model.safetensors", dc);
+    snprintf(pg, sizeof pg, "%s/model.safetensors", dg);
+    FILE *fc = fopen(pc, "rb"), *fg = fopen(pg, "rb");
+    assert_true(fc && fg);
+    size_t total = 0, differ = 0;
+    for (;;) {
+        int a = fgetc(fc), b = fgetc(fg);
+        if (a != b) differ++;
+        if (a == EOF || b == EOF) break;
+        total++;
+    }
+    fclose(fc), fclose(fg);
+    printf("  model.safetensors from the device: %zu bytes, %zu differ from the CPU's\n", total, differ);
+    assert_true(total > ((size_t)17 << 20));
+    assert_int_equal(differ, 0);
+    /* a NaN anywhere in the weights is seen where they live */
+    const float nan = NAN;
+    gpu->to_device(bert_params(mg) + 12345, &nan, sizeof nan);
+    assert_false(bert_params_finite(mg));
+    bert_free(mc), bert_free(mg);
+    bert_config_free(&cfg);
+}
+
+/* bf16 mixed precision (--precision bf16): the rounding is the CPU's bit for bit (NaN, infinities,
+ * subnormals and ties included), the fused bias + activation + rounding equals its composition bit
+ * for bit, and the bf16 products match the CPU's (the same bf16 operands, fp32 accumulation: only
+ * the summation order differs). */
+static void bits16_equal(const char *name, const uint16_t *d_gpu, const uint16_t *h, size_t n) {
+    uint16_t *g = malloc(n * sizeof *g + 2);
+    assert_non_null(g);
+    gpu->to_host(g, d_gpu, n * sizeof *g);
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += g[i] != h[i];
+    printf("  %-28s %zu of %zu bf16 values differ in their bits\n", name, diff, n);
+    free(g);
+    if (diff) fail_msg("%s: %zu bf16 values differ", name, diff);
+}
+
+static void test_bf16_ops(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    assert_non_null(gpu->to_bf16);
+    assert_non_null(gpu->matmul_forward_bf16);
+    assert_non_null(gpu->matmul_backward_bf16);
+    assert_non_null(gpu->bias_act_forward_bf16);
+    /* rounding: random values plus the awkward ones */
+    const size_t n = 10007;
+    float *x = rand_floats(n, 3);
+    const uint32_t special[] = {0x7FC00000u, 0xFFC00001u, 0x7F800001u, 0x7F800000u, 0xFF800000u, 0x00000001u,
+                                0x80000001u, 0x007FFFFFu, 0x3F808000u, 0x3F818000u, 0x7F7FFFFFu, 0x00000000u};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) memcpy(&x[i], &special[i], 4);
+    uint16_t *h16 = malloc(n * 2);
+    cpu->to_bf16(h16, x, n);
+    float *d_x = dev(x, n * 4);
+    uint16_t *d16 = gpu->alloc(n * 2);
+    gpu->to_bf16(d16, d_x, n);
+    bits16_equal("to_bf16", d16, h16, n);
+
+    /* bias + activation + rounding: against the GPU's own composition (bits) and the CPU (values) */
+    const int N = B * T, F = 37;
+    for (int act = 0; act < 3; act++) {
+        float *pre = rand_floats((size_t)N * F, 3), *bias = rand_floats((size_t)F, 1);
+        float *d_pre = dev(pre, (size_t)N * F * 4), *d_pre2 = dev(pre, (size_t)N * F * 4), *d_bias = dev(bias, (size_t)F * 4);
+        float *d_out = dev(NULL, (size_t)N * F * 4);
+        uint16_t *d_o16 = gpu->alloc((size_t)N * F * 2), *d_ref16 = gpu->alloc((size_t)N * F * 2);
+        gpu->bias_act_forward_bf16((ops_act)act, d_o16, d_pre, d_bias, N, F);
+        gpu->bias_act_forward((ops_act)act, d_out, d_pre2, d_bias, N, F);
+        gpu->to_bf16(d_ref16, d_out, (size_t)N * F);
+        uint16_t *ref16 = malloc((size_t)N * F * 2);
+        gpu->to_host(ref16, d_ref16, (size_t)N * F * 2);
+        bits16_equal("bias_act_forward_bf16 out", d_o16, ref16, (size_t)N * F);
+        uint16_t *c16 = malloc((size_t)N * F * 2);
+        float *cpre = dup_floats(pre, (size_t)N * F), *c32 = malloc((size_t)N * F * 4), *g32 = malloc((size_t)N * F * 4);
+        cpu->bias_act_forward_bf16((ops_act)act, c16, cpre, bias, N, F);
+        expect_close("bias_act_forward_bf16 pre", d_pre, cpre, (size_t)N * F, TOL);
+        for (size_t i = 0; i < (size_t)N * F; i++) { /* widened: within one bf16 step (2^-8 relative) */
+            uint32_t a = (uint32_t)c16[i] << 16, b = (uint32_t)ref16[i] << 16;
+            memcpy(&c32[i], &a, 4), memcpy(&g32[i], &b, 4);
+        }
+        assert_true(rel_err("bias_act_forward_bf16 vs cpu", g32, c32, (size_t)N * F) <= 1.0 / 128);
+        void *all[] = {d_pre, d_pre2, d_bias, d_out, d_o16, d_ref16};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(pre), free(bias), free(ref16), free(c16), free(cpre), free(c32), free(g32);
+    }
+
+    /* the bf16 products */
+    const int IC = 70, OC = 45;
+    for (int variant = 0; variant < 2; variant++) {
+        int bias = variant == 0, acc = variant == 1;
+        float *inp = rand_floats((size_t)N * IC, 1), *w = rand_floats((size_t)OC * IC, 1), *b = rand_floats((size_t)OC, 1);
+        float *out = malloc((size_t)N * OC * 4), *dout = rand_floats((size_t)N * OC, 1);
+        float *dinp = rand_floats((size_t)N * IC, 1), *dw = rand_floats((size_t)OC * IC, 1), *db = rand_floats((size_t)OC, 1);
+        uint16_t *w16 = malloc((size_t)OC * IC * 2), *inp16 = malloc((size_t)N * IC * 2), *scr = malloc((size_t)N * OC * 2);
+        cpu->to_bf16(w16, w, (size_t)OC * IC);
+        float *d_inp = dev(inp, (size_t)N * IC * 4), *d_b = dev(b, (size_t)OC * 4);
+        uint16_t *d_w16 = dev(w16, (size_t)OC * IC * 2), *d_inp16 = gpu->alloc((size_t)N * IC * 2);
+        uint16_t *d_scr = gpu->alloc((size_t)N * OC * 2);
+        float *d_out = dev(NULL, (size_t)N * OC * 4), *d_dout = dev(dout, (size_t)N * OC * 4);
+        float *d_dinp = dev(dinp, (size_t)N * IC * 4), *d_dw = dev(dw, (size_t)OC * IC * 4), *d_db = dev(db, (size_t)OC * 4);
+        cpu->matmul_forward_bf16(out, inp, inp16, 0, w16, bias ? b : NULL, N, IC, OC);
+        gpu->matmul_forward_bf16(d_out, d_inp, d_inp16, 0, d_w16, bias ? d_b : NULL, N, IC, OC);
+        bits16_equal("matmul_forward_bf16 inp16", d_inp16, inp16, (size_t)N * IC);
+        expect_close(bias ? "matmul_forward_bf16 (bias)" : "matmul_forward_bf16", d_out, out, (size_t)N * OC, TOL);
+        cpu->matmul_backward_bf16(dinp, dw, bias ? db : NULL, dout, inp16, w16, N, IC, OC, acc, scr);
+        gpu->matmul_backward_bf16(d_dinp, d_dw, bias ? d_db : NULL, d_dout, d_inp16, d_w16, N, IC, OC, acc, d_scr);
+        expect_close(acc ? "matmul_backward_bf16 dinp (+=)" : "matmul_backward_bf16 dinp", d_dinp, dinp, (size_t)N * IC, TOL);
+        expect_close("matmul_backward_bf16 dweight", d_dw, dw, (size_t)OC * IC, TOL);
+        expect_close("matmul_backward_bf16 dbias", d_db, db, (size_t)OC, TOL);
+        void *all[] = {d_inp, d_b, d_w16, d_inp16, d_scr, d_out, d_dout, d_dinp, d_dw, d_db};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(inp), free(w), free(b), free(out), free(dout), free(dinp), free(dw), free(db), free(w16), free(inp16), free(scr);
+    }
+    assert_string_equal(gpu->last_error(), "");
+    gpu->free(d_x), gpu->free(d16);
+    free(x), free(h16);
+}
+
+/* A tiny model's training step in bf16 precision on both backends: the same bf16 roundings feed
+ * the same products, so the two stay close (an fp32 difference upstream can flip a rounding, hence
+ * looser bounds than fp32's), and differ clearly from the fp32 model (the bf16 path is taken). */
+static void test_bf16_model_step(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    bert_config cfg;
+    small_config(&cfg, 50, 64, 2, 4, 128, 40, 0.1f, 0.2f, 2);
+    bertc_error err;
+    bert_model *mc = NULL, *mg = NULL, *m32 = NULL;
+    assert_int_equal(bert_init_random(&mc, &cfg, 6, &err), 0);
+    assert_int_equal(bert_init_random(&mg, &cfg, 6, &err), 0);
+    assert_int_equal(bert_init_random(&m32, &cfg, 6, &err), 0);
+    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    assert_int_equal(bert_set_precision(mc, 1, &err), 0);
+    assert_int_equal(bert_set_precision(mg, 1, &err), 0);
+    const int Bn = 5, Tn = 31;
+    int32_t *mask, *ids = make_batch(Bn, Tn, cfg.vocab_size, &mask), labels[5] = {0, 1, 1, 0, 1};
+    assert_int_equal(bert_prepare(mc, Bn, Tn, &err), 0);
+    assert_int_equal(bert_prepare(mg, Bn, Tn, &err), 0);
+    assert_int_equal(bert_prepare(m32, Bn, Tn, &err), 0);
+    float lc = bert_forward(mc, ids, mask, NULL, labels, Bn, Tn, 1, 77);
+    float lg = bert_forward(mg, ids, mask, NULL, labels, Bn, Tn, 1, 77);
+    float l32 = bert_forward(m32, ids, mask, NULL, labels, Bn, Tn, 1, 77);
+    printf("  bf16 loss cpu %.7f gpu %.7f (fp32 model %.7f)\n", lc, lg, l32);
+    assert_true(fabsf(lc - lg) <= 1e-3f * fmaxf(1.0f, fabsf(lc)));
+    assert_true(fabsf(lc - l32) > 1e-6f); /* the products really ran in bf16 */
+    assert_true(rel_err("bf16 logits", bert_logits(mg), bert_logits(mc), (size_t)Bn * 2) <= 1e-2);
+    bert_backward(mc, 1.0f), bert_backward(mg, 1.0f);
+    size_t np = bert_num_params(mc);
+    float *gg = back(bert_grads(mg), np);
+    assert_true(rel_err("bf16 gradients", gg, bert_grads(mc), np) <= 2e-2);
+    free(gg);
+    assert_string_equal(gpu->last_error(), "");
+    bert_free(mc), bert_free(mg), bert_free(m32);
     bert_config_free(&cfg);
     free(ids), free(mask);
 }
@@ -857,6 +1052,10 @@ int main(void) {
         cmocka_unit_test(test_optimiser_ops),
         cmocka_unit_test(test_cpu_table_optimiser_matches_host),
         cmocka_unit_test(test_tiny_model_step),
+        cmocka_unit_test(test_large_copies),
+        cmocka_unit_test(test_save_from_device),
+        cmocka_unit_test(test_bf16_ops),
+        cmocka_unit_test(test_bf16_model_step),
         cmocka_unit_test(test_tensor_core_modes),
         cmocka_unit_test(test_minilm_logits),
         cmocka_unit_test(test_train_end_to_end),

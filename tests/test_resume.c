@@ -226,6 +226,61 @@ static void test_resume_is_bit_identical(void **state) {
     }
 }
 
+/* Where the checkpoint file is during a run: after each epoch but the last (the run then goes
+ * straight to its final evaluation and removes it), and never with checkpoint_every = -1
+ * (--no-checkpoint). seen[e] counts epoch e's updates that found the file. */
+typedef struct ck_watch {
+    char file[600];
+    int seen[8], steps[8];
+} ck_watch;
+
+static void watch_checkpoint(const bertc_progress *p, void *user) {
+    ck_watch *w = user;
+    struct stat st;
+    if (strcmp(p->phase, "train") || p->epoch < 1 || p->epoch > 7) return;
+    w->steps[p->epoch]++;
+    w->seen[p->epoch] += stat(w->file, &st) == 0;
+}
+
+static void test_epoch_checkpoints(void **state) {
+    (void)state;
+    for (int every = 0; every >= -1; every--) {
+        char out[512];
+        snprintf(out, sizeof out, "%s/ckwatch%d", dir, -every);
+        bertc_train_options o;
+        options(&o, out, 1);
+        o.patience = 0;
+        o.checkpoint_every = every;
+        ck_watch w = {0};
+        snprintf(w.file, sizeof w.file, "%s/checkpoint/%s", out, CHECKPOINT_FILE);
+        o.on_progress = watch_checkpoint;
+        o.user = &w;
+        bertc_train_result r;
+        bertc_error err = {0};
+        if (bertc_train(&o, &r, &err)) fail_msg("%s", err.msg);
+        printf("  checkpoint_every %d: updates that found a checkpoint, by epoch: %d/%d %d/%d %d/%d\n", every, w.seen[1],
+               w.steps[1], w.seen[2], w.steps[2], w.seen[3], w.steps[3]);
+        assert_int_equal(w.steps[1], 10);
+        assert_int_equal(w.seen[1], 0);
+        assert_int_equal(w.seen[2], every == 0 ? w.steps[2] : 0);
+        assert_int_equal(w.seen[3], every == 0 ? w.steps[3] : 0);
+        struct stat st;
+        assert_int_not_equal(stat(w.file, &st), 0); /* none left at the end */
+        assert_true(r.save_seconds >= 0 && r.eval_seconds > 0 && r.wall_seconds >= r.train_seconds + r.eval_seconds);
+    }
+    /* pausing needs the checkpoint it resumes from */
+    bertc_train_options o;
+    char out[512];
+    snprintf(out, sizeof out, "%s/ckpause", dir);
+    options(&o, out, 1);
+    o.checkpoint_every = -1;
+    o.stop_after_epoch = 1;
+    bertc_train_result r;
+    bertc_error err = {0};
+    assert_int_equal(bertc_train(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "needs checkpoints"));
+}
+
 /* Leaves an interrupted run (checkpoint after update 3) in OUT/name. */
 static void interrupted_at_3(const char *name, char *out, size_t n) {
     path(out, n, name);
@@ -442,6 +497,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_resume_with_other_options_is_refused),
+        cmocka_unit_test(test_epoch_checkpoints),
         cmocka_unit_test(test_damaged_checkpoint_is_refused),
         cmocka_unit_test(test_skip_nonfinite),
         cmocka_unit_test(test_never_saves_nan_weights),

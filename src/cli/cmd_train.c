@@ -72,6 +72,8 @@ static void usage(const bertc_train_options *d) {
            "reliability (docs/RELIABILITY.md):\n"
            "  --checkpoint-every N     also checkpoint to OUT/checkpoint every N updates (always: after each epoch\n"
            "                           and on Ctrl-C / SIGTERM; removed when the run completes)\n"
+           "  --no-checkpoint          no checkpoint after each epoch (a short GPU run spends more time writing\n"
+           "                           the weights and AdamW state than training); Ctrl-C still writes one\n"
            "  --resume OUT             continue the interrupted run in OUT with its own options (only --threads and\n"
            "                           --quiet may be given with it)\n"
            "  --deterministic          bit-identical results, resumed or not, for the same --threads (kept on resume)\n"
@@ -161,6 +163,7 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--seed")) o.seed = args_u64(&a);
         else if (!strcmp(f, "--no-eval-train")) o.eval_train = 0;
         else if (!strcmp(f, "--checkpoint-every")) o.checkpoint_every = (int)args_long(&a, 0, 1 << 30);
+        else if (!strcmp(f, "--no-checkpoint")) o.checkpoint_every = -1;
         else if (!strcmp(f, "--deterministic")) o.deterministic = 1;
         else if (!strcmp(f, "--layer-lr-decay")) o.layer_lr_decay = (float)args_double(&a, 1e-6, 1);
         else if (!strcmp(f, "--freeze-embeddings")) o.freeze_embeddings = 1;
@@ -229,6 +232,9 @@ int cmd_train(int argc0, char **argv0) {
         printf("\n");
     }
     printf("%ld updates in %.1f s (%.1f examples/s); model written to %s\n", r.steps, r.train_seconds, r.examples_per_s, o.out_dir);
+    printf("wall %.1f s: training %.1f, evaluation %.1f, checkpoints and model %.1f, data and model loading %.1f\n",
+           r.wall_seconds, r.train_seconds, r.eval_seconds, r.save_seconds,
+           r.wall_seconds - r.train_seconds - r.eval_seconds - r.save_seconds);
     printf("report: %s/report.html\n", o.out_dir);
     bertc_train_options_release(keep);
     recipe_free(argv, argc0, argv0);

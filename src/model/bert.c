@@ -509,19 +509,10 @@ int bert_save(const bert_model *m, const char *model_dir, bertc_error *err) {
     if (rc) return rc;
     char path[4096];
     st_write_tensor *t = calloc(m->n_tensors, sizeof *t);
-    float *host = NULL;
     if (!t) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
-    /* On the CPU the arena is host memory already; elsewhere bring it over once. */
+    /* On the CPU the arena is host memory already; elsewhere the writer fetches it piece by piece */
     const float *params = m->params;
-    if (strcmp(m->be->name, "cpu") != 0) {
-        host = malloc(m->num_params * sizeof(float));
-        if (!host) {
-            free(t);
-            return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
-        }
-        m->be->to_host(host, m->params, m->num_params * sizeof(float));
-        params = host;
-    }
+    st_fetch_fn fetch = strcmp(m->be->name, "cpu") != 0 ? m->be->to_host : NULL;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const bert_param_info *p = &m->table[i];
         t[i].name = p->name;
@@ -532,12 +523,11 @@ int bert_save(const bert_model *m, const char *model_dir, bertc_error *err) {
     }
     static const char *const meta[] = {"format", "pt"};
     snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
-    rc = safetensors_write(path, t, m->n_tensors, meta, 1, err);
+    rc = safetensors_write_fetch(path, t, m->n_tensors, meta, 1, fetch, err);
     if (!rc) {
         snprintf(path, sizeof path, "%s/config.json", model_dir);
         rc = bert_config_save(&m->cfg, path, err);
     }
-    free(host);
     free(t);
     return rc;
 }
@@ -679,19 +669,10 @@ int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
     return 0;
 }
 
+/* The sum of squares in double is finite exactly when every weight is: a float's square is at
+ * most 1.2e77, so no sum of finite ones overflows. It runs where the weights are (no host copy). */
 int bert_params_finite(const bert_model *m) {
-    size_t n = m->num_params;
-    const float *p = m->params;
-    float *host = NULL;
-    if (strcmp(m->be->name, "cpu") != 0) {
-        if (!(host = malloc(n * sizeof(float) + 1))) return 0;
-        m->be->to_host(host, m->params, n * sizeof(float));
-        p = host;
-    }
-    int ok = 1;
-    for (size_t i = 0; i < n && ok; i++) ok = isfinite(p[i]);
-    free(host);
-    return ok;
+    return isfinite(m->be->sum_squares(m->params, m->num_params));
 }
 
 /* ------------------------------------------------------------------------------------------

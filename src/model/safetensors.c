@@ -548,6 +548,24 @@ static void sb_put_json_string(strbuf *b, const char *s) {
 
 int safetensors_write(const char *path, const st_write_tensor *t, size_t n, const char *const *metadata_kv,
                       size_t n_meta, bertc_error *err) {
+    return safetensors_write_fetch(path, t, n, metadata_kv, n_meta, NULL, err);
+}
+
+/* Writes n bytes of fetched data through a reused host buffer. */
+static int write_fetched(fs_atomic_file *out, const char *src, size_t n, st_fetch_fn fetch, char **buf, bertc_error *err) {
+    enum { PIECE = 16 << 20 };
+    if (!*buf && !(*buf = malloc(PIECE))) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += PIECE) {
+        size_t k = n - off < (size_t)PIECE ? n - off : (size_t)PIECE;
+        fetch(*buf, src + off, k);
+        rc = fs_atomic_write(out, *buf, k, err);
+    }
+    return rc;
+}
+
+int safetensors_write_fetch(const char *path, const st_write_tensor *t, size_t n, const char *const *metadata_kv,
+                            size_t n_meta, st_fetch_fn fetch, bertc_error *err) {
     if (n_meta && !metadata_kv) return bertc_errorf(err, BERTC_EINVAL, "%s: %zu metadata pairs but no list", path, n_meta);
     size_t *nbytes = calloc(n ? n : 1, sizeof *nbytes);
     if (!nbytes) return bertc_errorf(err, BERTC_ENOMEM, "%s: out of memory", path);
@@ -634,8 +652,13 @@ int safetensors_write(const char *path, const st_write_tensor *t, size_t n, cons
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
     rc = fs_atomic_write(&out, len8, 8, err);
     if (!rc) rc = fs_atomic_write(&out, h.s, h.len, err);
-    for (size_t i = 0; i < n && !rc; i++)
-        if (nbytes[i]) rc = fs_atomic_write(&out, t[i].data, nbytes[i], err);
+    char *piece = NULL;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!nbytes[i]) continue;
+        rc = fetch ? write_fetched(&out, (const char *)t[i].data, nbytes[i], fetch, &piece, err)
+                   : fs_atomic_write(&out, t[i].data, nbytes[i], err);
+    }
+    free(piece);
     if (rc) fs_atomic_abort(&out);
     else rc = fs_atomic_commit(&out, err);
 done:

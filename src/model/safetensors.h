@@ -63,5 +63,11 @@ typedef struct st_write_tensor {
  * or a list of key/value string pairs (n_meta pairs). */
 int safetensors_write(const char *path, const st_write_tensor *t, size_t n,
                       const char *const *metadata_kv, size_t n_meta, bertc_error *err);
+/* The same for tensors that live elsewhere (a GPU's memory): each t[i].data is handed to
+ * fetch(dst, src, bytes), which copies it to host memory, a piece at a time, so no host copy of
+ * the whole model is made (a fresh 440 MB buffer costs more in page faults than the copy). */
+typedef void (*st_fetch_fn)(void *host_dst, const void *src, size_t bytes);
+int safetensors_write_fetch(const char *path, const st_write_tensor *t, size_t n, const char *const *metadata_kv,
+                            size_t n_meta, st_fetch_fn fetch, bertc_error *err);
 
 #endif

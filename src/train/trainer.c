@@ -365,7 +365,10 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             int stop = o->stop && *o->stop;
             if (ckdir && (stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0))) {
                 st.train_seconds = train_time0 + (now_s() - t_epoch);
-                if ((rc = save_checkpoint(m, h, &st, &opt, best, err))) goto done;
+                double t_save = now_s();
+                rc = save_checkpoint(m, h, &st, &opt, best, err);
+                r->save_seconds += now_s() - t_save;
+                if (rc) goto done;
             }
             if (stop) {
                 r->steps = st.step;
@@ -386,7 +389,10 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 fprintf(h->metrics_jsonl, "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f}\n",
                         epoch, st.step, train_loss_running, train_acc_running);
         } else {
-            if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
+            double t_eval = now_s();
+            rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
+            r->eval_seconds += now_s() - t_eval;
+            if (rc) goto done;
             double vacc = metrics_accuracy(&mt), vloss = metrics_loss(&mt);
             int improved = vacc > st.best_acc;
             if (h && h->metrics_jsonl)
@@ -400,8 +406,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 st.best_acc = vacc;
                 st.best_epoch = epoch;
                 st.bad_epochs = 0;
+                /* kept in memory (and in the checkpoint); the model folder is written once, at the end */
                 be->to_host(best, params, np * sizeof *best);
-                if (h && h->save_best && (rc = h->save_best(h->ctx, err))) goto done;
             } else if (o->patience > 0 && ++st.bad_epochs >= o->patience) {
                 st.stopped_early = 1;
                 st.finished = 1;
@@ -414,7 +420,14 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         epoch_sums_reset(&st);
         if (st.epoch > o->epochs) st.finished = 1;
         int stop = o->stop && *o->stop;
-        if (ckdir && (o->checkpoint_every >= 0 || stop) && (rc = save_checkpoint(m, h, &st, &opt, best, err))) goto done;
+        /* After the last epoch the run goes straight to its final evaluation and model, and the
+         * checkpoint would be removed unread: a crash there resumes from the epoch before. */
+        if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished))) {
+            double t_save = now_s();
+            rc = save_checkpoint(m, h, &st, &opt, best, err);
+            r->save_seconds += now_s() - t_save;
+            if (rc) goto done;
+        }
         if (stop && !st.finished) {
             r->steps = st.step;
             rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
@@ -440,7 +453,10 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
         be->to_device(params, best, np * sizeof *best);
         bert_params_changed(m);
-        if ((rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
+        double t_eval = now_s();
+        rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
+        r->eval_seconds += now_s() - t_eval;
+        if (rc) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {
             /* The best weights' full validation metrics (per class, confusion matrix) for the report. */
@@ -448,11 +464,18 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             metrics_write_json(&mt, h->label_names, h->metrics_jsonl);
             fputs("}\n", h->metrics_jsonl);
         }
-    } else if (h && h->save_best && (rc = h->save_best(h->ctx, err))) {
-        goto done;
+    }
+    if (h && h->save_best) { /* the best weights (or, without validation, the last) */
+        double t_save = now_s();
+        rc = h->save_best(h->ctx, err);
+        r->save_seconds += now_s() - t_save;
+        if (rc) goto done;
     }
     if (o->eval_train) {
-        if ((rc = trainer_evaluate(m, train, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err))) goto done;
+        double t_eval = now_s();
+        rc = trainer_evaluate(m, train, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
+        r->eval_seconds += now_s() - t_eval;
+        if (rc) goto done;
         r->train = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
     }
 done:

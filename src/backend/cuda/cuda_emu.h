@@ -170,6 +170,9 @@ inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) 
 inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, void *) {
     return cudaMemcpy(d, s, n, k);
 }
+inline cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
+inline cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+inline cudaError_t cudaStreamSynchronize(void *) { return 0; }
 inline cudaError_t cudaGetDeviceCount(int *n) {
     *n = 1;
     return 0;
@@ -195,6 +198,7 @@ typedef int cublasMath_t;
 #define CUBLAS_COMPUTE_32F_FAST_TF32 1
 #define CUBLAS_COMPUTE_32F_FAST_16BF 2
 #define CUDA_R_32F 0
+#define CUDA_R_16BF 14
 #define CUBLAS_GEMM_DEFAULT 0
 #define CUBLAS_DEFAULT_MATH 0
 
@@ -205,13 +209,29 @@ inline cublasStatus_t cublasCreate(cublasHandle_t *h) {
 inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return 0; }
 inline const char *cublasGetStatusString(cublasStatus_t) { return "emulated cuBLAS error"; }
 
+/* A column-major operand of `rows` x `cols` (leading dimension ld) as fp32: itself, or a bf16
+ * one widened (exactly) into `keep`. */
+inline const float *emu_operand(const void *p, cudaDataType t, int rows, int cols, int ld, std::vector<float> &keep) {
+    if (t != CUDA_R_16BF) return (const float *)p;
+    size_t n = cols > 0 ? (size_t)(cols - 1) * ld + rows : 0;
+    keep.resize(n);
+    const uint16_t *h = (const uint16_t *)p;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)h[i] << 16;
+        memcpy(&keep[i], &u, sizeof u);
+    }
+    return keep.data();
+}
+
 inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                                   const void *alpha, const void *A, cudaDataType, int lda, const void *B, cudaDataType,
-                                   int ldb, const void *beta, void *C, cudaDataType, int ldc, cublasComputeType_t,
-                                   cublasGemmAlgo_t) {
+                                   const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
+                                   cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType, int ldc,
+                                   cublasComputeType_t, cublasGemmAlgo_t) {
+    std::vector<float> a32, b32;
+    const float *a = emu_operand(A, at, ta ? k : m, ta ? m : k, lda, a32);
+    const float *b = emu_operand(B, bt, tb ? n : k, tb ? k : n, ldb, b32);
     cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
-                *(const float *)alpha, (const float *)A, lda, (const float *)B, ldb, *(const float *)beta, (float *)C,
-                ldc);
+                *(const float *)alpha, a, lda, b, ldb, *(const float *)beta, (float *)C, ldc);
     return 0;
 }
 

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Everything the GPU check carries to the device machine, under the device tool's 64 MiB:
+#   .gpu-deps-gz/     the bundle of bundle-deps.sh with OpenBLAS gzipped (36 -> 11 MB)
+#   models/minilm-bf16/  all-MiniLM-L6-v2 with its weights rounded to bf16 (87 -> 44 MB): CPU and
+#                     GPU read the same file, so the parity checks are unaffected
+#   gpu-data/         the 2,000 + 500 IMDB reviews of a bertc split (split.jsonl), as gzipped JSON
+#                     Lines (the tarball does not travel)
+# Needs python3 with numpy, models/minilm (scripts/get-model.sh minilm) and a split.jsonl
+# (default: runs/experiment/minilm-dropout-fix-42/bertc/split.jsonl, or SPLIT=...).
+# Then, with the device tool:
+#   run(command="mv .gpu-deps-gz .gpu-deps && gunzip .gpu-deps/lib/libopenblas.so.0.gz &&
+#       BERTC_MINILM=models/minilm-bf16 bash scripts/gpu-check.sh",
+#       carry=[".gpu-deps-gz", "models/minilm-bf16", "gpu-data"], timeout_s=420)
+set -eu
+cd "$(dirname "$0")/../.."
+SPLIT=${SPLIT:-runs/experiment/minilm-dropout-fix-42/bertc/split.jsonl}
+TARBALL=${TARBALL:-../shared/data/aclImdb_v1.tar.gz}
+sh scripts/gpu/bundle-deps.sh
+rm -rf .gpu-deps-gz
+cp -a .gpu-deps .gpu-deps-gz
+gzip -9 .gpu-deps-gz/lib/libopenblas.so.0
+grep -qx '/.gpu-deps-gz/' .git/info/exclude 2>/dev/null || echo '/.gpu-deps-gz/' >> .git/info/exclude
+grep -qx '/gpu-data/' .git/info/exclude 2>/dev/null || echo '/gpu-data/' >> .git/info/exclude
+mkdir -p models/minilm-bf16 gpu-data
+python3 - "$SPLIT" "$TARBALL" <<'PY'
+import gzip, json, struct, sys, tarfile
+import numpy as np
+
+# the model: F32 tensors rounded to BF16 (to nearest even, as bertc's to_bf16), others as they are
+src, dst = "models/minilm/model.safetensors", "models/minilm-bf16/model.safetensors"
+with open(src, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    hdr = json.loads(f.read(n))
+    data = f.read()
+out, chunks, off = {}, [], 0
+for name, t in hdr.items():
+    if name == "__metadata__":
+        continue
+    a, b = t["data_offsets"]
+    if t["dtype"] == "F32":
+        x = np.frombuffer(data[a:b], dtype=np.uint32)
+        buf, dt = ((x + 0x7FFF + ((x >> 16) & 1)) >> 16).astype(np.uint16).tobytes(), "BF16"
+    else:
+        buf, dt = data[a:b], t["dtype"]
+    out[name] = {"dtype": dt, "shape": t["shape"], "data_offsets": [off, off + len(buf)]}
+    chunks.append(buf)
+    off += len(buf)
+h = json.dumps(out).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open(dst, "wb") as f:
+    f.write(struct.pack("<Q", len(h)))
+    f.write(h)
+    for c in chunks:
+        f.write(c)
+
+# the data: the split's reviews in its order (train from aclImdb/train, val from aclImdb/test)
+split = [json.loads(l) for l in open(sys.argv[1])]
+where = lambda r: ("aclImdb/train/" if r["split"] == "train" else "aclImdb/test/") + r["id"]
+want = {where(r) for r in split}
+texts = {}
+with tarfile.open(sys.argv[2]) as t:
+    for m in t:
+        if m.name in want:
+            texts[m.name] = t.extractfile(m).read().decode("utf-8")
+for sp, fn in (("train", "gpu-data/imdb-train.jsonl.gz"), ("val", "gpu-data/imdb-val.jsonl.gz")):
+    with gzip.open(fn, "wt") as f:
+        for r in split:
+            if r["split"] == sp:
+                f.write(json.dumps({"text": texts[where(r)], "label": r["label"]}) + "\n")
+print("prepare-carry: %d reviews, model %s" % (len(texts), dst))
+PY
+cp models/minilm/config.json models/minilm/vocab.txt models/minilm-bf16/
+[ -f models/minilm/tokenizer_config.json ] && cp models/minilm/tokenizer_config.json models/minilm-bf16/
+du -shc .gpu-deps-gz models/minilm-bf16 gpu-data
