@@ -6,7 +6,8 @@ example order), so that nothing random differs: the per-update losses must agree
     python3 reference/check_train_parity.py [--model models/minilm] [--train-size 64] [--epochs 2]
 
 Prints each update's loss from both tools and the largest difference; exits 1 when it is over
---tolerance. With dropout on (the recipes), the runs differ by their dropout masks alone.
+--tolerance. With --dropout, the recipe's dropout stays on and the reference replays bertc's masks
+(reference/bertc_dropout.py): the losses must agree all the same.
 """
 import argparse
 import json
@@ -28,18 +29,22 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--dropout", action="store_true",
+                   help="keep the recipe's dropout, the reference replaying bertc's masks (--bertc-dropout)")
     a = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="bertc-parity-")
     common = ["--recipe", a.recipe, "--model", a.model, "--train", f"{a.data}:aclImdb/train",
               "--val", f"{a.data}:aclImdb/test", "--epochs", str(a.epochs), "--seed", str(a.seed),
-              "--hidden-dropout", "0", "--attention-dropout", "0", "--classifier-dropout", "0", "--threads", str(a.threads)]
+              "--threads", str(a.threads)]
+    if not a.dropout:
+        common += ["--hidden-dropout", "0", "--attention-dropout", "0", "--classifier-dropout", "0"]
     split = os.path.join(tmp, "split.jsonl")
     subprocess.run(["./bertc", "train", *common, "--train-size", str(a.train_size), "--val-size", "32",
                     "--out", os.path.join(tmp, "bertc"), "--save-split", split, "--quiet"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     hf_log = os.path.join(tmp, "hf-steps.jsonl")
     subprocess.run([sys.executable, "reference/finetune_hf.py", *common, "--split", split, "--bertc-draws",
-                    "--step-log", hf_log], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    *(["--bertc-dropout"] if a.dropout else []), "--step-log", hf_log], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(os.path.join(tmp, "bertc", "metrics.jsonl")) as f:
         ours = [json.loads(line) for line in f]
     ours = [x["loss"] for x in ours if x.get("type") == "step"]

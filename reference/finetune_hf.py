@@ -14,6 +14,8 @@ accuracy and loss. Never needed to build or test bertc.
 --bertc-draws replaces torch's two other random draws with bertc's (the initial classifier, and the
 order of the examples in each epoch, both from bertc_rng seeded with the seed), so that a comparison
 differs only by the dropout masks; reference/check_train_parity.py uses it with dropout off.
+--bertc-dropout (with --bertc-draws) replaces the masks too, by bertc's own (reference/bertc_dropout.py):
+then the two runs differ by float rounding alone (check_train_parity.py --dropout).
 """
 import argparse
 import copy
@@ -68,6 +70,9 @@ def parse_args():
                    help="take the two random draws bertc makes from the seed instead of torch's: the initial "
                         "classifier (and pooler, if the checkpoint lacks one) and the order of the examples in "
                         "each epoch; dropout masks stay torch's (a diagnostic, not the reference as written)")
+    p.add_argument("--bertc-dropout", action="store_true",
+                   help="with --bertc-draws: bertc's dropout masks too (reference/bertc_dropout.py), so that the runs "
+                        "differ by float rounding alone (a diagnostic)")
     for key, typ in RECIPE_KEYS.items():
         if key == "freeze-embeddings":
             p.add_argument("--" + key, action="store_const", const=True)
@@ -181,6 +186,14 @@ def main():
     model = AutoModelForSequenceClassification.from_pretrained(s["model"], **kw)
     if a.bertc_draws:
         bertc_init_heads(model, s["model"], s["seed"])
+    replay = None
+    if a.bertc_dropout:
+        if not a.bertc_draws or s["rdrop"] > 0:
+            sys.exit("--bertc-dropout needs --bertc-draws and no R-Drop")
+        import bertc_dropout
+        c = model.config
+        p_cls = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
+        replay = bertc_dropout.install(model, c.hidden_dropout_prob, c.attention_probs_dropout_prob, p_cls, s["seed"])
 
     # Layer-wise lr decay and freezing as bertc does them (src/train/regularise.h): depth 0 for the pooler and
     # classifier, L - i for encoder layer i, L + 1 for the embeddings; lr * decay^depth. Frozen tensors get no
@@ -254,6 +267,8 @@ def main():
                 loss = loss + s["rdrop"] * kl.mean()
                 logits = both[:len(idx)]
             else:
+                if replay:
+                    replay.next_micro_batch()
                 logits = model(input_ids=tr[0][idx], attention_mask=tr[1][idx], token_type_ids=tr[2][idx]).logits
                 loss = loss_fn(logits, tr[3][idx])
             opt.zero_grad()

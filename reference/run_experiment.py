@@ -51,8 +51,10 @@ def one(tool, model, recipe, seed, a):
                "--seed", str(seed), "--threads", str(a.threads), "--summary", summary] + extra
         if tool == "pytorch-bertc-draws":
             cmd.append("--bertc-draws")
+        elif tool == "pytorch-bertc-masks":
+            cmd += ["--bertc-draws", "--bertc-dropout"]
         elif tool != "pytorch":
-            sys.exit(f"unknown tool '{tool}' (bertc, pytorch, pytorch-bertc-draws)")
+            sys.exit(f"unknown tool '{tool}' (bertc, pytorch, pytorch-bertc-draws, pytorch-bertc-masks)")
     wall = run(cmd, os.path.join(d, f"{tool}.log"))
     with open(summary) as f:
         s = json.load(f)
@@ -79,7 +81,8 @@ def main():
     p.add_argument("--recipes", nargs="+", default=["overfit", "dropout-fix", "warmup-decay"])
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     # pytorch-bertc-draws: the reference with bertc's initial classifier and example order (--bertc-draws),
-    # so that only the dropout masks (and rounding) differ between the two tools
+    # so that only the dropout masks (and rounding) differ between the two tools; pytorch-bertc-masks: bertc's
+    # dropout masks too (--bertc-dropout), so that only float rounding differs
     p.add_argument("--tools", nargs="+", default=["bertc", "pytorch"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/experiment")
