@@ -242,6 +242,7 @@ int bertc_predict(bertc_model *m, const char *const *texts, const char *const *p
 typedef struct bertc_bench_options {
     const char *model_dir, *config_path, *shape;
     const char *precision;          /* one of bertc_bench_precisions(); default "fp32" */
+    const char *device;             /* as bertc train's --device; NULL or "cpu": the CPU */
     const char *what;               /* comma list of latency,eval,step,matmul; NULL: all */
     int threads;                    /* 0 = all cores */
     int warmup, reps;               /* untimed and timed runs of each measurement (1, 5) */

@@ -11,7 +11,7 @@
 #   4. the dropout-fix recipe (3 epochs of 2,000 examples at 128 tokens + evaluations) on the
 #      bert-base shape with random weights, timed in each precision; throughput and MFU; then the
 #      real IMDB dropout-fix on MiniLM (gpu-data/, when carried) in fp32 and bf16
-#   5. a per-op time profile of a short bert-base run (bf16 and fp32)
+#   5. a per-op time profile of a short bert-base run (bf16 and fp32); bertc bench --device cuda
 #   6. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
 # Every figure goes to $OUT/gpu-check.txt ($OUT is where the device tool collects files; without
 # it, ./gpu-check.txt). Data: synthetic JSON Lines (filler words and one "good"/"bad" that
@@ -243,6 +243,11 @@ for opts in "--device cuda --precision bf16" "--device cuda"; do
     BERTC_CUDA_PROFILE=1 guarded 120 ./bertc train --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" \
         --train-size 320 --max-length 128 --batch-size 16 --epochs 1 --no-eval-train --quiet $opts \
         --out "$WORK/profile-$i" > /dev/null || true
+done
+
+section "bertc bench --device cuda, bert-base shape: training step (16 x 128), evaluation (32 x 128), latency (1 x 128)"
+for prec in bf16 fp32; do
+    guarded 150 ./bertc bench --shape bert-base --device cuda --precision "$prec" --reps 20 --warmup 3 --human || true
 done
 
 section "PyTorch + transformers, same card, bert-base shape, batch 16 x 128 tokens, full AdamW steps"

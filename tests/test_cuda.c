@@ -152,6 +152,14 @@ static void test_refusal_is_one_clear_line(void **state) {
     assert_int_equal(bertc_train(&o, &r, &err), BERTC_EUNSUPPORTED);
     printf("  bertc_train: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "--device cuda: "));
+    /* bertc bench refuses the same way */
+    bertc_bench_options bo;
+    bertc_bench_options_default(&bo);
+    bo.shape = "minilm";
+    bo.device = "cuda";
+    memset(&err, 0, sizeof err);
+    assert_int_equal(bertc_bench(&bo, NULL, NULL, &err), BERTC_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "--device cuda: "));
     /* in bf16 precision too (the GPU's bf16 products need the GPU) */
     o.precision = "bf16";
     memset(&err, 0, sizeof err);
@@ -687,6 +695,40 @@ static void test_save_from_device(void **state) {
     bert_config_free(&cfg);
 }
 
+/* bertc bench --device: the three measurements run on the device (the sgemm trace, CPU-only, is
+ * left out of "all" and refused when asked for), each row saying where it ran. */
+static void test_bench_on_device(void **state) {
+    (void)state;
+    if (!have_gpu() || standing_in) return;
+    char cfgpath[200];
+    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", model_dir);
+    bertc_bench_options o;
+    bertc_bench_options_default(&o);
+    o.config_path = cfgpath;
+    o.device = "cuda";
+    o.precision = "bf16";
+    o.seq = 16, o.train_batch = 2, o.eval_batch = 2, o.reps = 2, o.warmup = 1;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    bertc_error err = {0};
+    assert_int_equal(bertc_bench(&o, f, NULL, &err), 0);
+    rewind(f);
+    char line[2048];
+    int rows = 0, on_device = 0;
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        on_device += strstr(line, "\"device\":\"cuda\"") != NULL && strstr(line, "\"precision\":\"bf16\"") != NULL;
+        assert_null(strstr(line, "matmul_step"));
+    }
+    fclose(f);
+    printf("  bench --device cuda: %d rows, %d on the device in bf16\n", rows, on_device);
+    assert_int_equal(rows, 3);
+    assert_int_equal(on_device, 3);
+    o.what = "matmul";
+    assert_int_equal(bertc_bench(&o, NULL, NULL, &err), BERTC_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "not with --device cuda"));
+}
+
 /* bf16 mixed precision (--precision bf16): the rounding is the CPU's bit for bit (NaN, infinities,
  * subnormals and ties included), the fused bias + activation + rounding equals its composition bit
  * for bit, and the bf16 products match the CPU's (the same bf16 operands, fp32 accumulation: only
@@ -1054,6 +1096,7 @@ int main(void) {
         cmocka_unit_test(test_tiny_model_step),
         cmocka_unit_test(test_large_copies),
         cmocka_unit_test(test_save_from_device),
+        cmocka_unit_test(test_bench_on_device),
         cmocka_unit_test(test_bf16_ops),
         cmocka_unit_test(test_bf16_model_step),
         cmocka_unit_test(test_tensor_core_modes),

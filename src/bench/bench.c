@@ -122,7 +122,7 @@ static const char *json_escape(const char *s, char *buf, size_t size) {
 
 typedef struct bench_ctx {
     const bertc_bench_options *o;
-    const char *shape, *precision;
+    const char *shape, *precision, *device;
     char shape_json[1024];      /* shape, escaped for JSON */
     char wait_policy[64];       /* OMP_WAIT_POLICY as set ("default" when unset), escaped */
     const bert_config *cfg;
@@ -142,11 +142,11 @@ static void emit(const bench_ctx *x, const char *what, int batch, timing t, doub
     if (x->json) {
         fprintf(x->json,
                 "{\"tool\":\"bertc\",\"shape\":\"%s\",\"what\":\"%s\",\"batch\":%d,\"seq\":%d,\"threads\":%d,"
-                "\"precision\":\"%s\",\"warmup\":%d,\"reps\":%d,\"seconds_median\":%.6g,\"seconds_min\":%.6g,"
+                "\"device\":\"%s\",\"precision\":\"%s\",\"warmup\":%d,\"reps\":%d,\"seconds_median\":%.6g,\"seconds_min\":%.6g,"
                 "\"examples_per_s\":%.6g,\"gflop\":%.6g,\"gflop_per_s\":%.6g,\"gflop_per_s_best\":%.6g,"
                 "\"peak_rss_mib\":%.1f,\"layers\":%d,\"hidden\":%d,\"heads\":%d,\"intermediate\":%d,\"vocab\":%d,"
                 "\"num_labels\":%d,\"omp_wait_policy\":\"%s\"%s}\n",
-                x->shape_json, what, batch, x->o->seq, x->threads, x->precision, x->o->warmup, x->o->reps, t.median, t.min,
+                x->shape_json, what, batch, x->o->seq, x->threads, x->device, x->precision, x->o->warmup, x->o->reps, t.median, t.min,
                 batch / t.median, flop * 1e-9, flop * 1e-9 / t.median, flop * 1e-9 / t.min, rss, c->num_hidden_layers,
                 c->hidden_size, c->num_attention_heads, c->intermediate_size, c->vocab_size, c->num_labels,
                 x->wait_policy, extra_json ? extra_json : "");
@@ -206,15 +206,21 @@ static uint64_t mix64(uint64_t z) {
 }
 
 /* One optimiser update as trainer_run makes it (one micro-batch): zero the gradients, forward
- * in training mode (dropout on), backward, clip to norm 1, AdamW. Returns the loss. If the
- * trainer's update gains a stage (e.g. refreshing low-precision weight copies), add it here. */
+ * in training mode (dropout on), backward, clip to norm 1, AdamW, and the bf16 copy of the
+ * weights marked stale (re-rounded before the next forward). Returns the loss. If the trainer's
+ * update gains a stage, add it here. On a GPU the step ends when its last op has run: a copy
+ * of one weight back to the host waits for it. */
 static float train_step(step_state *s) {
+    const bertc_backend *be = bert_backend(s->m);
     bert_zero_grad(s->m);
     uint64_t dseed = mix64(s->seed ^ mix64(++s->n));
     float loss = bert_forward(s->m, s->d->ids, s->d->mask, s->d->types, s->d->labels, s->B, s->T, 1, dseed);
     bert_backward(s->m, 1.0f);
-    clip_grad_norm(bert_grads(s->m), bert_num_params(s->m), 1.0f);
+    clip_grad_norm_on(be, bert_grads(s->m), bert_num_params(s->m), 1.0f);
     adamw_step(&s->opt, bert_params(s->m), bert_grads(s->m), 2e-5f);
+    bert_params_changed(s->m);
+    float w;
+    be->to_host(&w, bert_params(s->m), sizeof w);
     return loss;
 }
 
@@ -228,7 +234,7 @@ static int step_init(step_state *s, bert_model *m, const bench_data *d, int B, i
     if (!s->groups) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         s->groups[i] = (adamw_group){info[i].offset, info[i].numel, info[i].no_decay ? 0.0f : 0.01f, 1.0f};
-    return adamw_init(&s->opt, bert_num_params(m), s->groups, n, err);
+    return adamw_init_on(&s->opt, bert_backend(m), bert_num_params(m), s->groups, n, err);
 }
 
 static void step_free(step_state *s) {
@@ -428,8 +434,18 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     int rc = check_what(o->what, err);
     if (rc) return rc;
 
+    const char *device = o->device && *o->device ? o->device : "cpu";
+    const bertc_backend *be = NULL;
+    if (strcmp(device, "cpu")) {
+        if (o->peak || (o->what && wants(o->what, "matmul")))
+            return bertc_errorf(err, BERTC_EUNSUPPORTED, "bench: --peak and matmul time the CPU's sgemm; not with --device %s",
+                                device);
+        char why[256];
+        if (!(be = bertc_backend_by_name(device, why, sizeof why))) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
+    }
     bertc_set_threads(o->threads);
-    bench_ctx x = {.o = o, .precision = prec->name, .threads = omp_get_max_threads(), .json = jsonl, .human = human};
+    bench_ctx x = {.o = o, .precision = prec->name, .device = device, .threads = omp_get_max_threads(), .json = jsonl,
+                   .human = human};
     bert_config shape_cfg;
     if (o->peak) {
         /* The products of the given shape (bert-base by default); weights are not needed. */
@@ -477,6 +493,10 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         bert_free(m);
         return rc;
     }
+    if (be && (rc = bert_set_backend(m, be, err))) { /* before the precision: bf16 copies live on the device */
+        bert_free(m);
+        return rc;
+    }
     if (prec->apply && (rc = prec->apply(m, err))) {
         bert_free(m);
         return rc;
@@ -491,9 +511,9 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     if (!rc) rc = data_make(&d, c, Bmax, T, o->seed, err);
     if (rc) goto done;
     if (human) {
-        fprintf(human, "bertc bench: %s (%d layers, hidden %d, %d heads, ffn %d), %s, %d thread%s, %d warm-up + %d timed runs\n",
-                x.shape, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, c->intermediate_size, x.precision,
-                x.threads, x.threads == 1 ? "" : "s", o->warmup, o->reps);
+        fprintf(human, "bertc bench: %s (%d layers, hidden %d, %d heads, ffn %d), %s, %s, %d thread%s, %d warm-up + %d timed runs\n",
+                x.shape, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, c->intermediate_size, device,
+                x.precision, x.threads, x.threads == 1 ? "" : "s", o->warmup, o->reps);
         human_header(human);
     }
     /* From the smallest footprint to the largest, so that each row's peak RSS is its own. */
@@ -524,7 +544,9 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         }
         emit(&x, "eval_forward", Be, summarize(times, o->reps), bench_model_flop(c, Be, T, 0), NULL);
     }
-    if (wants(o->what, "step") || wants(o->what, "matmul")) {
+    /* the sgemm trace is the CPU's: on another device, "all" leaves matmul out */
+    const int want_matmul = wants(o->what, "matmul") && !be;
+    if (wants(o->what, "step") || want_matmul) {
         if ((rc = bert_prepare(m, Bmax, T, err))) goto done;
         if ((rc = step_init(&s, m, &d, Bt, T, o->seed, err))) goto done;
         have_step = 1;
@@ -543,7 +565,7 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         }
         emit(&x, "train_step", Bt, summarize(times, o->reps), bench_model_flop(c, Bt, T, 1), NULL);
     }
-    if (wants(o->what, "matmul")) rc = bench_matmul(&x, &s, times, err);
+    if (want_matmul) rc = bench_matmul(&x, &s, times, err);
 done:
     if (have_step) step_free(&s);
     data_free(&d);

@@ -27,6 +27,7 @@ static void usage(void) {
     const char *const *p = bertc_bench_precisions();
     for (int i = 0; p[i]; i++) printf("%s%s", i ? " | " : "", p[i]);
     printf(" (default %s)\n"
+           "  --device NAME            cpu (default), or cuda, cuda:tf32, cuda:bf16 as bertc train (no matmul, no --peak)\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --reps N                 timed runs of each measurement (default %d)\n"
            "  --warmup N               untimed runs first (default %d)\n"
@@ -58,6 +59,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(f, "--config")) o.config_path = args_str(&a);
         else if (!strcmp(f, "--model")) o.model_dir = args_str(&a);
         else if (!strcmp(f, "--precision")) o.precision = args_str(&a);
+        else if (!strcmp(f, "--device")) o.device = args_str(&a);
         else if (!strcmp(f, "--threads")) o.threads = (int)args_long(&a, 0, 1024);
         else if (!strcmp(f, "--reps")) o.reps = (int)args_long(&a, 1, 100000);
         else if (!strcmp(f, "--warmup")) o.warmup = (int)args_long(&a, 0, 100000);
