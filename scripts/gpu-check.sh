@@ -245,6 +245,15 @@ for opts in "--device cuda --precision bf16" "--device cuda"; do
         --out "$WORK/profile-$i" > /dev/null || true
 done
 
+# GPU_CHECK_NCU=1: Nsight Compute over some kernels of a short bf16 run (after the first steps'
+# launches), to see why attention forward was 3-4x slower in the bf16 runs than in fp32 (docs/GPU.md)
+if [ -n "${GPU_CHECK_NCU:-}" ] && command -v ncu > /dev/null; then
+    section "ncu: 60 kernels of a bf16 bert-base step (GPU_CHECK_NCU=1)"
+    guarded 200 ncu --launch-skip 1500 --launch-count 60 --section SpeedOfLight ./bertc train \
+        --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" --train-size 96 --max-length 128 --batch-size 16 \
+        --epochs 1 --no-eval-train --no-checkpoint --quiet --device cuda --precision bf16 --out "$WORK/ncu" || true
+fi
+
 section "bertc bench --device cuda, bert-base shape: training step (16 x 128), evaluation (32 x 128), latency (1 x 128)"
 for prec in bf16 fp32; do
     guarded 150 ./bertc bench --shape bert-base --device cuda --precision "$prec" --reps 20 --warmup 3 --human || true
