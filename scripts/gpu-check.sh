@@ -190,8 +190,9 @@ say "FLOPs per training example: $FLOPS_PER_EX; peaks used for MFU ($GPU_NAME, d
 BEST_EPS=0
 # name|options: bf16 mixed precision (bf16 operands in the encoder's products; attention on the
 # tensor cores too), the same without the per-epoch checkpoint, then the fp32-storage modes
-# (cuda:bf16's tensor-core math over fp32 storage made the attention products 3x slower on an
-# H100, so bf16 precision keeps the "cuda" math for them)
+# (bf16 precision with the "cuda" math; with "cuda:bf16" math the fp32 pooler and classifier
+# products took 810 us per call against 174 us on an H100, and whole-run speed was within the
+# machine-to-machine spread: docs/GPU.md)
 RUNS="bf16|--device cuda --precision bf16
 bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
 cuda-bf16-math|--device cuda:bf16
