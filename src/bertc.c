@@ -234,8 +234,7 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
     if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
         return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
     int bf16;
-    if (bert_parse_precision(o->precision, &bf16, err)) return BERTC_EINVAL;
-    return 0;
+    return bert_parse_precision(o->precision, &bf16, err) ? BERTC_EINVAL : 0;
 }
 
 struct save_ctx {
@@ -243,7 +242,7 @@ struct save_ctx {
     const char *dir;
 };
 
-static int save_best(void *ctx, bertc_error *err) {
+static int save_model(void *ctx, bertc_error *err) {
     struct save_ctx *s = ctx;
     /* Never write a NaN model: the previous model.safetensors stays as it was. */
     if (!bert_params_finite(s->m->net))
@@ -619,7 +618,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         goto done;
     }
     struct save_ctx sc = {m, o->out_dir};
-    trainer_hooks hooks = {.save_best = save_best, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
+    trainer_hooks hooks = {.save_model = save_model, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
                            .checkpoint_dir = ckdir, .options_json = fingerprint, .metrics_path = path, .resume = o->resume};
     if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) {
         if (rc == BERTC_EINTERRUPTED)

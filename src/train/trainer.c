@@ -152,20 +152,32 @@ static int fault_nan_at(const char *spec, long step) {
 
 #define MAX_CONSECUTIVE_SKIPS 10
 
-/* Saves the loop's state (see train/checkpoint.h), with metrics.jsonl's text as it is now. */
+/* Saves the loop's state (see train/checkpoint.h), with metrics.jsonl's text as it is now; the
+ * time it takes is counted in r->save_seconds. */
 static int save_checkpoint(bert_model *m, const trainer_hooks *h, const train_state *st, const adamw *opt,
-                           const float *best, bertc_error *err) {
+                           const float *best, bertc_train_result *r, bertc_error *err) {
+    double t0 = now_s();
     char *metrics_text = NULL;
     size_t n = 0;
     int rc = 0;
-    if (h->metrics_jsonl) {
-        if (fflush(h->metrics_jsonl))
-            return bertc_errorf(err, BERTC_EIO, "%s: write failed", h->metrics_path ? h->metrics_path : "metrics.jsonl");
-        if (h->metrics_path && (rc = fs_read_all(h->metrics_path, &metrics_text, &n, (size_t)90 << 20, err))) return rc;
-    }
-    rc = checkpoint_save(h->checkpoint_dir, st, m, opt, st->best_epoch > 0 ? best : NULL, h->options_json,
-                         metrics_text, err);
+    if (h->metrics_jsonl && fflush(h->metrics_jsonl))
+        rc = bertc_errorf(err, BERTC_EIO, "%s: write failed", h->metrics_path ? h->metrics_path : "metrics.jsonl");
+    if (!rc && h->metrics_jsonl && h->metrics_path)
+        rc = fs_read_all(h->metrics_path, &metrics_text, &n, (size_t)90 << 20, err);
+    if (!rc)
+        rc = checkpoint_save(h->checkpoint_dir, st, m, opt, st->best_epoch > 0 ? best : NULL, h->options_json,
+                             metrics_text, err);
     free(metrics_text);
+    r->save_seconds += now_s() - t0;
+    return rc;
+}
+
+/* trainer_evaluate over a whole set, its time counted in r->eval_seconds. */
+static int evaluate_timed(bert_model *m, const encoded_set *e, const bertc_train_options *o, metrics *mt,
+                          bertc_train_result *r, bertc_error *err) {
+    double t0 = now_s();
+    int rc = trainer_evaluate(m, e, o->eval_batch_size, o->pad_dynamic, mt, NULL, o, err);
+    r->eval_seconds += now_s() - t0;
     return rc;
 }
 
@@ -365,10 +377,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             int stop = o->stop && *o->stop;
             if (ckdir && (stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0))) {
                 st.train_seconds = train_time0 + (now_s() - t_epoch);
-                double t_save = now_s();
-                rc = save_checkpoint(m, h, &st, &opt, best, err);
-                r->save_seconds += now_s() - t_save;
-                if (rc) goto done;
+                if ((rc = save_checkpoint(m, h, &st, &opt, best, r, err))) goto done;
             }
             if (stop) {
                 r->steps = st.step;
@@ -389,10 +398,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 fprintf(h->metrics_jsonl, "{\"type\":\"epoch\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6f,\"train_accuracy\":%.6f}\n",
                         epoch, st.step, train_loss_running, train_acc_running);
         } else {
-            double t_eval = now_s();
-            rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
-            r->eval_seconds += now_s() - t_eval;
-            if (rc) goto done;
+            if ((rc = evaluate_timed(m, val, o, &mt, r, err))) goto done;
             double vacc = metrics_accuracy(&mt), vloss = metrics_loss(&mt);
             int improved = vacc > st.best_acc;
             if (h && h->metrics_jsonl)
@@ -422,12 +428,9 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         int stop = o->stop && *o->stop;
         /* After the last epoch the run goes straight to its final evaluation and model, and the
          * checkpoint would be removed unread: a crash there resumes from the epoch before. */
-        if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished))) {
-            double t_save = now_s();
-            rc = save_checkpoint(m, h, &st, &opt, best, err);
-            r->save_seconds += now_s() - t_save;
-            if (rc) goto done;
-        }
+        if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished)) &&
+            (rc = save_checkpoint(m, h, &st, &opt, best, r, err)))
+            goto done;
         if (stop && !st.finished) {
             r->steps = st.step;
             rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
@@ -453,10 +456,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
         be->to_device(params, best, np * sizeof *best);
         bert_params_changed(m);
-        double t_eval = now_s();
-        rc = trainer_evaluate(m, val, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
-        r->eval_seconds += now_s() - t_eval;
-        if (rc) goto done;
+        if ((rc = evaluate_timed(m, val, o, &mt, r, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {
             /* The best weights' full validation metrics (per class, confusion matrix) for the report. */
@@ -465,17 +465,14 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             fputs("}\n", h->metrics_jsonl);
         }
     }
-    if (h && h->save_best) { /* the best weights (or, without validation, the last) */
+    if (h && h->save_model) { /* the best weights (or, without validation, the last) */
         double t_save = now_s();
-        rc = h->save_best(h->ctx, err);
+        rc = h->save_model(h->ctx, err);
         r->save_seconds += now_s() - t_save;
         if (rc) goto done;
     }
     if (o->eval_train) {
-        double t_eval = now_s();
-        rc = trainer_evaluate(m, train, o->eval_batch_size, o->pad_dynamic, &mt, NULL, o, err);
-        r->eval_seconds += now_s() - t_eval;
-        if (rc) goto done;
+        if ((rc = evaluate_timed(m, train, o, &mt, r, err))) goto done;
         r->train = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
     }
 done:

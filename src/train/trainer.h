@@ -13,9 +13,9 @@
 #include "train/grad_sync.h"
 
 typedef struct trainer_hooks {
-    /* Called after an epoch whose validation accuracy is the best so far (or at the end when there
-     * is no validation set), with the best weights in the model: persist them. */
-    int (*save_best)(void *ctx, bertc_error *err);
+    /* Called once at the end (and on a pause), with the best epoch's weights in the model (the
+     * last epoch's without a validation set): write the model folder. */
+    int (*save_model)(void *ctx, bertc_error *err);
     void *ctx;
     FILE *metrics_jsonl; /* one JSON object per step and per epoch, or NULL */
     char *const *label_names; /* for the metrics written to metrics_jsonl */
