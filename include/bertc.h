@@ -147,9 +147,10 @@ typedef struct bertc_train_result {
     bertc_eval_result train;        /* eval mode over the training set, best weights */
     bertc_eval_result val;          /* best weights */
     double train_seconds, examples_per_s;
-    /* where the rest of the wall time went: evaluations, checkpoints and model writes, and the
-     * whole bertc_train call (reading the data and the model included) */
-    double eval_seconds, save_seconds, wall_seconds;
+    /* where this call's wall time went: evaluations, checkpoints and model writes, and the whole
+     * bertc_train call (reading the data and the model included); resumed_seconds is the training
+     * time of the earlier calls a --resume continues, counted in train_seconds too */
+    double eval_seconds, save_seconds, wall_seconds, resumed_seconds;
     long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
     int paused;                     /* stopped by stop_after_epoch: train/val are the best weights' so far; resume to continue */
 } bertc_train_result;

@@ -458,13 +458,15 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     if (r->paused) cJSON_AddBoolToObject(j, "paused", 1);
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
-    /* where the wall time went; "other" is reading and tokenizing the data, opening the model */
+    /* where this call's wall time went (a resumed run's earlier calls are in train_seconds only);
+     * "other" is reading and tokenizing the data, opening the model */
     cJSON *secs = cJSON_AddObjectToObject(j, "seconds");
+    double this_train = r->train_seconds - r->resumed_seconds;
     cJSON_AddNumberToObject(secs, "wall", r->wall_seconds);
-    cJSON_AddNumberToObject(secs, "train", r->train_seconds);
+    cJSON_AddNumberToObject(secs, "train", this_train);
     cJSON_AddNumberToObject(secs, "eval", r->eval_seconds);
     cJSON_AddNumberToObject(secs, "save", r->save_seconds);
-    cJSON_AddNumberToObject(secs, "other", r->wall_seconds - r->train_seconds - r->eval_seconds - r->save_seconds);
+    cJSON_AddNumberToObject(secs, "other", r->wall_seconds - this_train - r->eval_seconds - r->save_seconds);
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");
     for (int i = 0; i < train->num_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(train->labels[i]));
     cJSON *hp = cJSON_AddObjectToObject(j, "hyperparameters");

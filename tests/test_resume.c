@@ -187,6 +187,9 @@ static void interrupted_run(const char *name, int accum, const long *stops, int 
             fail_msg("%s: final resume: %s", name, err.msg);
         }
     }
+    /* the last call's own time: its training share is what it added to the run's train_seconds */
+    assert_true(r.resumed_seconds >= 0 && r.resumed_seconds <= r.train_seconds);
+    assert_true(r.wall_seconds >= r.train_seconds - r.resumed_seconds + r.eval_seconds + r.save_seconds);
     assert_same_run(out, ref, &r, rref);
 }
 

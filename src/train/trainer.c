@@ -265,6 +265,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     /* Replay the shuffles of the epochs already done: each epoch shuffles the previous order. */
     for (int e = 1; e < st.epoch && e <= o->epochs; e++) rng_shuffle_u32(&shuffle_rng, order, (size_t)train->n);
     double t_start = now_s(), train_time0 = st.train_seconds;
+    r->resumed_seconds = st.train_seconds;
     long examples_at_start = st.examples_seen;
 
     while (!st.finished && st.epoch <= o->epochs) {
