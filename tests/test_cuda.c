@@ -540,6 +540,15 @@ static void small_config(bert_config *cfg, int V, int C, int L, int NH, int F, i
     assert_int_equal(bert_config_set_labels(cfg, names, K, &err), 0);
 }
 
+/* The same random model (cfg, seed) twice: *mc on the CPU, *mg moved to the device. */
+static void twin_models(const bert_config *cfg, uint64_t seed, bert_model **mc, bert_model **mg) {
+    bertc_error err;
+    *mc = *mg = NULL;
+    assert_int_equal(bert_init_random(mc, cfg, seed, &err), 0);
+    assert_int_equal(bert_init_random(mg, cfg, seed, &err), 0);
+    assert_int_equal(bert_set_backend(*mg, gpu, &err), 0);
+}
+
 static int32_t *make_batch(int Bn, int Tn, int vocab, int32_t **mask_out) {
     int32_t *ids = malloc((size_t)Bn * Tn * 4), *mask = malloc((size_t)Bn * Tn * 4);
     for (int b = 0; b < Bn; b++) {
@@ -560,10 +569,8 @@ static void test_tiny_model_step(void **state) {
     bert_config cfg;
     small_config(&cfg, 50, 64, 3, 4, 128, 40, 0.1f, 0.2f, 3); /* large weights: real signal */
     bertc_error err;
-    bert_model *mc = NULL, *mg = NULL;
-    assert_int_equal(bert_init_random(&mc, &cfg, 5, &err), 0);
-    assert_int_equal(bert_init_random(&mg, &cfg, 5, &err), 0);
-    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    bert_model *mc, *mg;
+    twin_models(&cfg, 5, &mc, &mg);
     const int Bn = 6, Tn = 33;
     int32_t *mask, *ids = make_batch(Bn, Tn, cfg.vocab_size, &mask), labels[6] = {0, 1, 2, 1, 0, 2};
     assert_int_equal(bert_prepare(mc, Bn, Tn, &err), 0);
@@ -662,10 +669,8 @@ static void test_save_from_device(void **state) {
     bert_config cfg;
     small_config(&cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, 2);
     bertc_error err;
-    bert_model *mc = NULL, *mg = NULL;
-    assert_int_equal(bert_init_random(&mc, &cfg, 3, &err), 0);
-    assert_int_equal(bert_init_random(&mg, &cfg, 3, &err), 0);
-    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
+    bert_model *mc, *mg;
+    twin_models(&cfg, 3, &mc, &mg);
     assert_true(bert_params_finite(mg));
     char dc[160], dg[160], pc[200], pg[200];
     snprintf(dc, sizeof dc, "%s/save-cpu", tmp);
@@ -832,11 +837,9 @@ static void test_bf16_model_step(void **state) {
     bert_config cfg;
     small_config(&cfg, 50, 64, 2, 4, 128, 40, 0.1f, 0.2f, 2);
     bertc_error err;
-    bert_model *mc = NULL, *mg = NULL, *m32 = NULL;
-    assert_int_equal(bert_init_random(&mc, &cfg, 6, &err), 0);
-    assert_int_equal(bert_init_random(&mg, &cfg, 6, &err), 0);
+    bert_model *mc, *mg, *m32 = NULL;
+    twin_models(&cfg, 6, &mc, &mg);
     assert_int_equal(bert_init_random(&m32, &cfg, 6, &err), 0);
-    assert_int_equal(bert_set_backend(mg, gpu, &err), 0);
     assert_int_equal(bert_set_precision(mc, 1, &err), 0);
     assert_int_equal(bert_set_precision(mg, 1, &err), 0);
     const int Bn = 5, Tn = 31;
