@@ -57,7 +57,9 @@ def keep_mask(seed: int, stream: int, index: torch.Tensor, p: float) -> torch.Te
 
 
 def apply(x: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:
-    scale = torch.tensor(1.0, dtype=torch.float32) / (torch.tensor(1.0, dtype=torch.float32) - torch.tensor(p, dtype=torch.float32))
+    """Inverted dropout as bertc does it: kept elements times 1 / (1 - p), computed in float32."""
+    one = torch.tensor(1.0, dtype=torch.float32)
+    scale = one / (one - torch.tensor(p, dtype=torch.float32))
     return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype))
 
 
@@ -123,13 +125,10 @@ def install(model, p_hidden: float, p_att: float, p_cls: float, seed: int) -> St
             if l < L - 1:
                 idx = torch.arange(B * NH * T * T, dtype=torch.int64).view(B, NH, T, T)
                 w = apply(w, keep_mask(state.seed, 1 + 3 * l, idx, p_att), p_att)
-            else:  # [CLS]'s query only: index ((b * NH + h) * 1 + 0) * T + k
+            else:  # [CLS]'s query only: index ((b * NH + h) * 1 + 0) * T + k; the other rows as they are
                 idx = torch.arange(B * NH * T, dtype=torch.int64).view(B, NH, 1, T)
-                keep = torch.ones_like(w, dtype=torch.bool)
-                keep[:, :, :1, :] = keep_mask(state.seed, 1 + 3 * l, idx, p_att)
-                scale = torch.ones((1, 1, T, 1), dtype=w.dtype)
-                scale[:, :, 0, :] = 1.0 / (1.0 - torch.tensor(p_att, dtype=torch.float32))
-                w = torch.where(keep, w, torch.zeros((), dtype=w.dtype)) * scale
+                cls = apply(w[:, :, :1, :], keep_mask(state.seed, 1 + 3 * l, idx, p_att), p_att)
+                w = torch.cat([cls, w[:, :, 1:, :]], dim=2)
         out = torch.matmul(w, value).transpose(1, 2).contiguous()
         return out, w
 
