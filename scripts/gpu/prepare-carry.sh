@@ -5,6 +5,7 @@
 #                     GPU read the same file, so the parity checks are unaffected
 #   gpu-data/         the 2,000 + 500 IMDB reviews of a bertc split (split.jsonl), as gzipped JSON
 #                     Lines (the tarball does not travel)
+# (all three git-ignored: the device tool sends them because its call names them in carry)
 # Needs python3 with numpy, models/minilm (scripts/get-model.sh minilm) and a split.jsonl
 # (default: runs/experiment/minilm-dropout-fix-42/bertc/split.jsonl, or SPLIT=...).
 # Then, with the device tool:
@@ -19,8 +20,6 @@ sh scripts/gpu/bundle-deps.sh
 rm -rf .gpu-deps-gz
 cp -a .gpu-deps .gpu-deps-gz
 gzip -9 .gpu-deps-gz/lib/libopenblas.so.0
-grep -qx '/.gpu-deps-gz/' .git/info/exclude 2>/dev/null || echo '/.gpu-deps-gz/' >> .git/info/exclude
-grep -qx '/gpu-data/' .git/info/exclude 2>/dev/null || echo '/gpu-data/' >> .git/info/exclude
 mkdir -p models/minilm-bf16 gpu-data
 python3 - "$SPLIT" "$TARBALL" <<'PY'
 import gzip, json, struct, sys, tarfile
