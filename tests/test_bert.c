@@ -353,6 +353,19 @@ static void test_smaller_batch(void **state) {
     bert_free(m);
 }
 
+/* Two identical models in precision bf16: the tiny fixture, or random ones of config deep. */
+static void twin_models(const bert_config *deep, int bf16, bert_model **a, bert_model **b) {
+    bertc_error err;
+    *a = *b = NULL;
+    if (deep) {
+        if (bert_init_random(a, deep, 5, &err) || bert_init_random(b, deep, 5, &err)) fail_msg("%s", err.msg);
+    } else if (bert_load(a, TINY, NULL, &err) || bert_load(b, TINY, NULL, &err)) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(bert_set_precision(*a, bf16, &err), 0);
+    assert_int_equal(bert_set_precision(*b, bf16, &err), 0);
+}
+
 /* bert_prepare_inference: the two-layer plan gives the training plan's logits and loss bit for
  * bit, in fp32 and bf16, on the tiny model (2 layers, checked against PyTorch too) and on a
  * 5-layer random one (layers 2-4 reuse the first two's buffers); it refuses a training forward,
@@ -365,14 +378,8 @@ static void test_inference_plan(void **state) {
     deep.num_hidden_layers = 5;
     for (int run = 0; run < 4; run++) {
         int bf16 = run & 1, layers5 = run >> 1;
-        bert_model *full = NULL, *inf = NULL;
-        if (layers5) {
-            if (bert_init_random(&full, &deep, 5, &err) || bert_init_random(&inf, &deep, 5, &err)) fail_msg("%s", err.msg);
-        } else if (bert_load(&full, TINY, NULL, &err) || bert_load(&inf, TINY, NULL, &err)) {
-            fail_msg("%s", err.msg);
-        }
-        assert_int_equal(bert_set_precision(full, bf16, &err), 0);
-        assert_int_equal(bert_set_precision(inf, bf16, &err), 0);
+        bert_model *full, *inf;
+        twin_models(layers5 ? &deep : NULL, bf16, &full, &inf);
         assert_int_equal(bert_prepare(full, B, T, &err), 0);
         assert_int_equal(bert_prepare_inference(inf, B, T, &err), 0);
         size_t K = (size_t)bert_get_config(full)->num_labels;
@@ -400,6 +407,61 @@ static void test_inference_plan(void **state) {
         assert_memory_equal(bert_grads(inf), bert_grads(full), bert_num_params(inf) * sizeof(float));
         bert_free(full);
         bert_free(inf);
+    }
+    bert_free(tiny);
+}
+
+/* bert_prepare_train_eval (the trainer's plan): training at 1 sequence, evaluation at B over the
+ * same memory. The arena is smaller than a training plan for B; evaluation at B gives the
+ * logits of a training plan for B bit for bit; training at 1 gives its gradients bit for bit,
+ * also right after an evaluation (which overwrote the training activations); backward after
+ * an evaluation-plan forward does nothing; training at B is refused. fp32 and bf16, 2 and 5
+ * layers. */
+static void test_train_eval_plan(void **state) {
+    (void)state;
+    bertc_error err;
+    bert_model *tiny = load_tiny();
+    bert_config deep = *bert_get_config(tiny); /* shallow copy: read only, never freed */
+    deep.num_hidden_layers = 5;
+    assert_true(B > 1);
+    for (int run = 0; run < 4; run++) {
+        int bf16 = run & 1, layers5 = run >> 1;
+        bert_model *full, *sh;
+        twin_models(layers5 ? &deep : NULL, bf16, &full, &sh);
+        assert_int_equal(bert_prepare(full, B, T, &err), 0);
+        assert_int_equal(bert_prepare_train_eval(sh, 1, B, T, &err), 0);
+        assert_true(bert_activation_bytes(sh) > 0 && bert_activation_bytes(sh) < bert_activation_bytes(full));
+        size_t K = (size_t)bert_get_config(full)->num_labels, np = bert_num_params(sh);
+        for (int pass = 0; pass < 2; pass++) {
+            /* evaluation at B */
+            float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
+            float got = bert_forward(sh, ids, mask, types, labels, B, T, 0, 0);
+            assert_true(isfinite(got) && want == got);
+            assert_memory_equal(bert_logits(sh), bert_logits(full), (size_t)B * K * sizeof(float));
+            bert_zero_grad(sh);
+            bert_backward(sh, 1.0f); /* on the evaluation plan: nothing */
+            for (size_t i = 0; i < np; i++) assert_true(bert_grads(sh)[i] == 0.0f);
+            /* training at 1 (the first sequence), after the evaluation overwrote the activations */
+            bert_zero_grad(full);
+            want = bert_forward(full, ids, mask, types, labels, 1, T, 1, 7 + pass);
+            got = bert_forward(sh, ids, mask, types, labels, 1, T, 1, 7 + pass);
+            assert_true(isfinite(got) && want == got);
+            bert_backward(full, 1.0f);
+            bert_backward(sh, 1.0f);
+            assert_memory_equal(bert_grads(sh), bert_grads(full), np * sizeof(float));
+        }
+        /* an evaluation forward that fits the training plan keeps its backward (eval-mode gradients) */
+        bert_zero_grad(sh);
+        bert_zero_grad(full);
+        bert_forward(full, ids, mask, types, labels, 1, T, 0, 0);
+        bert_forward(sh, ids, mask, types, labels, 1, T, 0, 0);
+        bert_backward(full, 1.0f);
+        bert_backward(sh, 1.0f);
+        assert_memory_equal(bert_grads(sh), bert_grads(full), np * sizeof(float));
+        /* training beyond the training plan: refused */
+        assert_true(isnan(bert_forward(sh, ids, mask, types, labels, B, T, 1, 7)));
+        bert_free(full);
+        bert_free(sh);
     }
     bert_free(tiny);
 }
@@ -659,6 +721,7 @@ int main(void) {
         cmocka_unit_test(test_smaller_batch),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_inference_plan),
+        cmocka_unit_test(test_train_eval_plan),
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_old_names_and_missing_head),

@@ -177,8 +177,8 @@ static void check_product(const prod_case *c, rng *r) {
             double round_tol = (2 * u + u * u) * mag * 1.01 + acc_tol;
             double e16 = fabs(f - (base + exact16)), e32 = fabs(f - (base + exact32)), ep = fabs(f - s);
             if (e16 > acc_tol || fabs(s - (base + exact16)) > acc_tol)
-                fail_msg("M%d N%d K%d ta%d tb%d bias%d acc%d: [%d,%d] oneDNN %g fallback %g exact %g (tol %g)", c->M,
-                         c->N, c->K, c->ta, c->tb, c->bias, c->acc, i, j, f, s, base + exact16, acc_tol);
+                fail_msg("M%d N%d K%d ta%d tb%d bias%d acc%d: [%d,%d] %s %g fallback %g exact %g (tol %g)", c->M,
+                         c->N, c->K, c->ta, c->tb, c->bias, c->acc, i, j, gemm_bf16_impl(), f, s, base + exact16, acc_tol);
             if (e32 > round_tol)
                 fail_msg("M%d N%d K%d: [%d,%d] bf16 %g vs fp32 %g beyond the rounding bound %g", c->M, c->N, c->K, i, j,
                          f, base + exact32, round_tol);
@@ -214,6 +214,11 @@ static void test_products_vs_fp32(void **state) {
         {1, 1, 1, 0, 0, 0, 0},     {3, 5, 7, 0, 1, 1, 0},      {17, 33, 65, 1, 0, 0, 1},  {33, 17, 129, 1, 1, 1, 1},
         {64, 64, 64, 0, 1, 1, 0},  {129, 31, 257, 0, 0, 0, 1}, {31, 129, 250, 1, 0, 0, 1}, {300, 96, 40, 0, 1, 1, 1},
         {96, 300, 513, 1, 0, 0, 1}, {2, 700, 33, 0, 1, 1, 0},  {600, 3, 99, 0, 0, 1, 1},
+        /* whole 32 x 32 blocks and 32-deep k steps in every transpose combination (the AMX
+         * kernel's packed fast paths), with ragged edges after them */
+        {96, 160, 96, 0, 0, 1, 0}, {96, 160, 96, 0, 1, 0, 1},  {96, 160, 96, 1, 0, 1, 1},  {96, 160, 96, 1, 1, 0, 0},
+        {100, 70, 200, 0, 1, 1, 1}, {70, 100, 200, 1, 0, 0, 1}, {128, 64, 1024, 0, 1, 0, 1},
+        {100, 64, 96, 0, 0, 1, 1},  {48, 64, 64, 0, 1, 1, 0},   {48, 40, 64, 0, 0, 0, 1},
     };
     rng r;
     rng_seed(&r, 5);

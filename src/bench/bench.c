@@ -518,8 +518,7 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     }
     /* From the smallest footprint to the largest, so that each row's peak RSS is its own. */
     /* Latency and evaluation run on inference plans, as bertc predict and eval do; the training
-     * step on one planned for the larger batch, as trainer_run does (training and evaluation
-     * share it). */
+     * step on the plan trainer_run makes (training at Bt, evaluation at Be over the same memory). */
     if (wants(o->what, "latency")) {
         if ((rc = bert_prepare_inference(m, 1, T, err))) goto done;
         for (int i = 0; i < o->warmup; i++) bert_forward(m, d.ids, d.mask, d.types, NULL, 1, T, 0, 0);
@@ -547,7 +546,7 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
     /* the sgemm trace is the CPU's: on another device, "all" leaves matmul out */
     const int want_matmul = wants(o->what, "matmul") && !be;
     if (wants(o->what, "step") || want_matmul) {
-        if ((rc = bert_prepare(m, Bmax, T, err))) goto done;
+        if ((rc = bert_prepare_train_eval(m, Bt, Be, T, err))) goto done;
         if ((rc = step_init(&s, m, &d, Bt, T, o->seed, err))) goto done;
         have_step = 1;
         for (int i = 0; i < o->warmup; i++) train_step(&s);

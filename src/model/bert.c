@@ -113,7 +113,13 @@ struct bert_model {
     int infer_plan;            /* the arena holds bert_prepare_inference's plan: no backward */
     float *act_arena;
     bert_acts a;
-    float *logits_host, *losses_host; /* (maxB,K), (maxB) */
+    /* bert_prepare_train_eval: an inference plan for larger evaluation batches (up to maxB_eval),
+     * carved from the same arena as a (they are never live at once) */
+    int maxB_eval;
+    bert_acts a_eval;
+    int fwd_eval_plan;         /* the last forward ran on a_eval: no backward */
+    size_t act_bytes;          /* the arena's size */
+    float *logits_host, *losses_host; /* (maxB,K), (maxB); maxB_eval where larger, for these four */
     int32_t *ones_host;               /* (maxB*maxT) the mask used when none is given */
 
     /* last forward, for backward */
@@ -541,6 +547,7 @@ void bert_free(bert_model *m) {
         m->be->free(m->params16);
     }
     free(m->a.layers);
+    free(m->a_eval.layers);
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
@@ -595,7 +602,7 @@ int bert_set_precision(bert_model *m, int bf16, bertc_error *err) {
     /* The activations gain (or lose) the bf16 scratch: bert_prepare plans them anew. */
     m->be->free(m->act_arena);
     m->act_arena = NULL;
-    m->maxB = m->maxT = 0;
+    m->maxB = m->maxT = m->maxB_eval = 0;
     return 0;
 }
 
@@ -658,7 +665,7 @@ int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
     m->be->free(m->grads);
     m->be->free(m->act_arena);
     m->act_arena = NULL; /* bert_prepare plans them again on the new backend */
-    m->maxB = m->maxT = m->B = 0;
+    m->maxB = m->maxT = m->maxB_eval = m->B = 0;
     m->be = be;
     m->params = p;
     m->grads = g;
@@ -759,49 +766,69 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
     if (bf16) a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
 }
 
-static int prepare(bert_model *m, int B, int T, int infer, bertc_error *err) {
+/* Plans the arena: the main plan for B (training, or inference when infer) and, when B_eval > B,
+ * an inference plan for B_eval over the same memory; the arena is the larger of the two. */
+static int prepare(bert_model *m, int B, int B_eval, int T, int infer, bertc_error *err) {
     const bert_config *c = &m->cfg;
     if (B <= 0 || T <= 0)
         return bertc_errorf(err, BERTC_EINVAL, "model: batch %d x %d tokens is not a valid size", B, T);
     if (T > c->max_position_embeddings)
         return bertc_errorf(err, BERTC_EINVAL, "model: %d tokens exceed max_position_embeddings (%d)", T,
                             c->max_position_embeddings);
-    if (m->act_arena && B <= m->maxB && T <= m->maxT && (infer || !m->infer_plan)) return 0;
+    if (infer || B_eval <= B) B_eval = 0;
+    if (m->act_arena && B <= m->maxB && T <= m->maxT && (infer || !m->infer_plan) &&
+        (B_eval <= m->maxB || B_eval <= m->maxB_eval))
+        return 0;
     m->be->free(m->act_arena);
     m->act_arena = NULL;
     free(m->a.layers);
+    free(m->a_eval.layers);
     free(m->logits_host);
     free(m->losses_host);
     free(m->ones_host);
     free(m->dlogits_host);
     m->dlogits_host = NULL;
     memset(&m->a, 0, sizeof m->a);
-    m->maxB = m->maxT = 0;
+    memset(&m->a_eval, 0, sizeof m->a_eval);
+    m->maxB = m->maxT = m->maxB_eval = 0;
+    m->B = 0;
     m->infer_plan = infer;
+    int Bhost = B > B_eval ? B : B_eval;
     m->a.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->a.layers);
-    m->logits_host = calloc((size_t)B * c->num_labels, sizeof(float));
-    m->losses_host = calloc((size_t)B, sizeof(float));
-    m->ones_host = malloc((size_t)B * T * sizeof(int32_t));
-    m->dlogits_host = calloc((size_t)B * c->num_labels, sizeof(float));
-    if (!m->a.layers || !m->logits_host || !m->losses_host || !m->ones_host || !m->dlogits_host)
+    m->a_eval.layers = B_eval ? calloc((size_t)c->num_hidden_layers, sizeof *m->a_eval.layers) : NULL;
+    m->logits_host = calloc((size_t)Bhost * c->num_labels, sizeof(float));
+    m->losses_host = calloc((size_t)Bhost, sizeof(float));
+    m->ones_host = malloc((size_t)Bhost * T * sizeof(int32_t));
+    m->dlogits_host = calloc((size_t)Bhost * c->num_labels, sizeof(float));
+    if ((c->num_hidden_layers && (!m->a.layers || (B_eval && !m->a_eval.layers))) || !m->logits_host ||
+        !m->losses_host || !m->ones_host || !m->dlogits_host)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
-    for (size_t i = 0; i < (size_t)B * T; i++) m->ones_host[i] = 1;
-    act_walk count = {0};
+    for (size_t i = 0; i < (size_t)Bhost * T; i++) m->ones_host[i] = 1;
+    act_walk count = {0}, count_eval = {0};
     int fact16_only = m->bf16 && m->be->bias_act_forward_bf16;
     plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &count);
-    m->act_arena = m->be->alloc(count.offset * sizeof(float));
+    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, &m->a_eval, &count_eval);
+    size_t floats = count.offset > count_eval.offset ? count.offset : count_eval.offset;
+    m->act_arena = m->be->alloc(floats * sizeof(float));
+    m->act_bytes = m->act_arena ? floats * sizeof(float) : 0;
     if (!m->act_arena)
-        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", B,
-                            T, count.offset * sizeof(float) >> 20);
-    act_walk aw = {.base = m->act_arena};
+        return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", Bhost,
+                            T, floats * sizeof(float) >> 20);
+    act_walk aw = {.base = m->act_arena}, aw_eval = {.base = m->act_arena};
     plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &aw);
+    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, &m->a_eval, &aw_eval);
     m->maxB = B;
     m->maxT = T;
+    m->maxB_eval = B_eval;
     return 0;
 }
 
-int bert_prepare(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, T, 0, err); }
-int bert_prepare_inference(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, T, 1, err); }
+int bert_prepare(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, 0, T, 0, err); }
+int bert_prepare_inference(bert_model *m, int B, int T, bertc_error *err) { return prepare(m, B, 0, T, 1, err); }
+int bert_prepare_train_eval(bert_model *m, int B_train, int B_eval, int T, bertc_error *err) {
+    return prepare(m, B_train, B_eval, T, 0, err);
+}
+size_t bert_activation_bytes(const bert_model *m) { return m->act_arena ? m->act_bytes : 0; }
 
 /* ------------------------------------------------------------------------------------------
  * forward */
@@ -820,7 +847,10 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     const bertc_backend *be = m->be;
     m->B = 0; /* invalid until this forward completes */
     m->hidden_fwd = m->hidden_only;
-    if (!m->act_arena || B <= 0 || T <= 0 || B > m->maxB || T > m->maxT || (train && m->infer_plan)) return NAN;
+    /* an evaluation batch larger than the training plan's runs on the evaluation plan */
+    int eval_plan = B > m->maxB && !train && B <= m->maxB_eval;
+    if (!m->act_arena || B <= 0 || T <= 0 || (B > m->maxB && !eval_plan) || T > m->maxT || (train && m->infer_plan))
+        return NAN;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     size_t BT = (size_t)B * T;
     /* Inputs from outside are checked here, on the host, so no kernel reads out of bounds. */
@@ -829,7 +859,8 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         if (token_types && (token_types[i] < 0 || token_types[i] >= c->type_vocab_size)) return NAN;
         if (mask && mask[i] != 0 && mask[i] != 1) return NAN; /* (1 - mask) * min would overflow */
     }
-    bert_acts *a = &m->a;
+    bert_acts *a = eval_plan ? &m->a_eval : &m->a;
+    m->fwd_eval_plan = eval_plan;
     if (m->bf16 && m->params16_stale) refresh_params16(m);
     be->to_device(a->ids, ids, BT * sizeof(int32_t));
     if (mask) be->to_device(a->mask, mask, BT * sizeof(int32_t));
@@ -938,7 +969,7 @@ void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss
 void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
-    if (m->B <= 0 || m->infer_plan || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
+    if (m->B <= 0 || m->infer_plan || m->fwd_eval_plan || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
     int B = m->B, T = m->T;
     int C = c->hidden_size, F = c->intermediate_size, NH = c->num_attention_heads, K = c->num_labels;
     int L = c->num_hidden_layers;
@@ -1043,7 +1074,8 @@ const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_
     m->hidden_only = 0;
     if (isnan(r) || m->B <= 0) return NULL;
     int L = m->cfg.num_hidden_layers;
-    return L > 0 ? m->a.layers[L - 1].out : m->a.emb_out;
+    const bert_acts *a = m->fwd_eval_plan ? &m->a_eval : &m->a;
+    return L > 0 ? a->layers[L - 1].out : a->emb_out;
 }
 
 void bert_backward_hidden(bert_model *m, const float *dhidden) {

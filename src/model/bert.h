@@ -55,6 +55,15 @@ int bert_prepare(bert_model *m, int B, int T, bertc_error *err);
  * A forward with train != 0 then returns NaN and backward does nothing; bert_prepare plans for
  * training again. A training plan serves inference as it is. */
 int bert_prepare_inference(bert_model *m, int B, int T, bertc_error *err);
+/* Training at batches of at most B_train, evaluation (train == 0, no backward) at up to B_eval, in
+ * one arena: when B_eval > B_train, evaluation batches larger than B_train run on an inference
+ * plan laid over the training plan's memory (they are never live at once), so the arena is the
+ * larger of the two instead of a training plan for B_eval (bert-base, training at 16 x 128 and
+ * evaluating at 32 x 128: 1.7 GB instead of 3.4 GB). A forward on the inference plan overwrites
+ * the training activations; backward after it does nothing. */
+int bert_prepare_train_eval(bert_model *m, int B_train, int B_eval, int T, bertc_error *err);
+/* The activation arena's size in bytes (0 before a prepare). */
+size_t bert_activation_bytes(const bert_model *m);
 
 /* One batch. ids, mask, token_types are (B, T) int32 (row-major); labels is (B) or NULL.
  * train != 0 turns dropout on, drawn from dropout_seed. Returns the mean cross-entropy over

@@ -208,7 +208,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     if (o->freeze_layers > bert_get_config(m)->num_hidden_layers)
         return bertc_errorf(err, BERTC_EINVAL, "cannot freeze %d layers: the model has %d", o->freeze_layers,
                             bert_get_config(m)->num_hidden_layers);
-    int rc = bert_prepare(m, BR > o->eval_batch_size ? BR : o->eval_batch_size, train->T, err);
+    /* evaluation batches beyond the training batch run on an inference plan over the same memory */
+    int rc = bert_prepare_train_eval(m, BR, o->eval_batch_size, train->T, err);
     if (rc) return rc;
     bert_set_label_smoothing(m, o->label_smoothing);
     /* Frozen embeddings (and layers above them): backward stops below the lowest trainable layer.
