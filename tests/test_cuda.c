@@ -25,6 +25,7 @@
 #include "backend/ops.h"
 #include "bertc.h"
 #include "model/bert.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 #include "util/rng.h"
 #include "synthetic.h"
@@ -663,6 +664,22 @@ static void test_large_copies(void **state) {
 
 /* A model saved from the device (the writer fetches each tensor in 16 MiB pieces) is the file
  * the CPU writes for the same weights, byte for byte; the embedding table here spans two pieces. */
+/* Byte for byte comparison of two files; returns the size, fails on any difference. */
+static size_t files_equal(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_true(fa && fb);
+    size_t total = 0, differ = 0;
+    for (;;) {
+        int x = fgetc(fa), y = fgetc(fb);
+        if (x != y) differ++;
+        if (x == EOF || y == EOF) break;
+        total++;
+    }
+    fclose(fa), fclose(fb);
+    assert_int_equal(differ, 0);
+    return total;
+}
+
 static void test_save_from_device(void **state) {
     (void)state;
     if (!have_gpu()) return;
@@ -679,24 +696,71 @@ static void test_save_from_device(void **state) {
     assert_int_equal(bert_save(mg, dg, &err), 0);
     snprintf(pc, sizeof pc, "%s/model.safetensors", dc);
     snprintf(pg, sizeof pg, "%s/model.safetensors", dg);
-    FILE *fc = fopen(pc, "rb"), *fg = fopen(pg, "rb");
-    assert_true(fc && fg);
-    size_t total = 0, differ = 0;
-    for (;;) {
-        int a = fgetc(fc), b = fgetc(fg);
-        if (a != b) differ++;
-        if (a == EOF || b == EOF) break;
-        total++;
-    }
-    fclose(fc), fclose(fg);
-    printf("  model.safetensors from the device: %zu bytes, %zu differ from the CPU's\n", total, differ);
+    size_t total = files_equal(pc, pg);
+    printf("  model.safetensors from the device: %zu bytes, the CPU's byte for byte\n", total);
     assert_true(total > ((size_t)17 << 20));
-    assert_int_equal(differ, 0);
     /* a NaN anywhere in the weights is seen where they live */
     const float nan = NAN;
     gpu->to_device(bert_params(mg) + 12345, &nan, sizeof nan);
     assert_false(bert_params_finite(mg));
     bert_free(mc), bert_free(mg);
+    bert_config_free(&cfg);
+}
+
+/* A checkpoint of a model on the device streams its weights and moments through the hash and
+ * the writer piece by piece (no host copy of the state) and is the very file the CPU writes for
+ * the same state: tensors beyond one 16 MiB piece, a tensor whose bytes end mid-word (3 labels),
+ * the checksum. It loads back on the CPU; a NaN in the device's weights is refused. */
+static void test_checkpoint_from_device(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    bert_config cfg;
+    small_config(&cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, 3);
+    bertc_error err;
+    bert_model *mc, *mg;
+    twin_models(&cfg, 4, &mc, &mg);
+    size_t np = bert_num_params(mc);
+    adamw oc, og;
+    assert_int_equal(adamw_init_on(&oc, bertc_backend_cpu(), np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
+    assert_int_equal(adamw_init_on(&og, gpu, np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
+    float *mom = rand_floats(np, 0.1f), *best = rand_floats(np, 0.05f);
+    memcpy(oc.m, mom, np * sizeof *mom);
+    gpu->to_device(og.m, mom, np * sizeof *mom);
+    for (size_t i = 0; i < np; i++) mom[i] = fabsf(mom[i]) * 0.01f;
+    memcpy(oc.v, mom, np * sizeof *mom);
+    gpu->to_device(og.v, mom, np * sizeof *mom);
+    train_state st = {.epoch = 2, .step = 7, .opt_step = 7, .micro = 7, .examples_seen = 28, .best_acc = 0.5,
+                      .best_epoch = 1, .epochs_run = 1, .train_seconds = 1.5};
+    char dc[160], dg[160], pc[220], pg[220];
+    snprintf(dc, sizeof dc, "%s/ck-cpu", tmp);
+    snprintf(dg, sizeof dg, "%s/ck-gpu", tmp);
+    assert_int_equal(checkpoint_save(dc, &st, mc, &oc, best, "{\"x\":1}", "metrics\n", &err), 0);
+    assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{\"x\":1}", "metrics\n", &err), 0);
+    snprintf(pc, sizeof pc, "%s/%s", dc, CHECKPOINT_FILE);
+    snprintf(pg, sizeof pg, "%s/%s", dg, CHECKPOINT_FILE);
+    size_t bytes = files_equal(pc, pg);
+    printf("  checkpoint from the device: %zu bytes, the CPU's file byte for byte\n", bytes);
+    assert_true(bytes > ((size_t)3 * 16 << 20));
+    /* back on the CPU */
+    bert_model *m2;
+    assert_int_equal(bert_init_random(&m2, &cfg, 99, &err), 0);
+    adamw o2;
+    assert_int_equal(adamw_init_on(&o2, bertc_backend_cpu(), np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
+    train_state st2;
+    float *best2 = malloc(np * sizeof *best2);
+    if (checkpoint_load(dg, &st2, m2, &o2, best2, &err)) fail_msg("%s", err.msg);
+    assert_memory_equal(bert_params(m2), bert_params(mc), np * sizeof(float));
+    assert_memory_equal(o2.v, oc.v, np * sizeof(float));
+    assert_memory_equal(best2, best, np * sizeof(float));
+    assert_int_equal(st2.step, 7);
+    /* a NaN in the device's weights: no checkpoint, the old one stays */
+    const float nan = NAN;
+    gpu->to_device(bert_params(mg) + 4000000, &nan, sizeof nan);
+    assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
+    files_equal(pc, pg);
+    free(mom), free(best), free(best2);
+    adamw_free(&oc), adamw_free(&og), adamw_free(&o2);
+    bert_free(mc), bert_free(mg), bert_free(m2);
     bert_config_free(&cfg);
 }
 
@@ -1097,6 +1161,7 @@ int main(void) {
         cmocka_unit_test(test_optimiser_ops),
         cmocka_unit_test(test_cpu_table_optimiser_matches_host),
         cmocka_unit_test(test_tiny_model_step),
+        cmocka_unit_test(test_checkpoint_from_device),
         cmocka_unit_test(test_large_copies),
         cmocka_unit_test(test_save_from_device),
         cmocka_unit_test(test_bench_on_device),

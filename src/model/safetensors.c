@@ -655,7 +655,7 @@ int safetensors_write_fetch(const char *path, const st_write_tensor *t, size_t n
     char *piece = NULL;
     for (size_t i = 0; i < n && !rc; i++) {
         if (!nbytes[i]) continue;
-        rc = fetch ? write_fetched(&out, (const char *)t[i].data, nbytes[i], fetch, &piece, err)
+        rc = fetch && !t[i].host ? write_fetched(&out, (const char *)t[i].data, nbytes[i], fetch, &piece, err)
                    : fs_atomic_write(&out, t[i].data, nbytes[i], err);
     }
     free(piece);

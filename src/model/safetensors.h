@@ -56,6 +56,7 @@ typedef struct st_write_tensor {
     const float *data; /* written as F32 */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
+    int host;          /* safetensors_write_fetch: data is host memory, written without fetch */
 } st_write_tensor;
 
 /* Writes F32 tensors (in the given order) to path through a temporary file in the same

@@ -166,84 +166,91 @@ static int parse_state(const char *text, train_state *s, const char *path, bertc
     return rc;
 }
 
-/* Weights and moments as host memory: themselves on the CPU, else one copy read back from the
- * device into *host (3 * n floats, freed by the caller). */
-static int host_views(const bertc_backend *be, const float *params, const float *m, const float *v, size_t n,
-                      const float **hp, const float **hm, const float **hv, float **host) {
-    *host = NULL;
-    if (!be || !strcmp(be->name, "cpu")) {
-        *hp = params, *hm = m, *hv = v;
-        return 0;
+/* The weights, moments and best weights as they go into the file. On the CPU all are host
+ * memory. On another backend the weights and moments stay in device memory (fetch copies them
+ * out, a piece at a time): the checksum and the finiteness check make one streaming pass over
+ * them and the writer a second, so no host copy of the whole state is made (a fresh 1.3 GB
+ * buffer for bert-base costs more in page faults than both passes' copies). best is always
+ * host memory (the trainer keeps it there). */
+typedef struct ck_tensors {
+    st_write_tensor *t;
+    size_t n;
+    st_fetch_fn fetch;     /* NULL: everything is host memory */
+} ck_tensors;
+
+/* h chained over the tensors' bytes (each tensor hashed as one run, as checkpoint_hash would over
+ * a host copy); non-zero when a tensor that must be finite is not. */
+static int hash_tensors(const ck_tensors *c, size_t n_finite, uint64_t *h, bertc_error *err) {
+    enum { PIECE = 16 << 20 }; /* a multiple of 8: the hash's words do not straddle pieces */
+    float *buf = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        const st_write_tensor *t = &c->t[i];
+        size_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+        size_t bytes = numel * sizeof(float);
+        if (!c->fetch || t->host) {
+            if (i < n_finite && !all_finite(t->data, numel)) rc = -1;
+            *h = checkpoint_hash(*h, t->data, bytes);
+            continue;
+        }
+        if (!buf && !(buf = malloc(PIECE))) return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
+        for (size_t off = 0; off < bytes && !rc; off += PIECE) {
+            size_t k = bytes - off < (size_t)PIECE ? bytes - off : (size_t)PIECE;
+            c->fetch(buf, (const char *)t->data + off, k);
+            if (i < n_finite && !all_finite(buf, k / sizeof(float))) rc = -1;
+            *h = checkpoint_hash(*h, buf, k);
+        }
     }
-    if (!(*host = malloc(3 * n * sizeof(float) + 1))) return -1;
-    be->to_host(*host, params, n * sizeof(float));
-    be->to_host(*host + n, m, n * sizeof(float));
-    be->to_host(*host + 2 * n, v, n * sizeof(float));
-    *hp = *host, *hm = *host + n, *hv = *host + 2 * n;
-    return 0;
-}
-
-static int checkpoint_save_host(const char *dir, const train_state *s, bert_model *m, const float *params,
-                                const float *opt_m, const float *opt_v, const float *best, const char *options_json,
-                                const char *metrics, bertc_error *err);
-
-int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
-                    const char *options_json, const char *metrics, bertc_error *err) {
-    const float *params, *opt_m, *opt_v;
-    float *host;
-    if (host_views(bert_backend(m), bert_params(m), opt->m, opt->v, bert_num_params(m), &params, &opt_m, &opt_v, &host))
-        return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
-    int rc = checkpoint_save_host(dir, s, m, params, opt_m, opt_v, best, options_json, metrics, err);
-    free(host);
+    free(buf);
     return rc;
 }
 
-static int checkpoint_save_host(const char *dir, const train_state *s, bert_model *m, const float *params,
-                                const float *opt_m, const float *opt_v, const float *best, const char *options_json,
-                                const char *metrics, bertc_error *err) {
+int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
+                    const char *options_json, const char *metrics, bertc_error *err) {
+    const bertc_backend *be = bert_backend(m);
+    const float *params = bert_params(m);
     const size_t np = bert_num_params(m);
-    if (!all_finite(params, np))
-        return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
-    if (best && !all_finite(best, np))
-        return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
     int rc = fs_mkdir_p(dir, err);
     if (rc) return rc;
     static const char *const names[] = {CHECKPOINT_FILE, NULL};
     remove_stale_temps(dir, names); /* left by a process killed while writing */
     const bert_param_info *info;
     size_t nt = bert_param_table(m, &info);
-    st_write_tensor *t = calloc(nt + 3, sizeof *t);
+    ck_tensors c = {.t = calloc(nt + 3, sizeof *c.t), .fetch = be && strcmp(be->name, "cpu") ? be->to_host : NULL};
     char *state = state_json(s);
-    if (!t || !state) {
-        free(t);
+    if (!c.t || !state) {
+        free(c.t);
         free(state);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
     }
+    for (size_t i = 0; i < nt; i++)
+        c.t[c.n++] = (st_write_tensor){.name = info[i].name, .data = params + info[i].offset, .ndim = info[i].ndim,
+                                       .shape = {info[i].shape[0], info[i].shape[1]}};
+    /* best goes first in the checks (it and the weights must be finite), last in the file */
+    st_write_tensor best_t = {.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    c.t[c.n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
+    c.t[c.n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
+    if (best) c.t[c.n++] = best_t;
     uint64_t h = CHECKPOINT_HASH_INIT;
-    size_t n = 0;
-    for (size_t i = 0; i < nt; i++, n++) {
-        t[n] = (st_write_tensor){.name = info[i].name, .data = params + info[i].offset, .ndim = info[i].ndim,
-                                 .shape = {info[i].shape[0], info[i].shape[1]}};
-        h = checkpoint_hash(h, t[n].data, info[i].numel * sizeof(float));
+    ck_tensors weights = {.t = c.t, .n = nt, .fetch = c.fetch}, rest = {.t = c.t + nt, .n = c.n - nt, .fetch = c.fetch};
+    if ((rc = hash_tensors(&weights, nt, &h, err)) < 0)
+        rc = bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
+    if (!rc && best && !all_finite(best, np))
+        rc = bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
+    if (!rc) rc = hash_tensors(&rest, 0, &h, err);
+    if (!rc) {
+        char hash[17];
+        hex64(hash, h);
+        const char *meta[] = {"format", "pt", "bertc_checkpoint", CHECKPOINT_VERSION, "state", state,
+                              "options", options_json ? options_json : "{}", "metrics", metrics ? metrics : "",
+                              "checksum", hash};
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+        rc = safetensors_write_fetch(path, c.t, c.n, meta, sizeof meta / sizeof *meta / 2, c.fetch, err);
     }
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt_m, .ndim = 1, .shape = {(int64_t)np}};
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt_v, .ndim = 1, .shape = {(int64_t)np}};
-    h = checkpoint_hash(h, opt_m, np * sizeof(float));
-    h = checkpoint_hash(h, opt_v, np * sizeof(float));
-    if (best) {
-        t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}};
-        h = checkpoint_hash(h, best, np * sizeof(float));
-    }
-    char hash[17];
-    hex64(hash, h);
-    const char *meta[] = {"format", "pt", "bertc_checkpoint", CHECKPOINT_VERSION, "state", state,
-                          "options", options_json ? options_json : "{}", "metrics", metrics ? metrics : "",
-                          "checksum", hash};
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
-    rc = safetensors_write(path, t, n, meta, sizeof meta / sizeof *meta / 2, err);
     free(state);
-    free(t);
+    free(c.t);
     return rc;
 }
 
