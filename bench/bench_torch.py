@@ -8,8 +8,13 @@ BertForSequenceClassification (random init from the same shape), printed as the 
   eval_forward  model.eval() under torch.inference_mode(); batch 32 x 128
   latency       the same with batch 1 x 128
 
-Precisions: fp32, and bf16 = torch.autocast("cpu", dtype=torch.bfloat16) around the forward
-(fp32 weights and optimiser, as autocast training is used).
+Precisions: fp32, and bf16 = torch.autocast(DEVICE, dtype=torch.bfloat16) around the forward
+(fp32 weights and optimiser, as autocast training is used: AMP bf16 on a GPU).
+
+--device cuda runs the same on the GPU (for scripts/gpu-check.sh, against `bertc bench --device
+cuda`): TF32 off in fp32 (bertc's `cuda` is plain fp32 too), every timed run ends with
+torch.cuda.synchronize(), no OMP_WAIT_POLICY probe, and each row adds the device
+("device": "cuda") and the GPU's peak allocated memory ("peak_device_mib").
 
 Every (shape, precision) runs in a fresh worker process, so its peak RSS (getrusage) is its own;
 rows come in the order latency, eval_forward, train_step, so the train_step row's RSS is the
@@ -26,7 +31,7 @@ The model FLOP count is bertc's (docs/PERFORMANCE.md, "Benchmark"):
   forward = 2*B*T*L*(4*C*C + 2*C*F) + 4*B*T*T*C*L + 2*B*(C*C + C*K);  training step = 3 * forward
 
 usage: python bench/bench_torch.py (--shape bert-base|minilm | --config FILE) [--precision fp32|bf16]
-           [--threads N] [--reps N] [--warmup N] [--only latency,eval,step] [--wait-policy auto|passive|default]
+           [--device cpu|cuda] [--threads N] [--reps N] [--warmup N] [--only latency,eval,step] [--wait-policy auto|passive|default]
 """
 import argparse
 import json
@@ -57,6 +62,7 @@ def parse_args(argv):
     g.add_argument("--shape", choices=sorted(SHAPES))
     g.add_argument("--config", help="a config.json (random weights)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--threads", type=int, default=0, help="0 = all cores")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
@@ -94,6 +100,17 @@ def worker(a):
     threads = a.threads or os.cpu_count()
     torch.set_num_threads(threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    on_gpu = dev.type == "cuda"
+    if on_gpu:
+        if not torch.cuda.is_available():
+            sys.exit("bench_torch.py: --device cuda: torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def sync():
+        if on_gpu:
+            torch.cuda.synchronize()
     if a.shape:
         cfg = BertConfig(**SHAPES[a.shape], **COMMON)
         shape = a.shape
@@ -102,7 +119,7 @@ def worker(a):
         shape = a.config
     if a.attn:
         cfg._attn_implementation = a.attn
-    model = BertForSequenceClassification(cfg)
+    model = BertForSequenceClassification(cfg).to(dev)
     attn = getattr(model.config, "_attn_implementation", None)
     if a.compile:
         model = torch.compile(model)
@@ -110,17 +127,17 @@ def worker(a):
     T, Bt, Be = a.seq, a.train_batch, a.eval_batch
     Bmax = max(Bt, Be)
     g = torch.Generator().manual_seed(a.seed)
-    ids = torch.randint(1, cfg.vocab_size, (Bmax, T), generator=g)
-    mask = torch.ones(Bmax, T, dtype=torch.long)
-    types = torch.zeros(Bmax, T, dtype=torch.long)
-    labels = torch.randint(0, K, (Bmax,), generator=g)
+    ids = torch.randint(1, cfg.vocab_size, (Bmax, T), generator=g).to(dev)
+    mask = torch.ones(Bmax, T, dtype=torch.long).to(dev)
+    types = torch.zeros(Bmax, T, dtype=torch.long).to(dev)
+    labels = torch.randint(0, K, (Bmax,), generator=g).to(dev)
     bf16 = a.precision == "bf16"
 
     def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
 
     info = json.loads(a.probe_info) if a.probe_info else {}
-    base = {"tool": "pytorch", "shape": shape, "seq": T, "threads": torch.get_num_threads(), "precision": a.precision,
+    base = {"tool": "pytorch", "device": a.device, "shape": shape, "seq": T, "threads": torch.get_num_threads(), "precision": a.precision,
             "warmup": a.warmup, "reps": a.reps}
     extra = {"layers": L, "hidden": C, "heads": cfg.num_attention_heads, "intermediate": F,
              "vocab": cfg.vocab_size, "num_labels": K, "torch_version": torch.__version__,
@@ -134,6 +151,9 @@ def worker(a):
                    gflop=flop * 1e-9, gflop_per_s=flop * 1e-9 / med, gflop_per_s_best=flop * 1e-9 / mn,
                    peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
         row.update(extra)
+        if on_gpu:
+            row["peak_device_mib"] = torch.cuda.max_memory_allocated() / 2**20
+            row["device_name"] = torch.cuda.get_device_name()
         if more:
             row.update(more)
         print(json.dumps(row), flush=True)
@@ -141,10 +161,12 @@ def worker(a):
     def timed(fn, n_warm, n):
         for _ in range(n_warm):
             fn()
+        sync()
         out = []
         for _ in range(n):
             t0 = time.perf_counter()
             fn()
+            sync()
             out.append(time.perf_counter() - t0)
         return out
 
@@ -216,7 +238,7 @@ def main(argv):
         return
     policy = {"passive": "PASSIVE", "default": None}.get(a.wait_policy)
     info = {}
-    if a.wait_policy == "auto":
+    if a.wait_policy == "auto" and a.device == "cpu":
         probe = {}
         for name, pol in (("PASSIVE", "PASSIVE"), ("default", None)):
             rows = run_worker(a, argv, pol, only="step", reps=a.probe_reps)

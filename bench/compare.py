@@ -8,6 +8,10 @@ usage: python bench/compare.py RESULTS.jsonl [--out FILE] [--title TEXT]
 
 Ratios: "speed-up" is PyTorch's median seconds / bertc's (> 1: bertc faster); "RSS ratio" is
 bertc's peak RSS / PyTorch's. Rows a tool did not produce show "n/a".
+
+Rows measured on a GPU ("device" other than "cpu": `bertc bench --device cuda`,
+`bench/bench_torch.py --device cuda`) get a table of their own, after the CPU's, with the GPU
+issue's target: bertc's bf16 training step at least 3x PyTorch AMP bf16 on the same card.
 """
 import argparse
 import json
@@ -69,7 +73,46 @@ def target_cells(shape, what, prec, b, p, p_fp32, peak):
     return out
 
 
+def gpu_report(rows):
+    """The GPU rows: per device name, shape, measurement and precision, both tools side by side."""
+    by, keys = {}, []
+    for r in rows:
+        if r.get("what") not in ("train_step", "eval_forward", "latency"):
+            continue
+        k = (r.get("device"), r["shape"], r["what"], r["precision"])
+        by[(r["tool"],) + k] = r
+        if k not in keys:
+            keys.append(k)
+    L = ["## GPU", "",
+         "| device | shape | measurement | precision | bertc s | PyTorch s | bertc ex/s | PyTorch ex/s "
+         "| bertc GFLOP/s | PyTorch GFLOP/s | speed-up | target |",
+         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    label = dict(WHATS)
+    for k in sorted(keys, key=lambda k: (k[0], k[1], [w for w, _ in WHATS].index(k[2]), PRECISIONS.index(k[3]))):
+        b, p = by.get(("bertc",) + k), by.get(("pytorch",) + k)
+        name = (p or {}).get("device_name") or k[0]
+        speed = None if b is None or p is None else p["seconds_median"] / b["seconds_median"]
+        target = ""
+        if k[2] == "train_step" and k[3] == "bf16":
+            target = ">= 3x PyTorch AMP bf16: " + ("n/a" if speed is None else
+                                                  f"{'pass' if speed >= 3 else 'miss'} ({speed:.2f}x)")
+
+        def g(r, key, spec):
+            return fmt(None if r is None else r.get(key), spec)
+
+        L.append(f"| {name} | {k[1]} | {label[k[2]]} | {k[3]} | {g(b, 'seconds_median', '.5f')} "
+                 f"| {g(p, 'seconds_median', '.5f')} | {g(b, 'examples_per_s', '.1f')} | {g(p, 'examples_per_s', '.1f')} "
+                 f"| {g(b, 'gflop_per_s', '.0f')} | {g(p, 'gflop_per_s', '.0f')} "
+                 f"| {fmt(speed, '.2f')}{'x' if speed else ''} | {target} |")
+    L.append("")
+    return L
+
+
 def report(rows, title):
+    gpu = [r for r in rows if r.get("device", "cpu") != "cpu"]
+    rows = [r for r in rows if r.get("device", "cpu") == "cpu"]
+    if not rows and gpu:
+        return "\n".join([f"# {title}", ""] + gpu_report(gpu))
     by = {}
     for r in rows:
         if r.get("what") in ("train_step", "eval_forward", "latency", "matmul_step"):
@@ -190,6 +233,8 @@ def report(rows, title):
             L.append(f"| {r['shape']} | {r['precision']} | {fmt(pr.get('PASSIVE'), '.3f')} "
                      f"| {fmt(pr.get('default'), '.3f')} | {r.get('omp_wait_policy')} |")
         L.append("")
+    if gpu:
+        L += gpu_report(gpu)
     return "\n".join(L)
 
 

@@ -12,7 +12,8 @@
 #      bert-base shape with random weights, timed in each precision; throughput and MFU; then the
 #      real IMDB dropout-fix on MiniLM (gpu-data/, when carried) in fp32 and bf16
 #   5. a per-op time profile of a short bert-base run (bf16 and fp32); bertc bench --device cuda
-#   6. PyTorch + transformers on the same card and shapes (AMP bf16, fp32), when torch is there
+#   6. PyTorch + transformers on the same card and shapes (AMP bf16, fp32; bench/bench_torch.py
+#      --device cuda), when torch is there, and bench/compare.py's table of both
 # Every figure goes to $OUT/gpu-check.txt ($OUT is where the device tool collects files; without
 # it, ./gpu-check.txt). Data: synthetic JSON Lines (filler words and one "good"/"bad" that
 # decides the label) of IMDB's shape, since the IMDB tarball does not travel; vocabulary and
@@ -256,24 +257,32 @@ if [ -n "${GPU_CHECK_NCU:-}" ] && command -v ncu > /dev/null; then
 fi
 
 section "bertc bench --device cuda, bert-base shape: training step (16 x 128), evaluation (32 x 128), latency (1 x 128)"
+# JSON Lines into one file with PyTorch's rows below; bench/compare.py puts them side by side
+BENCH_JSON=$WORK/gpu-bench.jsonl
+: > "$BENCH_JSON"
 for prec in bf16 fp32; do
-    guarded 150 ./bertc bench --shape bert-base --device cuda --precision "$prec" --reps 20 --warmup 3 --human || true
+    guarded 150 ./bertc bench --shape bert-base --device cuda --precision "$prec" --reps 20 --warmup 3 |
+        tee -a "$BENCH_JSON" > /dev/null || true
 done
 
-section "PyTorch + transformers, same card, bert-base shape, batch 16 x 128 tokens, full AdamW steps"
+section "PyTorch + transformers, same card, bert-base shape: the same three measurements (AMP bf16, fp32)"
 if skip torch; then
     :
 elif timeout 60 python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    for mode in amp-bf16 fp32; do
-        guarded 150 python3 reference/bench_torch_gpu.py "$WORK/bert-base/config.json" "$mode" 16 128 40 5 |
-            tee "$WORK/torch-$mode.txt" > /dev/null || true
-        cat "$WORK/torch-$mode.txt"
+    for prec in bf16 fp32; do
+        guarded 200 python3 bench/bench_torch.py --device cuda --shape bert-base --precision "$prec" --reps 20 \
+            --warmup 3 | tee -a "$BENCH_JSON" > /dev/null || true
     done
-    torch_eps=$(grep -o '[0-9.]* examples/s' "$WORK/torch-amp-bf16.txt" | head -1 | cut -d' ' -f1)
+    torch_eps=$(grep '"tool": "pytorch"' "$BENCH_JSON" | grep '"what": "train_step"' | grep '"precision": "bf16"' |
+        grep -o '"examples_per_s": [0-9.]*' | head -1 | cut -d' ' -f2)
     [ -n "$torch_eps" ] && [ "$BEST_EPS" != 0 ] &&
-        say "$(awk -v a="$BEST_EPS" -v b="$torch_eps" 'BEGIN { printf "training throughput bertc bf16 (--precision bf16) / torch AMP bf16: %.2fx (target >= 3x)", a / b }')"
+        say "$(awk -v a="$BEST_EPS" -v b="$torch_eps" 'BEGIN { printf "training throughput, whole dropout-fix run: bertc bf16 (--precision bf16) %.1f ex/s / torch AMP bf16 step %.1f ex/s: %.2fx (target >= 3x)", a, b, a / b }')"
 else
     say "torch with CUDA not available here: PyTorch comparison skipped"
+fi
+if [ -s "$BENCH_JSON" ]; then
+    guarded 30 python3 bench/compare.py "$BENCH_JSON" --title "bertc vs PyTorch on ${GPU_NAME:-the GPU}" || true
+    cp "$BENCH_JSON" "$OUTDIR/gpu-bench.jsonl" 2>/dev/null || true
 fi
 
 section "done"
