@@ -9,6 +9,10 @@ usage: python bench/compare.py RESULTS.jsonl [--out FILE] [--title TEXT]
 Ratios: "speed-up" is PyTorch's median seconds / bertc's (> 1: bertc faster); "RSS ratio" is
 bertc's peak RSS / PyTorch's. Rows a tool did not produce show "n/a".
 
+With `bench/run.sh --rounds N` every row carries its round: each tool's figure is then the median
+over the rounds (seconds; peak RSS is the largest), the speed-up the ratio of those medians, and a
+column lists each round's own speed-up (PyTorch's seconds / bertc's in that round).
+
 Rows measured on a GPU ("device" other than "cpu": `bertc bench --device cuda`,
 `bench/bench_torch.py --device cuda`) get a table of their own, after the CPU's, with the GPU
 issue's target: bertc's bf16 training step at least 3x PyTorch AMP bf16 on the same card.
@@ -108,9 +112,56 @@ def gpu_report(rows):
     return L
 
 
+def merge_rounds(rows):
+    """Rows of several rounds (bench/run.sh --rounds) -> one row per (tool, shape, what, precision)
+    with the median seconds over rounds, plus {key: {round: seconds}} for the per-round ratios."""
+    groups, order, per_round = {}, [], {}
+    for r in rows:
+        if ("round" not in r or "seconds_median" not in r or
+                r.get("what") not in ("train_step", "eval_forward", "latency", "matmul_step")):
+            order.append(r)
+            continue
+        k = (r["tool"], r["shape"], r["what"], r["precision"])
+        if k not in groups:
+            groups[k] = []
+            order.append(k)
+        groups[k].append(r)
+        per_round.setdefault(k, {})[r["round"]] = r["seconds_median"]
+    out = []
+    for item in order:
+        if not isinstance(item, tuple):
+            out.append(item)
+            continue
+        g = sorted(groups[item], key=lambda r: r["seconds_median"])
+        m = dict(g[(len(g) - 1) // 2])
+        secs = sorted(r["seconds_median"] for r in g)
+        n = len(secs)
+        med = secs[n // 2] if n % 2 else 0.5 * (secs[n // 2 - 1] + secs[n // 2])
+        scale = m["seconds_median"] / med
+        m["seconds_median"] = med
+        for key in ("examples_per_s", "gflop_per_s"):
+            if key in m:
+                m[key] *= scale
+        if "peak_rss_mib" in m:
+            m["peak_rss_mib"] = max(r.get("peak_rss_mib", 0) for r in g)
+        m["rounds"] = n
+        out.append(m)
+    return out, per_round
+
+
+def round_ratios(per_round, shape, what, prec, prec_torch=None):
+    """Each round's PyTorch seconds / bertc seconds, as text."""
+    b = per_round.get(("bertc", shape, what, prec), {})
+    p = per_round.get(("pytorch", shape, what, prec_torch or prec), {})
+    rs = [p[k] / b[k] for k in sorted(b) if k in p and b[k] > 0]
+    return ", ".join(f"{x:.2f}" for x in rs) if rs else "n/a"
+
+
 def report(rows, title):
     gpu = [r for r in rows if r.get("device", "cpu") != "cpu"]
     rows = [r for r in rows if r.get("device", "cpu") == "cpu"]
+    rows, per_round = merge_rounds(rows)
+    rounds = max((r.get("rounds", 1) for r in rows), default=1)
     if not rows and gpu:
         return "\n".join([f"# {title}", ""] + gpu_report(gpu))
     by = {}
@@ -129,6 +180,10 @@ def report(rows, title):
     torch_row = next((r for r in rows if r.get("tool") == "pytorch"), None)
     L.append(f"- threads: {any_row.get('threads', 'n/a')}; timed runs per measurement: {any_row.get('reps', 'n/a')} "
              f"(after {any_row.get('warmup', 'n/a')} warm-up); seconds are medians")
+    if rounds > 1:
+        L.append(f"- {rounds} rounds, bertc and PyTorch alternating per (shape, precision): each figure is the median "
+                 f"over the rounds (RSS: the largest), the speed-up the ratio of the medians; the last column "
+                 f"gives each round's own speed-up")
     if peak_fp32:
         p = peaks["fp32"]
         L.append(f"- measured fp32 sgemm peak: **{peak_fp32:.1f} GFLOP/s** with {p.get('threads')} threads "
@@ -154,8 +209,9 @@ def report(rows, title):
 
     L.append("| shape | measurement | precision | bertc s | PyTorch s | bertc ex/s | PyTorch ex/s | bertc GFLOP/s "
              "| PyTorch GFLOP/s | bertc % peak | PyTorch % peak | bertc RSS MiB | PyTorch RSS MiB | speed-up "
-             "| RSS ratio | targets |")
-    L.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+             "| RSS ratio | targets |" + (" speed-up per round |" if rounds > 1 else ""))
+    L.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+             + (" --- |" if rounds > 1 else ""))
     for shape in shapes:
         for what, label in WHATS:
             for prec in PRECISIONS:
@@ -184,10 +240,15 @@ def report(rows, title):
                     f"| {fmt(g(p, 'gflop_per_s'), '.1f')} | {fmt(pct(b), '.0f')}{star if b else ''} "
                     f"| {fmt(pct(p), '.0f')}{star if p else ''} | {fmt(g(b, 'peak_rss_mib'), '.0f')} "
                     f"| {fmt(g(p, 'peak_rss_mib'), '.0f')} | {fmt(speed, '.2f')}{'x' if speed else ''} "
-                    f"| {fmt(rss, '.2f')} | {tg} |")
+                    f"| {fmt(rss, '.2f')} | {tg} |"
+                    + (f" {round_ratios(per_round, shape, what, prec)} |" if rounds > 1 else ""))
     L.append("")
 
-    mm = [r for r in rows if r.get("what") == "matmul_step"]
+    mm, seen = [], set()
+    for r in rows:  # one per (shape, precision): rounds repeat the rows without a time
+        if r.get("what") == "matmul_step" and (r["shape"], r["precision"]) not in seen:
+            seen.add((r["shape"], r["precision"]))
+            mm.append(r)
     if mm:
         L.append("bertc's matrix products alone (the sgemm calls of one training step, recorded and replayed; "
                  "their FLOPs are the calls' own 2·M·N·K, less than the model count since bertc's last layer "

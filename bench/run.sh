@@ -4,11 +4,15 @@
 # (fp32 and bf16 autocast), one process per (tool, shape, precision), one after the other; then a
 # Markdown report (bench/compare.py) on stdout.
 #
-# usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--shapes "bert-base minilm"]
-#                        [--bertc ./bertc] [--wait-policy auto|passive|default] [--no-torch]
-#                        [--only latency,eval,step,matmul] [--save] [--out FILE.md] [--jsonl FILE.jsonl]
+# usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--rounds N] [--shapes "bert-base minilm"]
+#                        [--precisions "fp32 bf16"] [--bertc ./bertc] [--wait-policy auto|passive|default]
+#                        [--no-torch] [--only latency,eval,step,matmul] [--save] [--out FILE.md] [--jsonl FILE.jsonl]
 #   --threads N      threads of both tools (default: all cores, nproc)
 #   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
+#   --rounds N       repeat every (shape, precision) pair of runs N times (default 1), bertc and
+#                    PyTorch alternating, so that a slow spell of the machine hits both; the report
+#                    gives the median over rounds and each round's speed-up
+#   --precisions L   which precisions (default "fp32 bf16")
 #   --wait-policy    OMP_WAIT_POLICY for bertc: auto (default) probes PASSIVE and unset on a short
 #                    training-step run per shape and keeps the faster (bench_torch.py does the same
 #                    for PyTorch); passive or default force one
@@ -25,6 +29,8 @@ BERTC=./bertc
 THREADS=$(nproc 2>/dev/null || echo 1)
 REPS=5
 WARMUP=1
+ROUNDS=1
+PRECISIONS="fp32 bf16"
 SHAPES="bert-base minilm"
 WAIT=auto
 TORCH=1
@@ -37,6 +43,8 @@ while [ $# -gt 0 ]; do
         --threads) THREADS=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --precisions) PRECISIONS=$2; shift 2 ;;
         --shapes) SHAPES=$2; shift 2 ;;
         --bertc) BERTC=$2; shift 2 ;;
         --wait-policy) WAIT=$2; shift 2 ;;
@@ -50,6 +58,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $WAIT in auto|passive|default) ;; *) echo "bench/run.sh: --wait-policy auto, passive or default" >&2; exit 2 ;; esac
+case $ROUNDS in '' | *[!0-9]* | 0) echo "bench/run.sh: --rounds takes a whole number >= 1" >&2; exit 2 ;; esac
+for p in $PRECISIONS; do case $p in fp32|bf16) ;; *) echo "bench/run.sh: --precisions: fp32 and/or bf16" >&2; exit 2 ;; esac; done
 [ -x "$BERTC" ] || { echo "bench/run.sh: $BERTC not found (run make first)" >&2; exit 1; }
 # --only, passed on to both tools
 set --
@@ -77,13 +87,17 @@ if [ "$TORCH" = 1 ]; then
         say "torch or transformers not installed: bertc only (pip install torch transformers for the comparison)"; TORCH=0
     fi
 fi
-PRECS=fp32
-if "$BERTC" bench --help 2>/dev/null | grep -- '--precision' | grep -q 'bf16'; then PRECS="fp32 bf16"; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
+BERTC_BF16=0
+if "$BERTC" bench --help 2>/dev/null | grep -- '--precision' | grep -q 'bf16'; then BERTC_BF16=1; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
+# with --rounds, every row says its round ("round": N first in the object)
+tag() { if [ "$ROUNDS" -gt 1 ]; then sed "s/^{/{\"round\":$round,/"; else cat; fi; }
 
 say "machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(nproc) cores; threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 say "bertc: sgemm peak"
 "$BERTC" bench --peak --threads "$THREADS" --reps "$REPS" >>"$JSONL" || { say "bertc bench --peak failed"; exit 1; }
 
+# the OMP_WAIT_POLICY bertc uses per shape (probed once, before the first round)
+policy_of() { eval "echo \${policy_$(echo "$1" | tr -c 'a-z0-9\n' _)-}"; }
 for shape in $SHAPES; do
     policy=
     case $WAIT in
@@ -97,23 +111,34 @@ for shape in $SHAPES; do
             policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
             say "bertc $shape: probe OMP_WAIT_POLICY=PASSIVE step $tp s, default $td s: using ${policy:-default}" ;;
     esac
-    for prec in $PRECS; do
-        say "bertc $shape $prec"
-        if [ -n "$policy" ]; then
-            OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                --reps "$REPS" --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
-        else
-            env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                --reps "$REPS" --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bertc bench failed"; exit 1; }
-        fi
-    done
-    if [ "$TORCH" = 1 ]; then
-        for prec in fp32 bf16; do
-            say "PyTorch $shape $prec"
-            "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
-                --warmup "$WARMUP" "$@" >>"$JSONL" || { say "bench_torch.py failed"; exit 1; }
+    eval "policy_$(echo "$shape" | tr -c 'a-z0-9\n' _)=\$policy"
+done
+
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+    for shape in $SHAPES; do
+        policy=$(policy_of "$shape")
+        for prec in $PRECISIONS; do
+            if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
+                say "round $round/$ROUNDS: bertc $shape $prec"
+                if [ -n "$policy" ]; then
+                    OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
+                        --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bertc bench failed"; exit 1; }
+                else
+                    env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
+                        --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bertc bench failed"; exit 1; }
+                fi
+                tag <"$tmp/row" >>"$JSONL"
+            fi
+            if [ "$TORCH" = 1 ]; then
+                say "round $round/$ROUNDS: PyTorch $shape $prec"
+                "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
+                    --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
+                tag <"$tmp/row" >>"$JSONL"
+            fi
         done
-    fi
+    done
+    round=$((round + 1))
 done
 
 if [ -n "$PY" ]; then
