@@ -9,7 +9,8 @@ usage: python bench/compare.py RESULTS.jsonl [--out FILE] [--title TEXT]
 Ratios: "speed-up" is PyTorch's median seconds / bertc's (> 1: bertc faster); "RSS ratio" is
 bertc's peak RSS / PyTorch's. Rows a tool did not produce show "n/a".
 
-With `bench/run.sh --rounds N` every row carries its round: each tool's figure is then the median
+Rows carry the hypervisor's steal share during their process's run ("steal_pct", bench/run.sh),
+shown in the header and per round. With `bench/run.sh --rounds N` every row carries its round: each tool's figure is then the median
 over the rounds (seconds; peak RSS is the largest), the speed-up the ratio of those medians, and a
 column lists each round's own speed-up (PyTorch's seconds / bertc's in that round).
 
@@ -149,17 +150,27 @@ def merge_rounds(rows):
     return out, per_round
 
 
-def round_ratios(per_round, shape, what, prec, prec_torch=None):
-    """Each round's PyTorch seconds / bertc seconds, as text."""
+def round_ratios(per_round, shape, what, prec, steal=None):
+    """Each round's PyTorch seconds / bertc seconds, as text (with the hypervisor's steal share
+    during bertc's and PyTorch's runs of that round, where the rows recorded it)."""
     b = per_round.get(("bertc", shape, what, prec), {})
-    p = per_round.get(("pytorch", shape, what, prec_torch or prec), {})
-    rs = [p[k] / b[k] for k in sorted(b) if k in p and b[k] > 0]
-    return ", ".join(f"{x:.2f}" for x in rs) if rs else "n/a"
+    p = per_round.get(("pytorch", shape, what, prec), {})
+    out = []
+    for k in sorted(b):
+        if k in p and b[k] > 0:
+            text = f"{p[k] / b[k]:.2f}"
+            sb, sp = (steal or {}).get(("bertc", shape, prec, k)), (steal or {}).get(("pytorch", shape, prec, k))
+            if sb is not None and sp is not None:
+                text += f" (steal {sb}/{sp}%)"
+            out.append(text)
+    return ", ".join(out) if out else "n/a"
 
 
 def report(rows, title):
     gpu = [r for r in rows if r.get("device", "cpu") != "cpu"]
     rows = [r for r in rows if r.get("device", "cpu") == "cpu"]
+    steal = {(r["tool"], r["shape"], r["precision"], r.get("round", 1)): r["steal_pct"]
+             for r in rows if "steal_pct" in r and "shape" in r and "precision" in r}
     rows, per_round = merge_rounds(rows)
     rounds = max((r.get("rounds", 1) for r in rows), default=1)
     if not rows and gpu:
@@ -180,6 +191,10 @@ def report(rows, title):
     torch_row = next((r for r in rows if r.get("tool") == "pytorch"), None)
     L.append(f"- threads: {any_row.get('threads', 'n/a')}; timed runs per measurement: {any_row.get('reps', 'n/a')} "
              f"(after {any_row.get('warmup', 'n/a')} warm-up); seconds are medians")
+    if steal:
+        L.append(f"- hypervisor steal during the runs (share of the machine's CPU time taken by the host, per tool "
+                 f"process): {min(steal.values())}-{max(steal.values())}%; where it differs much between the two "
+                 f"tools' runs of a round, that round's ratio says more about the machine than the code")
     if rounds > 1:
         L.append(f"- {rounds} rounds, bertc and PyTorch alternating per (shape, precision): each figure is the median "
                  f"over the rounds (RSS: the largest), the speed-up the ratio of the medians; the last column "
@@ -241,7 +256,7 @@ def report(rows, title):
                     f"| {fmt(pct(p), '.0f')}{star if p else ''} | {fmt(g(b, 'peak_rss_mib'), '.0f')} "
                     f"| {fmt(g(p, 'peak_rss_mib'), '.0f')} | {fmt(speed, '.2f')}{'x' if speed else ''} "
                     f"| {fmt(rss, '.2f')} | {tg} |"
-                    + (f" {round_ratios(per_round, shape, what, prec)} |" if rounds > 1 else ""))
+                    + (f" {round_ratios(per_round, shape, what, prec, steal)} |" if rounds > 1 else ""))
     L.append("")
 
     mm, seen = [], set()

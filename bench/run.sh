@@ -89,8 +89,17 @@ if [ "$TORCH" = 1 ]; then
 fi
 BERTC_BF16=0
 if "$BERTC" bench --help 2>/dev/null | grep -- '--precision' | grep -q 'bf16'; then BERTC_BF16=1; else say "this bertc has no --precision bf16: its bf16 rows are n/a"; fi
-# with --rounds, every row says its round ("round": N first in the object)
-tag() { if [ "$ROUNDS" -gt 1 ]; then sed "s/^{/{\"round\":$round,/"; else cat; fi; }
+# with --rounds, every row says its round ("round": N first in the object); every row also says
+# how much of the two tools' run the hypervisor took away ("steal_pct": the steal share of the
+# machine's CPU time from /proc/stat over that process's run; 0 on bare metal), since on a shared
+# VM that, not the code, can decide a comparison
+steal_now() { awk '/^cpu /{ s = 0; for (i = 2; i <= NF; i++) s += $i; print $9, s }' /proc/stat 2>/dev/null || echo "0 0"; }
+steal_pct() { echo "$1 $2" | awk '{ d = $4 - $2; print (d > 0) ? int(100 * ($3 - $1) / d + 0.5) : 0 }'; }
+tag() {
+    st=$(steal_pct "$steal0" "$(steal_now)")
+    say "  (steal during that run: $st%)"
+    if [ "$ROUNDS" -gt 1 ]; then sed "s/^{/{\"round\":$round,\"steal_pct\":$st,/"; else sed "s/^{/{\"steal_pct\":$st,/"; fi
+}
 
 say "machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(nproc) cores; threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 say "bertc: sgemm peak"
@@ -121,6 +130,7 @@ while [ "$round" -le "$ROUNDS" ]; do
         for prec in $PRECISIONS; do
             if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
                 say "round $round/$ROUNDS: bertc $shape $prec"
+                steal0=$(steal_now)
                 if [ -n "$policy" ]; then
                     OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
                         --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bertc bench failed"; exit 1; }
@@ -132,6 +142,7 @@ while [ "$round" -le "$ROUNDS" ]; do
             fi
             if [ "$TORCH" = 1 ]; then
                 say "round $round/$ROUNDS: PyTorch $shape $prec"
+                steal0=$(steal_now)
                 "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
                     --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
                 tag <"$tmp/row" >>"$JSONL"
