@@ -166,39 +166,31 @@ static int parse_state(const char *text, train_state *s, const char *path, bertc
     return rc;
 }
 
-/* The weights, moments and best weights as they go into the file. On the CPU all are host
- * memory. On another backend the weights and moments stay in device memory (fetch copies them
- * out, a piece at a time): the checksum and the finiteness check make one streaming pass over
- * them and the writer a second, so no host copy of the whole state is made (a fresh 1.3 GB
- * buffer for bert-base costs more in page faults than both passes' copies). best is always
- * host memory (the trainer keeps it there). */
-typedef struct ck_tensors {
-    st_write_tensor *t;
-    size_t n;
-    st_fetch_fn fetch;     /* NULL: everything is host memory */
-} ck_tensors;
-
-/* h chained over the tensors' bytes (each tensor hashed as one run, as checkpoint_hash would over
- * a host copy); non-zero when a tensor that must be finite is not. */
-static int hash_tensors(const ck_tensors *c, size_t n_finite, uint64_t *h, bertc_error *err) {
+/* h chained over n tensors' bytes, each tensor as one run (as checkpoint_hash over a host copy of
+ * it); with must_be_finite, -1 at the first tensor holding NaN or infinity. Tensors are host memory
+ * where fetch is NULL or t->host is set; the others live in a device's memory (weights and AdamW
+ * moments on a GPU) and are fetched a piece at a time, so no host copy of the whole state is made
+ * (a fresh 1.3 GB buffer for bert-base costs more in page faults than this pass and the writer's
+ * second one). */
+static int hash_tensors(const st_write_tensor *t, size_t n, st_fetch_fn fetch, int must_be_finite, uint64_t *h,
+                        bertc_error *err) {
     enum { PIECE = 16 << 20 }; /* a multiple of 8: the hash's words do not straddle pieces */
     float *buf = NULL;
     int rc = 0;
-    for (size_t i = 0; i < c->n && !rc; i++) {
-        const st_write_tensor *t = &c->t[i];
+    for (size_t i = 0; i < n && !rc; i++) {
         size_t numel = 1;
-        for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+        for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
         size_t bytes = numel * sizeof(float);
-        if (!c->fetch || t->host) {
-            if (i < n_finite && !all_finite(t->data, numel)) rc = -1;
-            *h = checkpoint_hash(*h, t->data, bytes);
+        if (!fetch || t[i].host) {
+            if (must_be_finite && !all_finite(t[i].data, numel)) rc = -1;
+            *h = checkpoint_hash(*h, t[i].data, bytes);
             continue;
         }
         if (!buf && !(buf = malloc(PIECE))) return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
         for (size_t off = 0; off < bytes && !rc; off += PIECE) {
             size_t k = bytes - off < (size_t)PIECE ? bytes - off : (size_t)PIECE;
-            c->fetch(buf, (const char *)t->data + off, k);
-            if (i < n_finite && !all_finite(buf, k / sizeof(float))) rc = -1;
+            fetch(buf, (const char *)t[i].data + off, k);
+            if (must_be_finite && !all_finite(buf, k / sizeof(float))) rc = -1;
             *h = checkpoint_hash(*h, buf, k);
         }
     }
@@ -211,35 +203,37 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
     const bertc_backend *be = bert_backend(m);
     const float *params = bert_params(m);
     const size_t np = bert_num_params(m);
-    int rc = fs_mkdir_p(dir, err);
-    if (rc) return rc;
-    static const char *const names[] = {CHECKPOINT_FILE, NULL};
-    remove_stale_temps(dir, names); /* left by a process killed while writing */
+    /* on another backend than the CPU, weights and moments are fetched from its memory; best is
+     * host memory (the trainer keeps it there) */
+    st_fetch_fn fetch = be && strcmp(be->name, "cpu") ? be->to_host : NULL;
     const bert_param_info *info;
-    size_t nt = bert_param_table(m, &info);
-    ck_tensors c = {.t = calloc(nt + 3, sizeof *c.t), .fetch = be && strcmp(be->name, "cpu") ? be->to_host : NULL};
+    size_t nt = bert_param_table(m, &info), n = 0;
+    st_write_tensor *t = calloc(nt + 3, sizeof *t);
     char *state = state_json(s);
-    if (!c.t || !state) {
-        free(c.t);
+    if (!t || !state) {
+        free(t);
         free(state);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
     }
-    for (size_t i = 0; i < nt; i++)
-        c.t[c.n++] = (st_write_tensor){.name = info[i].name, .data = params + info[i].offset, .ndim = info[i].ndim,
-                                       .shape = {info[i].shape[0], info[i].shape[1]}};
-    /* best goes first in the checks (it and the weights must be finite), last in the file */
-    st_write_tensor best_t = {.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
-    c.t[c.n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
-    c.t[c.n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
-    if (best) c.t[c.n++] = best_t;
+    for (; n < nt; n++)
+        t[n] = (st_write_tensor){.name = info[n].name, .data = params + info[n].offset, .ndim = info[n].ndim,
+                                 .shape = {info[n].shape[0], info[n].shape[1]}};
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
+    if (best) t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    /* the checksum covers the tensors in file order; the weights and the best weights must be finite,
+     * and nothing touches the folder until they are */
     uint64_t h = CHECKPOINT_HASH_INIT;
-    ck_tensors weights = {.t = c.t, .n = nt, .fetch = c.fetch}, rest = {.t = c.t + nt, .n = c.n - nt, .fetch = c.fetch};
-    if ((rc = hash_tensors(&weights, nt, &h, err)) < 0)
+    int rc = hash_tensors(t, nt, fetch, 1, &h, err);
+    if (rc < 0)
         rc = bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
     if (!rc && best && !all_finite(best, np))
         rc = bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
-    if (!rc) rc = hash_tensors(&rest, 0, &h, err);
+    if (!rc) rc = hash_tensors(t + nt, n - nt, fetch, 0, &h, err);
+    if (!rc) rc = fs_mkdir_p(dir, err);
     if (!rc) {
+        static const char *const names[] = {CHECKPOINT_FILE, NULL};
+        remove_stale_temps(dir, names); /* left by a process killed while writing */
         char hash[17];
         hex64(hash, h);
         const char *meta[] = {"format", "pt", "bertc_checkpoint", CHECKPOINT_VERSION, "state", state,
@@ -247,10 +241,10 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
                               "checksum", hash};
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
-        rc = safetensors_write_fetch(path, c.t, c.n, meta, sizeof meta / sizeof *meta / 2, c.fetch, err);
+        rc = safetensors_write_fetch(path, t, n, meta, sizeof meta / sizeof *meta / 2, fetch, err);
     }
     free(state);
-    free(c.t);
+    free(t);
     return rc;
 }
 
