@@ -353,62 +353,69 @@ static void test_smaller_batch(void **state) {
     bert_free(m);
 }
 
-/* Two identical models in precision bf16: the tiny fixture, or random ones of config deep. */
-static void twin_models(const bert_config *deep, int bf16, bert_model **a, bert_model **b) {
-    bertc_error err;
-    *a = *b = NULL;
-    if (deep) {
-        if (bert_init_random(a, deep, 5, &err) || bert_init_random(b, deep, 5, &err)) fail_msg("%s", err.msg);
-    } else if (bert_load(a, TINY, NULL, &err) || bert_load(b, TINY, NULL, &err)) {
-        fail_msg("%s", err.msg);
-    }
-    assert_int_equal(bert_set_precision(*a, bf16, &err), 0);
-    assert_int_equal(bert_set_precision(*b, bf16, &err), 0);
-}
-
-/* bert_prepare_inference: the two-layer plan gives the training plan's logits and loss bit for
- * bit, in fp32 and bf16, on the tiny model (2 layers, checked against PyTorch too) and on a
- * 5-layer random one (layers 2-4 reuse the first two's buffers); it refuses a training forward,
- * its backward does nothing, and bert_prepare plans for training again. */
-static void test_inference_plan(void **state) {
-    (void)state;
+/* The activation-plan tests run on four pairs of identical models: the tiny fixture (2 layers,
+ * checked against PyTorch) and a random 5-layer one of its shape, each in fp32 and in bf16. fn
+ * gets the pair (full gets bert_prepare(B, T) first, as the reference plan; other is unplanned). */
+typedef void (*plan_case_fn)(bert_model *full, bert_model *other, int bf16, int layers5);
+static void for_each_plan_case(plan_case_fn fn) {
     bertc_error err;
     bert_model *tiny = load_tiny();
     bert_config deep = *bert_get_config(tiny); /* shallow copy: read only, never freed */
     deep.num_hidden_layers = 5;
     for (int run = 0; run < 4; run++) {
         int bf16 = run & 1, layers5 = run >> 1;
-        bert_model *full, *inf;
-        twin_models(layers5 ? &deep : NULL, bf16, &full, &inf);
+        bert_model *full = NULL, *other = NULL;
+        if (layers5) {
+            if (bert_init_random(&full, &deep, 5, &err) || bert_init_random(&other, &deep, 5, &err))
+                fail_msg("%s", err.msg);
+        } else if (bert_load(&full, TINY, NULL, &err) || bert_load(&other, TINY, NULL, &err)) {
+            fail_msg("%s", err.msg);
+        }
+        assert_int_equal(bert_set_precision(full, bf16, &err), 0);
+        assert_int_equal(bert_set_precision(other, bf16, &err), 0);
         assert_int_equal(bert_prepare(full, B, T, &err), 0);
-        assert_int_equal(bert_prepare_inference(inf, B, T, &err), 0);
-        size_t K = (size_t)bert_get_config(full)->num_labels;
-        float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
-        float got = bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
-        assert_true(isfinite(got) && want == got);
-        assert_memory_equal(bert_logits(inf), bert_logits(full), (size_t)B * K * sizeof(float));
-        if (!bf16 && !layers5) check_logits_loss(inf, got, "");
-        /* no training on an inference plan */
-        assert_true(isnan(bert_forward(inf, ids, mask, types, labels, B, T, 1, 7)));
-        bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
-        bert_zero_grad(inf);
-        bert_backward(inf, 1.0f);
-        const float *g = bert_grads(inf);
-        for (size_t i = 0; i < bert_num_params(inf); i++) assert_true(g[i] == 0.0f);
-        /* a training plan again: training forward and backward as the other model's */
-        assert_int_equal(bert_prepare(inf, B, T, &err), 0);
-        bert_zero_grad(inf);
-        bert_zero_grad(full);
-        got = bert_forward(inf, ids, mask, types, labels, B, T, 1, 7);
-        want = bert_forward(full, ids, mask, types, labels, B, T, 1, 7);
-        assert_true(isfinite(got) && want == got);
-        bert_backward(inf, 1.0f);
-        bert_backward(full, 1.0f);
-        assert_memory_equal(bert_grads(inf), bert_grads(full), bert_num_params(inf) * sizeof(float));
+        fn(full, other, bf16, layers5);
         bert_free(full);
-        bert_free(inf);
+        bert_free(other);
     }
     bert_free(tiny);
+}
+
+/* bert_prepare_inference: the two-layer plan gives the training plan's logits and loss bit for
+ * bit, in fp32 and bf16, on the tiny model (2 layers, checked against PyTorch too) and on a
+ * 5-layer random one (layers 2-4 reuse the first two's buffers); it refuses a training forward,
+ * its backward does nothing, and bert_prepare plans for training again. */
+static void inference_plan_case(bert_model *full, bert_model *inf, int bf16, int layers5) {
+    bertc_error err;
+    assert_int_equal(bert_prepare_inference(inf, B, T, &err), 0);
+    size_t K = (size_t)bert_get_config(full)->num_labels;
+    float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
+    float got = bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
+    assert_true(isfinite(got) && want == got);
+    assert_memory_equal(bert_logits(inf), bert_logits(full), (size_t)B * K * sizeof(float));
+    if (!bf16 && !layers5) check_logits_loss(inf, got, "");
+    /* no training on an inference plan */
+    assert_true(isnan(bert_forward(inf, ids, mask, types, labels, B, T, 1, 7)));
+    bert_forward(inf, ids, mask, types, labels, B, T, 0, 0);
+    bert_zero_grad(inf);
+    bert_backward(inf, 1.0f);
+    const float *g = bert_grads(inf);
+    for (size_t i = 0; i < bert_num_params(inf); i++) assert_true(g[i] == 0.0f);
+    /* a training plan again: training forward and backward as the other model's */
+    assert_int_equal(bert_prepare(inf, B, T, &err), 0);
+    bert_zero_grad(inf);
+    bert_zero_grad(full);
+    got = bert_forward(inf, ids, mask, types, labels, B, T, 1, 7);
+    want = bert_forward(full, ids, mask, types, labels, B, T, 1, 7);
+    assert_true(isfinite(got) && want == got);
+    bert_backward(inf, 1.0f);
+    bert_backward(full, 1.0f);
+    assert_memory_equal(bert_grads(inf), bert_grads(full), bert_num_params(inf) * sizeof(float));
+}
+
+static void test_inference_plan(void **state) {
+    (void)state;
+    for_each_plan_case(inference_plan_case);
 }
 
 /* bert_prepare_train_eval (the trainer's plan): training at 1 sequence, evaluation at B over the
@@ -417,53 +424,46 @@ static void test_inference_plan(void **state) {
  * also right after an evaluation (which overwrote the training activations); backward after
  * an evaluation-plan forward does nothing; training at B is refused. fp32 and bf16, 2 and 5
  * layers. */
-static void test_train_eval_plan(void **state) {
-    (void)state;
+static void train_eval_plan_case(bert_model *full, bert_model *sh, int bf16, int layers5) {
+    (void)bf16, (void)layers5;
     bertc_error err;
-    bert_model *tiny = load_tiny();
-    bert_config deep = *bert_get_config(tiny); /* shallow copy: read only, never freed */
-    deep.num_hidden_layers = 5;
-    assert_true(B > 1);
-    for (int run = 0; run < 4; run++) {
-        int bf16 = run & 1, layers5 = run >> 1;
-        bert_model *full, *sh;
-        twin_models(layers5 ? &deep : NULL, bf16, &full, &sh);
-        assert_int_equal(bert_prepare(full, B, T, &err), 0);
-        assert_int_equal(bert_prepare_train_eval(sh, 1, B, T, &err), 0);
-        assert_true(bert_activation_bytes(sh) > 0 && bert_activation_bytes(sh) < bert_activation_bytes(full));
-        size_t K = (size_t)bert_get_config(full)->num_labels, np = bert_num_params(sh);
-        for (int pass = 0; pass < 2; pass++) {
-            /* evaluation at B */
-            float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
-            float got = bert_forward(sh, ids, mask, types, labels, B, T, 0, 0);
-            assert_true(isfinite(got) && want == got);
-            assert_memory_equal(bert_logits(sh), bert_logits(full), (size_t)B * K * sizeof(float));
-            bert_zero_grad(sh);
-            bert_backward(sh, 1.0f); /* on the evaluation plan: nothing */
-            for (size_t i = 0; i < np; i++) assert_true(bert_grads(sh)[i] == 0.0f);
-            /* training at 1 (the first sequence), after the evaluation overwrote the activations */
-            bert_zero_grad(full);
-            want = bert_forward(full, ids, mask, types, labels, 1, T, 1, 7 + pass);
-            got = bert_forward(sh, ids, mask, types, labels, 1, T, 1, 7 + pass);
-            assert_true(isfinite(got) && want == got);
-            bert_backward(full, 1.0f);
-            bert_backward(sh, 1.0f);
-            assert_memory_equal(bert_grads(sh), bert_grads(full), np * sizeof(float));
-        }
-        /* an evaluation forward that fits the training plan keeps its backward (eval-mode gradients) */
+    assert_int_equal(bert_prepare_train_eval(sh, 1, B, T, &err), 0);
+    assert_true(bert_activation_bytes(sh) > 0 && bert_activation_bytes(sh) < bert_activation_bytes(full));
+    size_t K = (size_t)bert_get_config(full)->num_labels, np = bert_num_params(sh);
+    for (int pass = 0; pass < 2; pass++) {
+        /* evaluation at B */
+        float want = bert_forward(full, ids, mask, types, labels, B, T, 0, 0);
+        float got = bert_forward(sh, ids, mask, types, labels, B, T, 0, 0);
+        assert_true(isfinite(got) && want == got);
+        assert_memory_equal(bert_logits(sh), bert_logits(full), (size_t)B * K * sizeof(float));
         bert_zero_grad(sh);
+        bert_backward(sh, 1.0f); /* on the evaluation plan: nothing */
+        for (size_t i = 0; i < np; i++) assert_true(bert_grads(sh)[i] == 0.0f);
+        /* training at 1 (the first sequence), after the evaluation overwrote the activations */
         bert_zero_grad(full);
-        bert_forward(full, ids, mask, types, labels, 1, T, 0, 0);
-        bert_forward(sh, ids, mask, types, labels, 1, T, 0, 0);
+        want = bert_forward(full, ids, mask, types, labels, 1, T, 1, 7 + pass);
+        got = bert_forward(sh, ids, mask, types, labels, 1, T, 1, 7 + pass);
+        assert_true(isfinite(got) && want == got);
         bert_backward(full, 1.0f);
         bert_backward(sh, 1.0f);
         assert_memory_equal(bert_grads(sh), bert_grads(full), np * sizeof(float));
-        /* training beyond the training plan: refused */
-        assert_true(isnan(bert_forward(sh, ids, mask, types, labels, B, T, 1, 7)));
-        bert_free(full);
-        bert_free(sh);
     }
-    bert_free(tiny);
+    /* an evaluation forward that fits the training plan keeps its backward (eval-mode gradients) */
+    bert_zero_grad(sh);
+    bert_zero_grad(full);
+    bert_forward(full, ids, mask, types, labels, 1, T, 0, 0);
+    bert_forward(sh, ids, mask, types, labels, 1, T, 0, 0);
+    bert_backward(full, 1.0f);
+    bert_backward(sh, 1.0f);
+    assert_memory_equal(bert_grads(sh), bert_grads(full), np * sizeof(float));
+    /* training beyond the training plan: refused */
+    assert_true(isnan(bert_forward(sh, ids, mask, types, labels, B, T, 1, 7)));
+}
+
+static void test_train_eval_plan(void **state) {
+    (void)state;
+    assert_true(B > 1);
+    for_each_plan_case(train_eval_plan_case);
 }
 
 static void test_save_load_round_trip(void **state) {

@@ -680,23 +680,39 @@ static size_t files_equal(const char *a, const char *b) {
     return total;
 }
 
+/* The folders tmp/STEM-cpu and tmp/STEM-gpu, for what each side of a twin pair writes. */
+static void side_dirs(const char *stem, char *dc, char *dg, size_t size) {
+    snprintf(dc, size, "%s/%s-cpu", tmp, stem);
+    snprintf(dg, size, "%s/%s-gpu", tmp, stem);
+}
+/* files_equal on FILE in the two folders. */
+static size_t same_file(const char *dc, const char *dg, const char *file) {
+    char pc[400], pg[400];
+    snprintf(pc, sizeof pc, "%s/%s", dc, file);
+    snprintf(pg, sizeof pg, "%s/%s", dg, file);
+    return files_equal(pc, pg);
+}
+
+/* A CPU/GPU pair of one random 1-layer model whose word embeddings (12000 x 384 floats, 18 MB)
+ * span more than one of the 16 MiB pieces the writers fetch from the device. */
+static void piecewise_twins(int K, uint64_t seed, bert_config *cfg, bert_model **mc, bert_model **mg) {
+    small_config(cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, K);
+    twin_models(cfg, seed, mc, mg);
+}
+
 static void test_save_from_device(void **state) {
     (void)state;
     if (!have_gpu()) return;
     bert_config cfg;
-    small_config(&cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, 2);
     bertc_error err;
     bert_model *mc, *mg;
-    twin_models(&cfg, 3, &mc, &mg);
+    piecewise_twins(2, 3, &cfg, &mc, &mg);
     assert_true(bert_params_finite(mg));
-    char dc[160], dg[160], pc[200], pg[200];
-    snprintf(dc, sizeof dc, "%s/save-cpu", tmp);
-    snprintf(dg, sizeof dg, "%s/save-gpu", tmp);
+    char dc[160], dg[160];
+    side_dirs("save", dc, dg, sizeof dc);
     assert_int_equal(bert_save(mc, dc, &err), 0);
     assert_int_equal(bert_save(mg, dg, &err), 0);
-    snprintf(pc, sizeof pc, "%s/model.safetensors", dc);
-    snprintf(pg, sizeof pg, "%s/model.safetensors", dg);
-    size_t total = files_equal(pc, pg);
+    size_t total = same_file(dc, dg, "model.safetensors");
     printf("  model.safetensors from the device: %zu bytes, the CPU's byte for byte\n", total);
     assert_true(total > ((size_t)17 << 20));
     /* a NaN anywhere in the weights is seen where they live */
@@ -715,10 +731,9 @@ static void test_checkpoint_from_device(void **state) {
     (void)state;
     if (!have_gpu()) return;
     bert_config cfg;
-    small_config(&cfg, 12000, 384, 1, 6, 64, 40, 0.0f, 0.02f, 3);
     bertc_error err;
     bert_model *mc, *mg;
-    twin_models(&cfg, 4, &mc, &mg);
+    piecewise_twins(3, 4, &cfg, &mc, &mg);
     size_t np = bert_num_params(mc);
     adamw oc, og;
     assert_int_equal(adamw_init_on(&oc, bertc_backend_cpu(), np, &(adamw_group){0, np, 0.01f, 1.0f}, 1, &err), 0);
@@ -731,14 +746,11 @@ static void test_checkpoint_from_device(void **state) {
     gpu->to_device(og.v, mom, np * sizeof *mom);
     train_state st = {.epoch = 2, .step = 7, .opt_step = 7, .micro = 7, .examples_seen = 28, .best_acc = 0.5,
                       .best_epoch = 1, .epochs_run = 1, .train_seconds = 1.5};
-    char dc[160], dg[160], pc[220], pg[220];
-    snprintf(dc, sizeof dc, "%s/ck-cpu", tmp);
-    snprintf(dg, sizeof dg, "%s/ck-gpu", tmp);
+    char dc[160], dg[160];
+    side_dirs("ck", dc, dg, sizeof dc);
     assert_int_equal(checkpoint_save(dc, &st, mc, &oc, best, "{\"x\":1}", "metrics\n", &err), 0);
     assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{\"x\":1}", "metrics\n", &err), 0);
-    snprintf(pc, sizeof pc, "%s/%s", dc, CHECKPOINT_FILE);
-    snprintf(pg, sizeof pg, "%s/%s", dg, CHECKPOINT_FILE);
-    size_t bytes = files_equal(pc, pg);
+    size_t bytes = same_file(dc, dg, CHECKPOINT_FILE);
     printf("  checkpoint from the device: %zu bytes, the CPU's file byte for byte\n", bytes);
     assert_true(bytes > ((size_t)3 * 16 << 20));
     /* back on the CPU */
@@ -757,7 +769,7 @@ static void test_checkpoint_from_device(void **state) {
     const float nan = NAN;
     gpu->to_device(bert_params(mg) + 4000000, &nan, sizeof nan);
     assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
-    files_equal(pc, pg);
+    same_file(dc, dg, CHECKPOINT_FILE);
     free(mom), free(best), free(best2);
     adamw_free(&oc), adamw_free(&og), adamw_free(&o2);
     bert_free(mc), bert_free(mg), bert_free(m2);
