@@ -145,6 +145,9 @@ def merge_rounds(rows):
                 m[key] *= scale
         if "peak_rss_mib" in m:
             m["peak_rss_mib"] = max(r.get("peak_rss_mib", 0) for r in g)
+        for r in g:  # bench_torch.py probes OMP_WAIT_POLICY in the first round only
+            if "wait_policy_probe_s" in r:
+                m.setdefault("wait_policy_probe_s", r["wait_policy_probe_s"])
         m["rounds"] = n
         out.append(m)
     return out, per_round

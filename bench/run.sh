@@ -15,7 +15,8 @@
 #   --precisions L   which precisions (default "fp32 bf16")
 #   --wait-policy    OMP_WAIT_POLICY for bertc: auto (default) probes PASSIVE and unset on a short
 #                    training-step run per shape and keeps the faster (bench_torch.py does the same
-#                    for PyTorch); passive or default force one
+#                    for PyTorch, in the first round; later rounds reuse its choice); passive or
+#                    default force bertc's
 #   --no-torch       bertc only (also automatic when python3, torch or transformers is missing)
 #   --only LIST      some of the measurements, for both tools (default all); without step, bertc's
 #                    auto wait policy is PASSIVE (its probe times training steps)
@@ -105,8 +106,9 @@ say "machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'
 say "bertc: sgemm peak"
 "$BERTC" bench --peak --threads "$THREADS" --reps "$REPS" >>"$JSONL" || { say "bertc bench --peak failed"; exit 1; }
 
-# the OMP_WAIT_POLICY bertc uses per shape (probed once, before the first round)
-policy_of() { eval "echo \${policy_$(echo "$1" | tr -c 'a-z0-9\n' _)-}"; }
+# The OMP_WAIT_POLICY each tool uses, kept in $tmp/policy.TOOL.SHAPE[.PREC] (empty: unset).
+# bertc's is probed once per shape, before the first round; bench_torch.py probes its own in the
+# first round (--wait-policy auto) and later rounds reuse what it chose.
 for shape in $SHAPES; do
     policy=
     case $WAIT in
@@ -120,31 +122,32 @@ for shape in $SHAPES; do
             policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
             say "bertc $shape: probe OMP_WAIT_POLICY=PASSIVE step $tp s, default $td s: using ${policy:-default}" ;;
     esac
-    eval "policy_$(echo "$shape" | tr -c 'a-z0-9\n' _)=\$policy"
+    echo "$policy" >"$tmp/policy.bertc.$shape"
 done
 
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     for shape in $SHAPES; do
-        policy=$(policy_of "$shape")
+        policy=$(cat "$tmp/policy.bertc.$shape")
         for prec in $PRECISIONS; do
             if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
                 say "round $round/$ROUNDS: bertc $shape $prec"
                 steal0=$(steal_now)
-                if [ -n "$policy" ]; then
-                    OMP_WAIT_POLICY=$policy "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                        --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bertc bench failed"; exit 1; }
-                else
-                    env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --precision "$prec" --threads "$THREADS" \
-                        --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bertc bench failed"; exit 1; }
-                fi
+                env -u OMP_WAIT_POLICY ${policy:+OMP_WAIT_POLICY=$policy} "$BERTC" bench --shape "$shape" \
+                    --precision "$prec" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" ||
+                    { say "bertc bench failed"; exit 1; }
                 tag <"$tmp/row" >>"$JSONL"
             fi
             if [ "$TORCH" = 1 ]; then
                 say "round $round/$ROUNDS: PyTorch $shape $prec"
+                tpol=auto
+                [ -s "$tmp/policy.torch.$shape.$prec" ] && tpol=$(cat "$tmp/policy.torch.$shape.$prec")
                 steal0=$(steal_now)
                 "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
-                    --warmup "$WARMUP" "$@" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
+                    --warmup "$WARMUP" --wait-policy "$tpol" "$@" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
+                # what it ran with ("PASSIVE" or "default"), for the next rounds
+                sed -n 's/.*"omp_wait_policy": "\([A-Za-z]*\)".*/\1/p' "$tmp/row" | head -n 1 |
+                    tr 'A-Z' 'a-z' >"$tmp/policy.torch.$shape.$prec"
                 tag <"$tmp/row" >>"$JSONL"
             fi
         done
