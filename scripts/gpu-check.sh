@@ -39,6 +39,9 @@ guarded() {
     [ "$rc" -ne 0 ] && say "(exit status $rc)"
     return "$rc"
 }
+# GPU_CHECK_SKIP="LIST" leaves those sections out, from: test curve dfix imdb profile bench torch
+# (a second call in one lease, when the first already measured them)
+skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # json_num FILE KEY: the first number after "KEY": in FILE (cJSON indents with tabs)
@@ -114,6 +117,7 @@ grep 'warning' "$WORK/build.log" | head -20 | tee -a "$REPORT"
 [ -n "${GPU_CHECK_BUILD_ONLY:-}" ] && { ldd ./bertc | grep -E 'openblas|utf8proc|cjson|archive|cublas|cudart|dnnl' | tee -a "$REPORT"; exit 0; }
 
 section "test_cuda: every op vs the CPU, a tiny model's step, MiniLM logits"
+if ! skip test; then
 [ -z "${BERTC_MINILM:-}" ] && [ -f models/minilm/model.safetensors ] && export BERTC_MINILM=models/minilm
 if ! guarded 240 build/tests/test_cuda; then
     say "TEST_CUDA FAILED"
@@ -122,6 +126,8 @@ if ! guarded 240 build/tests/test_cuda; then
         section "compute-sanitizer memcheck over test_cuda"
         guarded 150 compute-sanitizer --tool memcheck --print-limit 20 build/tests/test_cuda || true
     fi
+fi
+
 fi
 
 section "models and data"
@@ -155,9 +161,63 @@ guarded 120 ./bertc init --config "$WORK/bert-base" --out "$WORK/bert-base-rando
 guarded 60 ./bertc init --config "$WORK/minilm-shape" --out "$WORK/minilm-random" || true
 say "random models written in $(elapsed "$t" "$(now)") s"
 
-# GPU_CHECK_SKIP="curve torch" leaves those sections out (a second call in one lease, when the
-# first already measured them)
-skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
+
+# GPU_CHECK_VARIANTS=1: the bf16 training step and evaluation under each experiment switch of
+# the CUDA backend (BERTC_CUDA_ATTN_MATH, docs/GPU.md), the plain settings first and last to show
+# the drift between runs (GPU_CHECK_VARIANT_LIST="name|VAR=value ..." lines for others)
+if [ -n "${GPU_CHECK_VARIANTS:-}" ]; then
+section "experiment switches: bertc bench --precision bf16, bert-base shape (step 16 x 128, evaluation 32 x 128)"
+VARIANTS=${GPU_CHECK_VARIANT_LIST:-"plain|
+attn-fp32|BERTC_CUDA_ATTN_MATH=fp32
+attn-tf32|BERTC_CUDA_ATTN_MATH=tf32
+plain-again|"}
+say "$(printf '%-18s %12s %12s %12s' variant 'step ms' 'step ex/s' 'eval ms')"
+while IFS='|' read -r name envs; do
+    # shellcheck disable=SC2086
+    env $envs timeout 120 ./bertc bench --shape bert-base --device cuda --precision bf16 --only step,eval \
+        --reps 30 --warmup 5 > "$WORK/variant.jsonl" 2> "$WORK/variant.err"
+    step=$(grep '"train_step"' "$WORK/variant.jsonl" | grep -o '"seconds_median":[0-9.eE+-]*' | cut -d: -f2)
+    evl=$(grep '"eval_forward"' "$WORK/variant.jsonl" | grep -o '"seconds_median":[0-9.eE+-]*' | cut -d: -f2)
+    [ -z "$step" ] && { say "$name: no result"; tail -3 "$WORK/variant.err" | tee -a "$REPORT"; continue; }
+    say "$(awk -v n="$name" -v s="$step" -v e="$evl" 'BEGIN { printf "%-18s %12.3f %12.1f %12.3f", n, 1e3 * s, 16 / s, 1e3 * e }')"
+done <<< "$VARIANTS"
+fi
+
+# GPU_CHECK_NSYS=1: an Nsight Systems capture of the bf16 training step (bertc bench): how much of
+# the time a kernel runs (the rest is launch gaps and synchronisations), on what, the CUDA calls
+# (the H100 machine's image had no nsys on the PATH; one came with Nsight Compute)
+NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys \
+    /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)
+if [ -n "${GPU_CHECK_NSYS:-}" ]; then
+section "nsys: bf16 training step (bench, 20 timed), bert-base shape"
+if [ -z "$NSYS" ]; then
+    say "nsys not found"
+else
+    timeout 60 "$NSYS" profile -t cuda,osrt -o "$WORK/nsys-step" --force-overwrite true ./bertc bench --shape bert-base \
+        --device cuda --precision bf16 --only step --reps 20 --warmup 5 > "$WORK/nsys-step.log" 2>&1 < /dev/null
+    grep -o '"seconds_median":[0-9.eE+-]*' "$WORK/nsys-step.log" | tee -a "$REPORT"
+    if timeout 60 "$NSYS" export --type sqlite -o "$WORK/nsys-step.sqlite" --force-overwrite true \
+        "$WORK/nsys-step.nsys-rep" > "$WORK/nsys-export.log" 2>&1; then
+        # the last 0.2 s: inside the 20 timed repetitions (~0.23 s)
+        guarded 60 python3 scripts/gpu/nsys_busy.py "$WORK/nsys-step.sqlite" --last-seconds 0.2 || true
+    else
+        tail -5 "$WORK/nsys-step.log" "$WORK/nsys-export.log" | tee -a "$REPORT"
+    fi
+fi
+fi
+
+# GPU_CHECK_NCU_STEP=1: every kernel's duration (Nsight Compute, one metric, caches and clocks
+# left alone) over two bf16 training steps of bert-base, summed by kernel: the GPU time of a step
+# without BERTC_CUDA_PROFILE's synchronisations (setup kernels, e.g. the bf16 weight copy, included)
+if [ -n "${GPU_CHECK_NCU_STEP:-}" ] && command -v ncu > /dev/null; then
+    section "ncu: kernel durations over 2 bf16 training steps, bert-base shape (GPU_CHECK_NCU_STEP=1)"
+    timeout 200 ncu --csv --metrics gpu__time_duration.sum --cache-control none --clock-control none ./bertc train \
+        --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" --train-size 32 --max-length 128 --batch-size 16 \
+        --epochs 1 --no-eval-train --no-checkpoint --quiet --device cuda --precision bf16 --out "$WORK/ncu-step" \
+        > "$WORK/ncu-step.csv" 2> "$WORK/ncu-step.err" < /dev/null
+    say "(ncu exit status $?)"
+    guarded 60 python3 scripts/gpu/ncu_sum.py "$WORK/ncu-step.csv" --top 40 || tail -5 "$WORK/ncu-step.err" | tee -a "$REPORT"
+fi
 
 section "loss curve: 320 examples, batch 16, MiniLM shape, dropout on; CPU ($(nproc) threads) vs GPU"
 if ! skip curve; then
@@ -178,6 +238,7 @@ paste <(losses "$WORK/curve-cpu") <(losses "$WORK/curve-cuda") <(losses "$WORK/c
 fi
 
 section "dropout-fix recipe on the bert-base shape (random weights): 3 epochs x 2,000 at 128 tokens + evaluations"
+if ! skip dfix; then
 # training FLOPs per example, counted as usual (6 x linear-layer parameters x tokens + attention),
 # for the full model (bertc skips most of the last layer: its real work is ~7% less)
 FLOPS_PER_EX=$(awk 'BEGIN { L = 12; C = 768; F = 3072; T = 128;
@@ -218,7 +279,10 @@ while IFS='|' read -r name opts; do
     fi
 done <<< "$RUNS"
 
+fi
+
 section "IMDB dropout-fix on all-MiniLM-L6-v2 (weights rounded to bf16 to travel): the real task on the GPU"
+if ! skip imdb; then
 # gpu-data/: the 2,000 + 500 reviews of bertc's dropout-fix seed-42 split (python3 from the
 # tarball, which does not travel), gzipped; the same command on the CPU gives the comparison
 if [ -f gpu-data/imdb-train.jsonl.gz ] && [ -n "${BERTC_MINILM:-}" ]; then
@@ -236,7 +300,10 @@ else
     say "gpu-data/imdb-*.jsonl.gz or BERTC_MINILM missing: skipped"
 fi
 
+fi
+
 section "where the time goes: per-op profile (BERTC_CUDA_PROFILE=1), bert-base shape, 320 examples, batch 16"
+if ! skip profile; then
 i=0
 for opts in "--device cuda --precision bf16" "--device cuda"; do
     i=$((i + 1))
@@ -246,6 +313,8 @@ for opts in "--device cuda --precision bf16" "--device cuda"; do
         --train-size 320 --max-length 128 --batch-size 16 --epochs 1 --no-eval-train --quiet $opts \
         --out "$WORK/profile-$i" > /dev/null || true
 done
+
+fi
 
 # GPU_CHECK_NCU=1: Nsight Compute over some kernels of a short bf16 run (after the first steps'
 # launches), to see why attention forward was 3-4x slower in the bf16 runs than in fp32 (docs/GPU.md)
@@ -257,6 +326,7 @@ if [ -n "${GPU_CHECK_NCU:-}" ] && command -v ncu > /dev/null; then
 fi
 
 section "bertc bench --device cuda, bert-base shape: training step (16 x 128), evaluation (32 x 128), latency (1 x 128)"
+if ! skip bench; then
 # JSON Lines into one file with PyTorch's rows below; bench/compare.py puts them side by side
 BENCH_JSON=$WORK/gpu-bench.jsonl
 : > "$BENCH_JSON"
@@ -264,6 +334,8 @@ for prec in bf16 fp32; do
     guarded 150 ./bertc bench --shape bert-base --device cuda --precision "$prec" --reps 20 --warmup 3 |
         tee -a "$BENCH_JSON" > /dev/null || true
 done
+
+fi
 
 section "PyTorch + transformers, same card, bert-base shape: the same three measurements (AMP bf16, fp32)"
 if skip torch; then

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,12 +520,48 @@ static int write_splits(const char *path, const dataset *train, const dataset *v
     return rc;
 }
 
+/* A device backend started in a thread of its own: starting CUDA (the driver, the device's
+ * context, cuBLAS) takes about half a second, which can pass while the data is read. */
+typedef struct backend_start {
+    const char *name;
+    const bertc_backend *be;
+    char why[256];
+    pthread_t thread;
+    int started; /* the thread runs (else be and why are final) */
+} backend_start;
+
+static void *backend_start_run(void *arg) {
+    backend_start *s = arg;
+    s->be = bertc_backend_by_name(s->name, s->why, sizeof s->why);
+    return NULL;
+}
+
+static void backend_start_begin(backend_start *s, const char *name) {
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    int cuda = name && (!strcmp(name, "cuda") || !strncmp(name, "cuda:", 5));
+    if (cuda && pthread_create(&s->thread, NULL, backend_start_run, s) == 0)
+        s->started = 1;
+    else
+        backend_start_run(s); /* the CPU (nothing to start), an unknown name, or no thread to be had */
+}
+
+static void backend_start_join(backend_start *s) {
+    if (s->started) pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
+/* The backend, once started; NULL with the reason in err. */
+static const bertc_backend *backend_start_end(backend_start *s, bertc_error *err) {
+    backend_start_join(s);
+    if (!s->be) bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", s->why);
+    return s->be;
+}
+
 int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err) {
     const double t_call = now_s();
     int rc = check_train_options(o, err);
     if (rc) return rc;
-    char why[256]; /* an unusable --device fails before any data is read */
-    if (!bertc_backend_by_name(o->device, why, sizeof why)) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
     if ((rc = check_writable(o->out_dir, err))) return rc;
     /* Temporary files of a run killed while writing its outputs. */
     static const char *const outputs[] = {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
@@ -539,6 +576,11 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     cJSON *fp = NULL;
     /* Read the checkpoint first: a resume with nothing to resume fails before any work. */
     if (o->resume && (rc = checkpoint_read_meta(ckdir, &ck_options, &ck_metrics, err))) return rc;
+    /* the device starts while the data is read; an unusable one fails before the model is loaded,
+     * and is the error reported when reading the data fails too */
+    backend_start device;
+    backend_start_begin(&device, o->device);
+    if (!device.started && !device.be) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", device.why);
     dataset train = {0}, val = {0};
     encoded_set etrain = {0}, eval = {0};
     bertc_model *m = NULL;
@@ -567,6 +609,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         o->on_log(line, o->user);
     }
 
+    if (!backend_start_end(&device, err)) {
+        rc = BERTC_EUNSUPPORTED;
+        goto done;
+    }
     bertc_open_options oo;
     bertc_open_options_default(&oo);
     oo.num_labels = train.num_labels;
@@ -648,6 +694,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     /* Finished: the checkpoint (several times the model's size) has served its purpose. */
     if (!rc) checkpoint_remove(ckdir);
 done:
+    if (device.started) { /* a failure while reading the data: an unusable device is the error to report */
+        backend_start_join(&device);
+        if (rc && !device.be) rc = bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", device.why);
+    }
     free(ck_options);
     free(ck_metrics);
     free(fingerprint);

@@ -141,7 +141,8 @@ static void test_refusal_is_one_clear_line(void **state) {
     assert_ptr_equal(bertc_backend_by_name(NULL, msg, sizeof msg), bertc_backend_cpu());
     assert_ptr_equal(bertc_backend_by_name("cpu", msg, sizeof msg), bertc_backend_cpu());
 
-    /* bertc_train refuses before reading data: the training set named here does not exist */
+    /* bertc_train reports the device, not the data: the training set named here does not exist
+     * (the device starts while the data is read) */
     bertc_train_options o;
     bertc_train_options_default(&o);
     o.model_dir = model_dir;
@@ -186,13 +187,16 @@ static void test_refusal_is_one_clear_line(void **state) {
 enum { B = 3, T = 19, C = 48, NH = 4, F = 100, V = 37, P = 24, TT = 2, K = 3 };
 
 /* Bn sequences of Tn tokens with ids below nid (few ids: many repeats in the scatter-add). */
-static void check_embeddings(int Bn, int Tn, int nid) {
+/* runs: token types 0 over the first half of the batch and 1 over the rest, so the type table's
+ * rows come in long runs (a real batch of single sentences is all 0), with a run crossing the
+ * kernel's tile of keys; else random */
+static void check_embeddings(int Bn, int Tn, int nid, int runs) {
     const size_t BT = (size_t)Bn * Tn;
     int32_t *ids = malloc(BT * 4), *types = malloc(BT * 4);
     assert_true(ids && types);
     for (size_t i = 0; i < BT; i++) {
         ids[i] = (int32_t)rng_below(&R, (uint64_t)nid);
-        types[i] = (int32_t)rng_below(&R, TT);
+        types[i] = runs ? (int32_t)(i >= BT / 2) : (int32_t)rng_below(&R, TT);
     }
     ids[5] = 0; /* the padding id gets no gradient */
     float *wte = rand_floats((size_t)V * C, 1), *wpe = rand_floats((size_t)P * C, 1), *wtt = rand_floats((size_t)TT * C, 1);
@@ -220,9 +224,11 @@ static void check_embeddings(int Bn, int Tn, int nid) {
 static void test_embeddings(void **state) {
     (void)state;
     if (!have_gpu()) return;
-    check_embeddings(B, T, 6);
+    check_embeddings(B, T, 6, 0);
     /* more rows than the kernel's tile of keys (1024): an id's rows span tiles */
-    check_embeddings(50, P, V);
+    check_embeddings(50, P, V, 0);
+    /* runs of one type longer than the kernel's groups of loads, and groups that mix two */
+    check_embeddings(50, P, V, 1);
 }
 
 static void test_layernorm(void **state) {

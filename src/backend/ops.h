@@ -208,6 +208,16 @@ typedef struct bertc_backend {
      * to bf16; no fp32 output is written (nor allocated). = bias_act_forward + to_bf16, bit for
      * bit. NULL in a backend without it: bert.c composes the two. */
     void (*bias_act_forward_bf16)(ops_act act, uint16_t *out16, float *pre, const float *bias, int N, int F);
+    /* attention_forward / attention_backward for a bf16 model with the attention's products on
+     * bf16 tensor cores (operands rounded to bf16 inside the product, fp32 accumulation, as
+     * PyTorch's autocast runs them); same arguments, softmax and dropout in fp32. NULL where the
+     * backend keeps a bf16 model's attention in fp32 (the CPU): bert.c then calls the fp32 ops. */
+    void (*attention_forward_bf16)(float *ctx, float *att, const float *q, const float *k, const float *v,
+                                   const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
+                                   float p_drop, uint64_t seed, uint64_t stream);
+    void (*attention_backward_bf16)(float *dq, float *dk, float *dv, const float *dctx, const float *q,
+                                    const float *k, const float *v, const float *att, float *scratch, int B,
+                                    int Tq, int T, int C, int NH, float p_drop, uint64_t seed, uint64_t stream);
     /* ---- fused ops: one pass over memory where the unfused composition above takes several.
      * Each equals its composition up to float summation order (tests/test_ops.c checks). ---- */
 

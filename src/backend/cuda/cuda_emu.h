@@ -32,6 +32,10 @@
 
 using std::min;
 
+struct alignas(16) float4 { /* CUDA's vector type, for 16-byte loads */
+    float x, y, z, w;
+};
+
 struct dim3 {
     unsigned x, y, z;
     dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}

@@ -42,6 +42,9 @@ static char g_error[512];
  * after rounding the inputs to TF32 or bf16 inside the product (fp32 accumulation and fp32
  * storage either way; weights, activations and the optimiser stay fp32). */
 static cublasComputeType_t g_compute = CUBLAS_COMPUTE_32F;
+/* the attention's batched products: g_compute, and bf16 tensor cores for a bf16 model, unless
+ * BERTC_CUDA_ATTN_MATH (fp32, tf32 or bf16) says otherwise for both (an experiment switch) */
+static cublasComputeType_t g_attn_compute = CUBLAS_COMPUTE_32F, g_attn16_compute = CUBLAS_COMPUTE_32F_FAST_16BF;
 static double g_gemm_flops; /* floating-point operations of all products so far (for the profile) */
 
 static void record_error(const char *what, const char *detail) {
@@ -204,12 +207,13 @@ static void gemm_rm16(int ta, int tb, int M, int N, int K, float alpha, const ui
 }
 
 /* The same over `batch` (b, h) pairs whose operands are given by device pointer arrays. */
-static void gemm_rm_batched(int ta, int tb, int M, int N, int K, float alpha, const float *const *A, int lda,
-                            const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch) {
+static void gemm_rm_batched(cublasComputeType_t ct, int ta, int tb, int M, int N, int K, float alpha,
+                            const float *const *A, int lda, const float *const *B, int ldb, float beta,
+                            float *const *C, int ldc, int batch) {
     g_gemm_flops += 2.0 * M * N * K * batch;
     CB(cublasGemmBatchedEx(g_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
                            (const void *const *)B, CUDA_R_32F, ldb, (const void *const *)A, CUDA_R_32F, lda, &beta,
-                           (void *const *)C, CUDA_R_32F, ldc, batch, g_compute, CUBLAS_GEMM_DEFAULT));
+                           (void *const *)C, CUDA_R_32F, ldc, batch, ct, CUBLAS_GEMM_DEFAULT));
 }
 
 /* Where head h of sequence b starts in a tensor: base + b*bstride + h*hstride. */
@@ -227,28 +231,77 @@ __global__ void k_fill_ptrs(const float **out, head_ptrs a, head_ptrs b, head_pt
     out[2 * n + i] = c.base + bi * c.bstride + h * c.hstride;
 }
 
-/* One batched product over all (b, h): C_bh = alpha op(A_bh) op(B_bh) + beta C_bh. The pointer
- * arrays are rebuilt in one scratch buffer before each product; the default stream orders them. */
-static void head_gemm(int ta, int tb, int M, int N, int K, float alpha, head_ptrs A, int lda, head_ptrs B, int ldb,
-                      float beta, head_ptrs C, int ldc, int B_, int NH) {
-    int n = B_ * NH;
-    const float **ptrs = (const float **)scratch_get(&g_ptrs, 3 * (size_t)n * sizeof(float *));
-    if (!ptrs) return;
+/* The pointer arrays of the batched products are a pure function of (A, B, C, n, NH), and a
+ * planned model asks for the same few dozen every step (six per layer), so each is built once
+ * and kept: a step then launches no k_fill_ptrs at all (72 launches fewer for bert-base; the
+ * bf16 training step of bert-base on an H100 went from 12.1 to 11.8 ms, and 13.6 to 13.3). Past
+ * PTR_CACHE_MAX distinct arrays (a process that plans many shapes) they are rebuilt in scratch
+ * before each product, as before; the default stream orders the fill and the product. */
+enum { PTR_CACHE_MAX = 512 };
+typedef struct ptr_entry {
+    head_ptrs a, b, c;
+    int n, NH;
+    const float **dev;
+} ptr_entry;
+static ptr_entry g_ptr_cache[PTR_CACHE_MAX];
+static int g_ptr_cached;
+
+static int same_head_ptrs(head_ptrs x, head_ptrs y) {
+    return x.base == y.base && x.bstride == y.bstride && x.hstride == y.hstride;
+}
+
+static const float **head_ptr_arrays(head_ptrs A, head_ptrs B, head_ptrs C, int n, int NH) {
+    for (int i = 0; i < g_ptr_cached; i++) {
+        const ptr_entry *e = &g_ptr_cache[i];
+        if (e->n == n && e->NH == NH && same_head_ptrs(e->a, A) && same_head_ptrs(e->b, B) && same_head_ptrs(e->c, C))
+            return e->dev;
+    }
+    size_t bytes = 3 * (size_t)n * sizeof(float *);
+    const float **ptrs = NULL;
+    if (g_ptr_cached < PTR_CACHE_MAX && cudaMalloc((void **)&ptrs, bytes) == cudaSuccess) {
+        g_ptr_cache[g_ptr_cached++] = (ptr_entry){A, B, C, n, NH, ptrs};
+    } else {
+        (void)cudaGetLastError(); /* a failed cudaMalloc here only means no caching */
+        ptrs = (const float **)scratch_get(&g_ptrs, bytes);
+        if (!ptrs) return NULL;
+    }
     LAUNCH(k_fill_ptrs, blocks_for((size_t)n, 256), 256)(ptrs, A, B, C, n, NH);
     LAUNCHED(k_fill_ptrs);
-    gemm_rm_batched(ta, tb, M, N, K, alpha, ptrs, lda, ptrs + n, ldb, beta, (float *const *)(ptrs + 2 * n), ldc, n);
+    return ptrs;
+}
+
+/* One batched product over all (b, h): C_bh = alpha op(A_bh) op(B_bh) + beta C_bh, in compute type ct. */
+static void head_gemm(cublasComputeType_t ct, int ta, int tb, int M, int N, int K, float alpha, head_ptrs A, int lda,
+                      head_ptrs B, int ldb, float beta, head_ptrs C, int ldc, int B_, int NH) {
+    int n = B_ * NH;
+    const float **ptrs = head_ptr_arrays(A, B, C, n, NH);
+    if (!ptrs) return;
+    gemm_rm_batched(ct, ta, tb, M, N, K, alpha, ptrs, lda, ptrs + n, ldb, beta, (float *const *)(ptrs + 2 * n), ldc,
+                    n);
 }
 
 /* ------------------------------------------------------------------------------------------
  * column sums in a fixed order: out[c] += sum_n f(n, c), with f = dout (bias gradients) and, for
  * LayerNorm, also f = (inp - mean) * rstd * dout (weight gradient). Rows are cut into chunks;
  * each block sums a 32-column strip of one chunk (8 row lanes, then the lanes in order), a
- * second kernel adds the chunks in order. */
+ * second kernel adds the chunks in order. (One kernel with a block per strip over all rows ran
+ * at 32 us per call on an H100 against ~10 for these two: too few blocks to hide the loads.)
+ * With dout16, the first pass also writes dout rounded to bf16 (the products' operand in a bf16
+ * model's backward), which would otherwise be a pass of its own. */
+
+/* float to bf16, to nearest even, NaN to the quiet 0x7FC0: the CPU's rounding bit for bit (the
+ * bf16 section below uses it too) */
+__device__ inline uint16_t bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
+}
 
 #define COLSUM_ROWS 64
 
-__global__ void k_colsum_partial(float *part_d, float *part_dn, const float *dout, const float *inp,
-                                 const float *mean, const float *rstd, int N, int C) {
+__global__ void k_colsum_partial(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
+                                 const float *inp, const float *mean, const float *rstd, int N, int C) {
     __shared__ float sd[8][33], sdn[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     int r0 = blockIdx.y * COLSUM_ROWS;
@@ -256,9 +309,11 @@ __global__ void k_colsum_partial(float *part_d, float *part_dn, const float *dou
     float acc = 0.0f, accn = 0.0f;
     if (c < C) {
         for (int r = r0 + threadIdx.y; r < r1; r += 8) {
-            float d = dout[(size_t)r * C + c];
+            size_t e = (size_t)r * C + c;
+            float d = dout[e];
             acc += d;
-            if (inp) accn += (inp[(size_t)r * C + c] - mean[r]) * rstd[r] * d;
+            if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d;
+            if (dout16) dout16[e] = bf16_round(d);
         }
     }
     sd[threadIdx.y][threadIdx.x] = acc;
@@ -280,25 +335,29 @@ __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d,
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float s = 0.0f, sn = 0.0f;
-    for (int k = 0; k < chunks; k++) {
-        s += part_d[(size_t)k * C + c];
-        if (out_dn) sn += part_dn[(size_t)k * C + c];
+    /* the loads do not depend on the sums: unrolled, they are in flight together */
+#pragma unroll 8
+    for (int k = 0; k < chunks; k++) s += part_d[(size_t)k * C + c];
+    if (out_dn) {
+#pragma unroll 8
+        for (int k = 0; k < chunks; k++) sn += part_dn[(size_t)k * C + c];
     }
     out_d[c] += s;
     if (out_dn) out_dn[c] += sn;
 }
 
-/* dsum (C) += column sums of dout (N,C); with inp, also dnorm (C) += sums of the normalised input times dout. */
+/* dsum (C) += column sums of dout (N,C); with inp, also dnorm (C) += sums of the normalised input
+ * times dout; with dout16, dout16 (N,C) = dout rounded to bf16. */
 static void colsum(float *dsum, float *dnorm, const float *dout, const float *inp, const float *mean,
-                   const float *rstd, int N, int C) {
+                   const float *rstd, int N, int C, uint16_t *dout16 = NULL) {
     int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS;
     float *part = (float *)scratch_get(&g_partial, 2 * (size_t)chunks * C * sizeof(float));
     if (!part) return;
     float *part_dn = part + (size_t)chunks * C;
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)chunks), block(32, 8);
-    LAUNCH(k_colsum_partial, grid, block)(part, part_dn, dout, inp, mean, rstd, N, C);
+    LAUNCH(k_colsum_partial, grid, block)(part, part_dn, dout16, dout, inp, mean, rstd, N, C);
     LAUNCHED(k_colsum_partial);
-    LAUNCH(k_colsum_final, blocks_for((size_t)C, 256), 256)(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
+    LAUNCH(k_colsum_final, blocks_for((size_t)C, 128), 128)(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
     LAUNCHED(k_colsum_final);
 }
 
@@ -328,6 +387,7 @@ static void cu_embeddings_forward(float *out, const int32_t *ids, const int32_t 
  * id, then tiles of match flags in shared memory): one thread walking all B*T keys per block made
  * this op 10% of a bert-base step on an H100. */
 #define EMBED_TILE 1024
+#define EMBED_DEPTH 32
 __global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t *key, int BT, int C, int pad) {
     __shared__ int dup;
     __shared__ unsigned char hit[EMBED_TILE];
@@ -350,14 +410,26 @@ __global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t 
         if (c >= C) continue;
         const float *d0 = dout + (size_t)base * C + c;
         int i = 0;
-        /* eight rows' loads in flight at a time (the type table takes nearly every row), then
-         * the additions in row order */
-        for (; i + 8 <= n; i += 8) {
-            float d[8];
+        /* EMBED_DEPTH rows' loads in flight at a time, then the additions in row order: the type
+         * table's one owner block takes nearly every row of the batch in sequence, so its time
+         * is the number of load round trips (this call took ~0.3 ms per step of bert-base on an
+         * H100 with conditional loads, 8 at a time) */
+        for (; i + EMBED_DEPTH <= n; i += EMBED_DEPTH) {
+            float d[EMBED_DEPTH];
+            int all = 1; /* the same for every thread: the flags are shared */
 #pragma unroll
-            for (int u = 0; u < 8; u++) d[u] = hit[i + u] ? d0[(size_t)(i + u) * C] : 0.0f;
+            for (int u = 0; u < EMBED_DEPTH; u++) all &= hit[i + u];
+            if (all) { /* plain loads: the conditional ones below were issued one at a time */
 #pragma unroll
-            for (int u = 0; u < 8; u++)
+                for (int u = 0; u < EMBED_DEPTH; u++) d[u] = d0[(size_t)(i + u) * C];
+#pragma unroll
+                for (int u = 0; u < EMBED_DEPTH; u++) acc += d[u];
+                continue;
+            }
+#pragma unroll
+            for (int u = 0; u < EMBED_DEPTH; u++) d[u] = hit[i + u] ? d0[(size_t)(i + u) * C] : 0.0f;
+#pragma unroll
+            for (int u = 0; u < EMBED_DEPTH; u++)
                 if (hit[i + u]) acc += d[u];
         }
         for (; i < n; i++)
@@ -464,12 +536,6 @@ static void cu_matmul_backward(float *dinp, float *dweight, float *dbias, const 
  * and write fp32 (backend/ops.h). The rounding is the CPU's bit for bit (to nearest even, NaN
  * to the quiet 0x7FC0), so both backends feed their products the same bf16 numbers. */
 
-__device__ inline uint16_t bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
-}
 
 __global__ void k_to_bf16(uint16_t *dst, const float *src, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
@@ -500,12 +566,14 @@ static void cu_matmul_forward_bf16(float *out, const float *inp, uint16_t *inp16
 static void cu_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
                                     const uint16_t *weight16, int N, int IC, int OC, int accumulate,
                                     uint16_t *scratch) {
-    cu_to_bf16(scratch, dout, (size_t)N * OC); /* dout rounded: the products' other operand */
+    /* dout rounded into scratch, the products' other operand: in the bias gradient's pass over
+     * dout where there is one (the bias gradient from the fp32 dout, as the CPU) */
+    if (dbias) colsum(dbias, NULL, dout, NULL, NULL, NULL, N, OC, scratch);
+    else cu_to_bf16(scratch, dout, (size_t)N * OC);
     if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
         gemm_rm16(0, 0, N, IC, OC, 1.0f, scratch, OC, weight16, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
     /* dweight (OC,IC) += dout^T @ inp */
     gemm_rm16(1, 0, OC, IC, N, 1.0f, scratch, OC, inp16, IC, 1.0f, dweight, IC);
-    if (dbias) colsum(dbias, NULL, dout, NULL, NULL, NULL, N, OC); /* from the fp32 gradient, as the CPU */
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -567,9 +635,9 @@ __global__ void k_dropout_copy(float *dst, const float *src, size_t n, float p, 
     if (i < n) dst[i] = dropout_keep(seed, stream, i, p) ? src[i] * keep_scale : 0.0f;
 }
 
-static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
-                                 const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                 float p_drop, uint64_t seed, uint64_t stream) {
+static void attention_forward_in(cublasComputeType_t ct, float *ctx, float *att, const float *q, const float *k,
+                                 const float *v, const int32_t *mask, float *scratch, int B, int Tq, int T, int C,
+                                 int NH, float p_drop, uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -578,18 +646,19 @@ static void cu_attention_forward(float *ctx, float *att, const float *q, const f
     head_ptrs S = {att, (size_t)NH * Tq * T, (size_t)Tq * T};
     head_ptrs PD = {p_drop > 0.0f ? scratch : att, (size_t)NH * Tq * T, (size_t)Tq * T};
     /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scale */
-    head_gemm(0, 1, Tq, T, HS, scale, Q, C, Kp, C, 0.0f, S, T, B, NH);
+    head_gemm(ct, 0, 1, Tq, T, HS, scale, Q, C, Kp, C, 0.0f, S, T, B, NH);
     int rows = B * NH * Tq;
     LAUNCH(k_softmax_forward, blocks_for((size_t)rows * 32, 256), 256)(att, scratch, mask, rows, NH * Tq, T, p_drop,
                                                                     keep_scale, seed, stream);
     LAUNCHED(k_softmax_forward);
     /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
-    head_gemm(0, 0, Tq, HS, T, 1.0f, PD, T, V, C, 0.0f, CTX, C, B, NH);
+    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, PD, T, V, C, 0.0f, CTX, C, B, NH);
 }
 
-static void cu_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q, const float *k,
-                                  const float *v, const float *att, float *scratch, int B, int Tq, int T, int C,
-                                  int NH, float p_drop, uint64_t seed, uint64_t stream) {
+static void attention_backward_in(cublasComputeType_t ct, float *dq, float *dk, float *dv, const float *dctx,
+                                  const float *q, const float *k, const float *v, const float *att, float *scratch,
+                                  int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
+                                  uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -607,15 +676,41 @@ static void cu_attention_backward(float *dq, float *dk, float *dv, const float *
     head_ptrs DV = {dv, (size_t)T * C, (size_t)HS};
     head_ptrs PD = {Pd, (size_t)NH * Tq * T, (size_t)Tq * T}, DP = {dP, (size_t)NH * Tq * T, (size_t)Tq * T};
     /* dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
-    head_gemm(1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, C, B, NH);
-    head_gemm(0, 1, Tq, T, HS, 1.0f, DCTX, C, V, C, 0.0f, DP, T, B, NH);
+    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, C, B, NH);
+    head_gemm(ct, 0, 1, Tq, T, HS, 1.0f, DCTX, C, V, C, 0.0f, DP, T, B, NH);
     int rows = B * NH * Tq;
     LAUNCH(k_softmax_backward, blocks_for((size_t)rows * 32, 256), 256)(dP, att, rows, T, scale, p_drop, keep_scale, seed,
                                                                      stream);
     LAUNCHED(k_softmax_backward);
     /* dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
-    head_gemm(0, 0, Tq, HS, T, 1.0f, DP, T, Kp, C, 0.0f, DQ, C, B, NH);
-    head_gemm(1, 0, T, HS, Tq, 1.0f, DP, T, Q, C, 0.0f, DK, C, B, NH);
+    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, DP, T, Kp, C, 0.0f, DQ, C, B, NH);
+    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, DP, T, Q, C, 0.0f, DK, C, B, NH);
+}
+
+static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
+                                 const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
+                                 float p_drop, uint64_t seed, uint64_t stream) {
+    attention_forward_in(g_attn_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, p_drop, seed, stream);
+}
+static void cu_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q, const float *k,
+                                  const float *v, const float *att, float *scratch, int B, int Tq, int T, int C,
+                                  int NH, float p_drop, uint64_t seed, uint64_t stream) {
+    attention_backward_in(g_attn_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, p_drop, seed,
+                          stream);
+}
+/* --precision bf16: the products on the tensor cores, fp32 operands rounded to bf16 inside cuBLAS
+ * (CUBLAS_COMPUTE_32F_FAST_16BF). On an H100 that took the bf16 training step of bert-base from
+ * 11.84 to 11.53 ms (docs/GPU.md): the fp32 products ran on the CUDA cores. */
+static void cu_attention_forward_bf16(float *ctx, float *att, const float *q, const float *k, const float *v,
+                                      const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
+                                      float p_drop, uint64_t seed, uint64_t stream) {
+    attention_forward_in(g_attn16_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, p_drop, seed, stream);
+}
+static void cu_attention_backward_bf16(float *dq, float *dk, float *dv, const float *dctx, const float *q,
+                                       const float *k, const float *v, const float *att, float *scratch, int B,
+                                       int Tq, int T, int C, int NH, float p_drop, uint64_t seed, uint64_t stream) {
+    attention_backward_in(g_attn16_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, p_drop, seed,
+                          stream);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -928,12 +1023,29 @@ static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t
 
 #define SUMSQ_BLOCKS 512
 
-/* Fixed grid and fixed tree: the same sum, bit for bit, on every run. */
+__device__ inline double sumsq4(float4 a) {
+    return (((double)a.x * a.x + (double)a.y * a.y) + (double)a.z * a.z) + (double)a.w * a.w;
+}
+
+/* Fixed grid and fixed tree: the same sum, bit for bit, on every run. 16-byte loads, four in
+ * flight per thread: one float at a time, bert-base's 110M gradients took 0.35 ms on an H100,
+ * over twice the time to read them. */
 __global__ void k_sumsq_partial(double *part, const float *x, size_t n) {
     __shared__ double sh[256];
     double acc = 0.0;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        acc += (double)x[i] * x[i];
+    size_t stride = (size_t)gridDim.x * blockDim.x, t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t n4 = ((uintptr_t)x % 16 == 0) ? n / 4 : 0; /* the arenas are aligned; a view may not be */
+    const float4 *x4 = (const float4 *)x;
+    size_t i = t;
+    for (; i + 3 * stride < n4; i += 4 * stride) {
+        float4 a = x4[i], b = x4[i + stride], c = x4[i + 2 * stride], d = x4[i + 3 * stride];
+        acc += sumsq4(a);
+        acc += sumsq4(b);
+        acc += sumsq4(c);
+        acc += sumsq4(d);
+    }
+    for (; i < n4; i += stride) acc += sumsq4(x4[i]);
+    for (size_t j = 4 * n4 + t; j < n; j += stride) acc += (double)x[j] * x[j];
     sh[threadIdx.x] = acc;
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1) {
@@ -1013,6 +1125,8 @@ static const bertc_backend cuda_backend = {
     .matmul_forward_bf16 = cu_matmul_forward_bf16,
     .matmul_backward_bf16 = cu_matmul_backward_bf16,
     .bias_act_forward_bf16 = cu_bias_act_forward_bf16,
+    .attention_forward_bf16 = cu_attention_forward_bf16,
+    .attention_backward_bf16 = cu_attention_backward_bf16,
     .residual_layernorm_forward = cu_residual_layernorm_forward,
     .residual_layernorm_backward = cu_residual_layernorm_backward,
     .bias_act_forward = cu_bias_act_forward,
@@ -1092,6 +1206,8 @@ static bertc_backend profiled_table(void) {
     t.matmul_backward = TIMED(9, cu_matmul_backward);
     t.attention_forward = TIMED(10, cu_attention_forward);
     t.attention_backward = TIMED(11, cu_attention_backward);
+    t.attention_forward_bf16 = TIMED(34, cu_attention_forward_bf16);
+    t.attention_backward_bf16 = TIMED(35, cu_attention_backward_bf16);
     t.act_forward = TIMED(12, cu_act_forward);
     t.act_backward = TIMED(13, cu_act_backward);
     t.tanh_forward = TIMED(14, cu_tanh_forward);
@@ -1134,8 +1250,15 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     if (compute == CUBLAS_COMPUTE_32F && tf32 && tf32[0] == '1') compute = CUBLAS_COMPUTE_32F_FAST_TF32;
     const char *prof = getenv("BERTC_CUDA_PROFILE");
     const bertc_backend *table = prof && prof[0] == '1' ? &cuda_profiled : &cuda_backend;
+    cublasComputeType_t attn = compute, attn16 = CUBLAS_COMPUTE_32F_FAST_16BF;
+    const char *am = getenv("BERTC_CUDA_ATTN_MATH");
+    if (am && !strcmp(am, "fp32")) attn = attn16 = CUBLAS_COMPUTE_32F;
+    else if (am && !strcmp(am, "tf32")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_TF32;
+    else if (am && !strcmp(am, "bf16")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_16BF;
     if (ready) {
         g_compute = compute;
+        g_attn_compute = attn;
+        g_attn16_compute = attn16;
         return table;
     }
     int count = 0;
@@ -1158,6 +1281,8 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     /* the math mode stays the default (no TF32 behind our back); g_compute chooses per product */
     cublasSetMathMode(g_blas, CUBLAS_DEFAULT_MATH);
     g_compute = compute;
+    g_attn_compute = attn;
+    g_attn16_compute = attn16;
     if (table == &cuda_profiled) {
         cuda_profiled = profiled_table();
         atexit(prof_report);
