@@ -32,8 +32,11 @@
 
 using std::min;
 
-struct alignas(16) float4 { /* CUDA's vector type, for 16-byte loads */
+struct alignas(16) float4 { /* CUDA's vector types, for 16- and 8-byte loads and stores */
     float x, y, z, w;
+};
+struct alignas(8) uint2 {
+    unsigned x, y;
 };
 
 struct dim3 {

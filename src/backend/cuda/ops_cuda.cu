@@ -504,17 +504,26 @@ static void cu_layernorm_forward(float *out, float *mean, float *rstd, const flo
 /* ------------------------------------------------------------------------------------------
  * Linear */
 
-__global__ void k_bias_rows(float *out, const float *bias, size_t N, int OC) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < N * OC) out[i] = bias[i % OC];
+/* out (N,OC) = the bias in every row: a block column per 256 outputs, rows strided over grid.y
+ * (a 64-bit i % OC per element cost more than the store) */
+__global__ void k_bias_rows(float *out, const float *bias, int N, int OC) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= OC) return;
+    float b = bias[c];
+    for (int r = blockIdx.y; r < N; r += gridDim.y) out[(size_t)r * OC + c] = b;
+}
+
+static void bias_rows(float *out, const float *bias, int N, int OC) {
+    dim3 grid((unsigned)((OC + 255) / 256), (unsigned)(N < 65535 ? (N > 0 ? N : 1) : 65535));
+    LAUNCH(k_bias_rows, grid, 256)(out, bias, N, OC);
+    LAUNCHED(k_bias_rows);
 }
 
 static void cu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC,
                               int OC) {
     float beta = 0.0f;
     if (bias) { /* start from the bias and let the product add to it, as the CPU does */
-        LAUNCH(k_bias_rows, blocks_for((size_t)N * OC, 256), 256)(out, bias, (size_t)N, OC);
-        LAUNCHED(k_bias_rows);
+        bias_rows(out, bias, N, OC);
         beta = 1.0f;
     }
     /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) */
@@ -542,12 +551,32 @@ __global__ void k_to_bf16(uint16_t *dst, const float *src, size_t n) {
         dst[i] = bf16_round(src[i]);
 }
 
+/* Four at a time: a 16-byte load and an 8-byte store per thread (one element per thread ran at
+ * about half the memory bandwidth on an H100). src 16-byte and dst 8-byte aligned. */
+__global__ void k_to_bf16_x4(uint2 *dst, const float4 *src, size_t n4) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+        float4 v = src[i];
+        uint2 o;
+        o.x = (uint32_t)bf16_round(v.x) | (uint32_t)bf16_round(v.y) << 16; /* little-endian: x first */
+        o.y = (uint32_t)bf16_round(v.z) | (uint32_t)bf16_round(v.w) << 16;
+        dst[i] = o;
+    }
+}
+
 static void cu_to_bf16(uint16_t *dst, const float *src, size_t n) {
     if (n == 0) return;
     /* grid-stride: a capped grid covers the 110M-element weight mirror as well as a bias row */
-    unsigned blocks = blocks_for(n, 256);
-    LAUNCH(k_to_bf16, blocks < 65536u ? blocks : 65536u, 256)(dst, src, n);
-    LAUNCHED(k_to_bf16);
+    size_t n4 = ((uintptr_t)src % 16 == 0 && (uintptr_t)dst % 8 == 0) ? n / 4 : 0;
+    if (n4) {
+        unsigned blocks = blocks_for(n4, 256);
+        LAUNCH(k_to_bf16_x4, blocks < 65536u ? blocks : 65536u, 256)((uint2 *)dst, (const float4 *)src, n4);
+        LAUNCHED(k_to_bf16_x4);
+    }
+    if (n > 4 * n4) {
+        unsigned blocks = blocks_for(n - 4 * n4, 256);
+        LAUNCH(k_to_bf16, blocks < 65536u ? blocks : 65536u, 256)(dst + 4 * n4, src + 4 * n4, n - 4 * n4);
+        LAUNCHED(k_to_bf16);
+    }
 }
 
 static void cu_matmul_forward_bf16(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
@@ -555,8 +584,7 @@ static void cu_matmul_forward_bf16(float *out, const float *inp, uint16_t *inp16
     if (!inp16_ready) cu_to_bf16(inp16, inp, (size_t)N * IC);
     float beta = 0.0f;
     if (bias) {
-        LAUNCH(k_bias_rows, blocks_for((size_t)N * OC, 256), 256)(out, bias, (size_t)N, OC);
-        LAUNCHED(k_bias_rows);
+        bias_rows(out, bias, N, OC);
         beta = 1.0f;
     }
     /* out (N,OC) = inp16 (N,IC) @ weight16^T */
