@@ -86,6 +86,7 @@ static void *scratch_get(scratch *s, size_t bytes) {
 
 static scratch g_ptrs;    /* pointer arrays of the batched attention products */
 static scratch g_partial; /* partial column sums and sums of squares */
+static scratch g_embed;   /* the embedding gradient's first and last row of each key */
 
 static inline unsigned blocks_for(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
@@ -383,27 +384,40 @@ static void cu_embeddings_forward(float *out, const int32_t *ids, const int32_t 
 /* Token (and token-type) rows: the block of the FIRST row holding a given id adds, for its
  * channels, every row with that id in row order, so each table row is written by one block and
  * the additions come in the CPU's order. `key` is ids (skipping pad_id) or types (pad -1).
- * The block's threads scan the keys together (a strided pass for an earlier row with the same
- * id, then tiles of match flags in shared memory): one thread walking all B*T keys per block made
- * this op 10% of a bert-base step on an H100. */
+ * k_embed_span first finds each row's first and last row with the same key; a block whose row is
+ * not the first returns at once, and the first scans only up to the last (tiles of match flags
+ * in shared memory). Without the span, every first-occurrence block scanned the rest of the
+ * batch, most of them for a word that occurs once: 0.36 ms per call for bert-base's 2,048 rows on
+ * an H100 (and before the tiles, one thread walking all B*T keys per block: 10% of a step). */
 #define EMBED_TILE 1024
 #define EMBED_DEPTH 32
-__global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t *key, int BT, int C, int pad) {
-    __shared__ int dup;
+
+/* first[r], last[r]: the first and last row with key[r] (-1 for padding rows) */
+__global__ void k_embed_span(int *first, int *last, const int32_t *key, int BT, int pad) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= BT) return;
+    int id = key[r];
+    if (id == pad) {
+        first[r] = last[r] = -1;
+        return;
+    }
+    int f = 0, l = BT - 1;
+    while (key[f] != id) f++; /* stops at r at the latest */
+    while (key[l] != id) l--;
+    first[r] = f;
+    last[r] = l;
+}
+
+__global__ void k_embed_scatter(float *dtable, const float *dout, const int32_t *key, const int *first,
+                                const int *last, int C) {
     __shared__ unsigned char hit[EMBED_TILE];
     int r = blockIdx.x;
-    int id = key[r];
-    if (id == pad) return; /* the whole block */
-    if (threadIdx.x == 0) dup = 0;
-    __syncthreads();
-    for (int q = threadIdx.x; q < r; q += blockDim.x)
-        if (key[q] == id) dup = 1; /* an earlier row owns this id */
-    __syncthreads();
-    if (dup) return;
+    if (first[r] != r) return; /* padding, or an earlier row owns this id: the whole block */
+    int id = key[r], end = last[r] + 1;
     int c = blockIdx.y * blockDim.x + threadIdx.x;
     float acc = c < C ? dtable[(size_t)id * C + c] : 0.0f;
-    for (int base = r; base < BT; base += EMBED_TILE) {
-        int n = min(EMBED_TILE, BT - base);
+    for (int base = r; base < end; base += EMBED_TILE) {
+        int n = min(EMBED_TILE, end - base);
         __syncthreads(); /* every thread is done with the previous tile's flags */
         for (int i = threadIdx.x; i < n; i += blockDim.x) hit[i] = key[base + i] == id;
         __syncthreads();
@@ -450,10 +464,16 @@ __global__ void k_embed_positions(float *dwpe, const float *dout, int B, int T, 
 static void cu_embeddings_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids,
                                    const int32_t *types, int B, int T, int C, int pad_id) {
     int BT = B * T;
+    int *span = (int *)scratch_get(&g_embed, 2 * (size_t)BT * sizeof(int));
+    if (!span) return;
     dim3 grid((unsigned)BT, (unsigned)((C + 127) / 128));
-    LAUNCH(k_embed_scatter, grid, 128)(dwte, dout, ids, BT, C, pad_id < 0 ? -1 : pad_id);
+    LAUNCH(k_embed_span, blocks_for((size_t)BT, 256), 256)(span, span + BT, ids, BT, pad_id < 0 ? -1 : pad_id);
+    LAUNCHED(k_embed_span);
+    LAUNCH(k_embed_scatter, grid, 128)(dwte, dout, ids, span, span + BT, C);
     LAUNCHED(k_embed_scatter);
-    LAUNCH(k_embed_scatter, grid, 128)(dwtt, dout, types, BT, C, -1);
+    LAUNCH(k_embed_span, blocks_for((size_t)BT, 256), 256)(span, span + BT, types, BT, -1);
+    LAUNCHED(k_embed_span);
+    LAUNCH(k_embed_scatter, grid, 128)(dwtt, dout, types, span, span + BT, C);
     LAUNCHED(k_embed_scatter);
     LAUNCH(k_embed_positions, blocks_for((size_t)T * C, 256), 256)(dwpe, dout, B, T, C);
     LAUNCHED(k_embed_positions);
