@@ -396,6 +396,47 @@ static void test_attention(void **state) {
     gpu->free(d_mask);
 }
 
+/* A bf16 model's attention (attention_forward_bf16 / _backward_bf16: the products' operands
+ * rounded to bf16 inside cuBLAS) against the CPU's fp32 attention: bf16 keeps 8 bits, so the
+ * bound is loose (3e-2 of each tensor's scale); it catches a wrong compute type or a missing
+ * table entry, not the last bit. The emulation does not round inside its products, so there the
+ * difference is fp32's. Last in the list, so the random models of the tests before it stay. */
+static void test_attention_bf16(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    if (!strcmp(gpu->name, "cpu-as-device")) return; /* the CPU's table has no bf16 attention */
+    assert_non_null(gpu->attention_forward_bf16);
+    assert_non_null(gpu->attention_backward_bf16);
+    int32_t mask[B * T];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+    int32_t *d_mask = dev(mask, sizeof mask);
+    for (int Tq = T; Tq >= 1; Tq = Tq == 1 ? 0 : 1) {
+        const float p = 0.1f;
+        size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
+        float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
+        float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
+        float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
+        float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
+        float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
+        float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
+        cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
+        gpu->attention_forward_bf16(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
+        expect_close(Tq == 1 ? "attention bf16 Tq=1 att" : "attention bf16 att", d_att, att, na, 3e-2);
+        expect_close(Tq == 1 ? "attention bf16 Tq=1 ctx" : "attention bf16 ctx", d_ctx, ctx, nq, 3e-2);
+        cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
+        gpu->attention_backward_bf16(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7,
+                                     11);
+        expect_close(Tq == 1 ? "attention bf16 Tq=1 dq" : "attention bf16 dq", d_dq, dq, nq, 3e-2);
+        expect_close(Tq == 1 ? "attention bf16 Tq=1 dk" : "attention bf16 dk", d_dk, dk, nk, 3e-2);
+        expect_close(Tq == 1 ? "attention bf16 Tq=1 dv" : "attention bf16 dv", d_dv, dv, nk, 3e-2);
+        void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
+    }
+    gpu->free(d_mask);
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     if (!have_gpu()) return;
@@ -1197,6 +1238,7 @@ int main(void) {
         cmocka_unit_test(test_train_regularised),
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_embeddings_type_runs),
+        cmocka_unit_test(test_attention_bf16),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
