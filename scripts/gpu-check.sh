@@ -163,13 +163,13 @@ say "random models written in $(elapsed "$t" "$(now)") s"
 
 
 # GPU_CHECK_VARIANTS=1: the bf16 training step and evaluation under each experiment switch of
-# the CUDA backend (BERTC_CUDA_ATTN_MATH, docs/GPU.md), the plain settings first and last to show
+# the CUDA backend (BERTC_CUDA_COLSUM, BERTC_CUDA_ATTN_MATH: docs/GPU.md), the plain settings first and last to show
 # the drift between runs (GPU_CHECK_VARIANT_LIST="name|VAR=value ..." lines for others)
 if [ -n "${GPU_CHECK_VARIANTS:-}" ]; then
 section "experiment switches: bertc bench --precision bf16, bert-base shape (step 16 x 128, evaluation 32 x 128)"
 VARIANTS=${GPU_CHECK_VARIANT_LIST:-"plain|
+colsum-fused|BERTC_CUDA_COLSUM=fused
 attn-fp32|BERTC_CUDA_ATTN_MATH=fp32
-attn-tf32|BERTC_CUDA_ATTN_MATH=tf32
 plain-again|"}
 say "$(printf '%-18s %12s %12s %12s' variant 'step ms' 'step ex/s' 'eval ms')"
 while IFS='|' read -r name envs; do

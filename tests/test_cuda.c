@@ -437,6 +437,58 @@ static void test_attention_bf16(void **state) {
     gpu->free(d_mask);
 }
 
+/* BERTC_CUDA_COLSUM=fused (one launch for the column sums, the last block of a strip adding the
+ * chunks) against the default two launches: the same sums bit for bit, through the ops that use
+ * them (LayerNorm's weight and bias gradients, a Linear's bias gradient), over several chunks
+ * and strips and called twice (the strip counters must be back at zero). */
+static void test_colsum_fused(void **state) {
+    (void)state;
+    if (!have_gpu() || !strcmp(gpu->name, "cpu-as-device")) return;
+    const int N = 300, CC = 300, IC = 40; /* 5 chunks of 64 rows, 10 strips of 32 columns */
+    size_t n = (size_t)N * CC;
+    float *inp = rand_floats(n, 2), *w = rand_floats((size_t)CC, 1), *b = rand_floats((size_t)CC, 1);
+    float *x = rand_floats((size_t)N * IC, 1), *wl = rand_floats((size_t)CC * IC, 1), *dout = rand_floats(n, 1);
+    float *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4), *out = malloc(n * 4);
+    cpu->layernorm_forward(out, mean, rstd, inp, w, b, N, CC, 1e-12f);
+    float *res[2][4]; /* [split, fused][dweight, dbias, dlinear bias, dinp] after two calls */
+    for (int fused = 0; fused < 2; fused++) {
+        char why[256];
+        if (fused) setenv("BERTC_CUDA_COLSUM", "fused", 1);
+        else unsetenv("BERTC_CUDA_COLSUM");
+        const bertc_backend *be = bertc_backend_by_name("cuda", why, sizeof why);
+        assert_ptr_equal(be, gpu);
+        float *d_inp = dev(inp, n * 4), *d_w = dev(w, (size_t)CC * 4), *d_mean = dev(mean, (size_t)N * 4);
+        float *d_rstd = dev(rstd, (size_t)N * 4), *d_dw = dev(NULL, (size_t)CC * 4), *d_db = dev(NULL, (size_t)CC * 4);
+        float *d_x = dev(x, (size_t)N * IC * 4), *d_wl = dev(wl, (size_t)CC * IC * 4), *d_dlb = dev(NULL, (size_t)CC * 4);
+        float *d_dwl = dev(NULL, (size_t)CC * IC * 4), *d_dx = dev(NULL, (size_t)N * IC * 4), *d_dout = dev(NULL, n * 4);
+        gpu->zero(d_dw, (size_t)CC * 4), gpu->zero(d_db, (size_t)CC * 4), gpu->zero(d_dlb, (size_t)CC * 4);
+        gpu->zero(d_dwl, (size_t)CC * IC * 4);
+        for (int call = 0; call < 2; call++) {
+            gpu->to_device(d_dout, dout, n * 4); /* layernorm_backward writes dinp over dout */
+            gpu->matmul_backward(d_dx, d_dwl, d_dlb, d_dout, d_x, d_wl, N, IC, CC, 0);
+            gpu->layernorm_backward(d_dout, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, CC);
+        }
+        res[fused][0] = back(d_dw, (size_t)CC), res[fused][1] = back(d_db, (size_t)CC);
+        res[fused][2] = back(d_dlb, (size_t)CC), res[fused][3] = back(d_dout, n);
+        void *all[] = {d_inp, d_w, d_mean, d_rstd, d_dw, d_db, d_x, d_wl, d_dlb, d_dwl, d_dx, d_dout};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+    }
+    unsetenv("BERTC_CUDA_COLSUM");
+    char why[256];
+    assert_ptr_equal(bertc_backend_by_name("cuda", why, sizeof why), gpu); /* back to the default */
+    static const char *const names[] = {"colsum fused: LN dweight", "colsum fused: LN dbias", "colsum fused: Linear dbias",
+                                        "colsum fused: LN dinp"};
+    static const size_t counts[] = {300, 300, 300, 300 * 300};
+    for (int i = 0; i < 4; i++) {
+        size_t diff = 0;
+        for (size_t j = 0; j < counts[i]; j++) diff += memcmp(&res[0][i][j], &res[1][i][j], sizeof(float)) != 0;
+        printf("  %-28s %zu of %zu elements differ in their bits\n", names[i], diff, counts[i]);
+        assert_int_equal(diff, 0);
+        free(res[0][i]), free(res[1][i]);
+    }
+    free(inp), free(w), free(b), free(x), free(wl), free(dout), free(mean), free(rstd), free(out);
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     if (!have_gpu()) return;
@@ -1239,6 +1291,7 @@ int main(void) {
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_embeddings_type_runs),
         cmocka_unit_test(test_attention_bf16),
+        cmocka_unit_test(test_colsum_fused),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -69,6 +69,14 @@ inline void emu_barrier() {
     swapcontext(&emu_cur->ctx, &emu_sched);
 }
 #define __syncthreads() emu_barrier()
+/* One OS thread runs every block in turn, so memory is always coherent and an atomic is a plain
+ * read-modify-write. */
+inline void __threadfence() {}
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+    unsigned old = *p;
+    *p = old + v;
+    return old;
+}
 
 inline float __shfl_xor_sync(unsigned, float v, int lane_mask) {
     int t = emu_cur->lin;

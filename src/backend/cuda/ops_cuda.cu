@@ -347,15 +347,91 @@ __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d,
     if (out_dn) out_dn[c] += sn;
 }
 
+/* BERTC_CUDA_COLSUM=fused: k_colsum_partial and k_colsum_final in one launch. Each block writes
+ * its chunk's partial sums, and the last block of a column strip to finish (a counter per strip,
+ * after a __threadfence) adds the strip's chunks in chunk order, as k_colsum_final does: the same
+ * sums bit for bit, one launch instead of two (~4 us each of ~99 calls per bert-base step on an
+ * H100). An experiment switch until a GPU run has timed it; the default is the two launches. */
+__global__ void k_colsum_fused(float *out_d, float *out_dn, uint16_t *dout16, float *part_d, float *part_dn,
+                               unsigned *strip_done, const float *dout, const float *inp, const float *mean,
+                               const float *rstd, int N, int C) {
+    __shared__ float sd[8][33], sdn[8][33];
+    __shared__ int last;
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int r0 = blockIdx.y * COLSUM_ROWS;
+    int r1 = min(N, r0 + COLSUM_ROWS);
+    float acc = 0.0f, accn = 0.0f;
+    if (c < C) {
+        for (int r = r0 + threadIdx.y; r < r1; r += 8) {
+            size_t e = (size_t)r * C + c;
+            float d = dout[e];
+            acc += d;
+            if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d;
+            if (dout16) dout16[e] = bf16_round(d);
+        }
+    }
+    sd[threadIdx.y][threadIdx.x] = acc;
+    sdn[threadIdx.y][threadIdx.x] = accn;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float s = 0.0f, sn = 0.0f;
+        for (int y = 0; y < 8; y++) {
+            s += sd[y][threadIdx.x];
+            sn += sdn[y][threadIdx.x];
+        }
+        part_d[(size_t)blockIdx.y * C + c] = s;
+        if (inp) part_dn[(size_t)blockIdx.y * C + c] = sn;
+    }
+    __threadfence(); /* this block's partials are visible to every block before it is counted */
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(&strip_done[blockIdx.x], 1u) == gridDim.y - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    if (threadIdx.y == 0 && c < C) {
+        /* volatile: the other blocks' partials from L2, not a stale L1 line */
+        const volatile float *pd = part_d, *pdn = part_dn;
+        float s = 0.0f, sn = 0.0f;
+        for (int k = 0; k < (int)gridDim.y; k++) s += pd[(size_t)k * C + c];
+        if (inp)
+            for (int k = 0; k < (int)gridDim.y; k++) sn += pdn[(size_t)k * C + c];
+        out_d[c] += s;
+        if (inp) out_dn[c] += sn;
+    }
+    if (threadIdx.x == 0 && threadIdx.y == 0) strip_done[blockIdx.x] = 0; /* for the next call */
+}
+
+static int g_colsum_fused;        /* BERTC_CUDA_COLSUM=fused */
+static unsigned *g_strip_done;    /* k_colsum_fused's counters, zero between calls */
+static int g_strip_done_n;
+
 /* dsum (C) += column sums of dout (N,C); with inp, also dnorm (C) += sums of the normalised input
  * times dout; with dout16, dout16 (N,C) = dout rounded to bf16. */
 static void colsum(float *dsum, float *dnorm, const float *dout, const float *inp, const float *mean,
                    const float *rstd, int N, int C, uint16_t *dout16 = NULL) {
-    int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS;
+    int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS, strips = (C + 31) / 32;
     float *part = (float *)scratch_get(&g_partial, 2 * (size_t)chunks * C * sizeof(float));
     if (!part) return;
     float *part_dn = part + (size_t)chunks * C;
-    dim3 grid((unsigned)((C + 31) / 32), (unsigned)chunks), block(32, 8);
+    dim3 grid((unsigned)strips, (unsigned)chunks), block(32, 8);
+    if (g_colsum_fused && strips > g_strip_done_n) { /* grown once, zeroed; the kernel re-zeroes */
+        if (g_strip_done) CU(cudaFree(g_strip_done));
+        g_strip_done = NULL;
+        g_strip_done_n = 0;
+        if (cudaMalloc((void **)&g_strip_done, (size_t)strips * sizeof(unsigned)) == cudaSuccess) {
+            CU(cudaMemsetAsync(g_strip_done, 0, (size_t)strips * sizeof(unsigned), 0));
+            g_strip_done_n = strips;
+        } else {
+            record_error("cudaMalloc (column-sum counters)", cudaGetErrorString(cudaGetLastError()));
+            return;
+        }
+    }
+    if (g_colsum_fused) {
+        LAUNCH(k_colsum_fused, grid, block)(dsum, inp ? dnorm : NULL, dout16, part, part_dn, g_strip_done, dout, inp,
+                                            mean, rstd, N, C);
+        LAUNCHED(k_colsum_fused);
+        return;
+    }
     LAUNCH(k_colsum_partial, grid, block)(part, part_dn, dout16, dout, inp, mean, rstd, N, C);
     LAUNCHED(k_colsum_partial);
     LAUNCH(k_colsum_final, blocks_for((size_t)C, 128), 128)(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
@@ -1299,6 +1375,8 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     const char *prof = getenv("BERTC_CUDA_PROFILE");
     const bertc_backend *table = prof && prof[0] == '1' ? &cuda_profiled : &cuda_backend;
     cublasComputeType_t attn = compute, attn16 = CUBLAS_COMPUTE_32F_FAST_16BF;
+    const char *cs = getenv("BERTC_CUDA_COLSUM");
+    g_colsum_fused = cs && !strcmp(cs, "fused");
     const char *am = getenv("BERTC_CUDA_ATTN_MATH");
     if (am && !strcmp(am, "fp32")) attn = attn16 = CUBLAS_COMPUTE_32F;
     else if (am && !strcmp(am, "tf32")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_TF32;
