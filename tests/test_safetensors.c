@@ -147,10 +147,10 @@ static void test_write_read_round_trip(void **state) {
     tmp_path(path, sizeof path, "rt.safetensors");
     float a[6] = {1, 2, 3, 4, 5, -6.5f}, b[1] = {42}, c[3] = {NAN, INFINITY, -0.0f};
     const st_write_tensor ts[4] = {
-        {"bert.embeddings.word_embeddings.weight", a, 2, {3, 2}},
-        {"scalar \"quoted\"\\ name", b, 0, {0}},
-        {"empty", NULL, 3, {2, 0, 5}},
-        {"classifier.bias", c, 1, {3}},
+        {"bert.embeddings.word_embeddings.weight", a, 2, {3, 2}, 0},
+        {"scalar \"quoted\"\\ name", b, 0, {0}, 0},
+        {"empty", NULL, 3, {2, 0, 5}, 0},
+        {"classifier.bias", c, 1, {3}, 0},
     };
     const char *meta[] = {"epoch", "3", "note", "caf\xc3\xa9"};
     bertc_error err = {0};
@@ -209,16 +209,16 @@ static void test_write_rejects_bad_input(void **state) {
     tmp_path(path, sizeof path, "bad_write.safetensors");
     float a[2] = {1, 2};
     bertc_error err = {0};
-    st_write_tensor dup[2] = {{"x", a, 1, {2}}, {"x", a, 1, {2}}};
+    st_write_tensor dup[2] = {{"x", a, 1, {2}, 0}, {"x", a, 1, {2}, 0}};
     assert_int_equal(safetensors_write(path, dup, 2, NULL, 0, &err), BERTC_EINVAL);
     assert_non_null(strstr(err.msg, "'x' given twice"));
-    st_write_tensor neg = {"y", a, 1, {-2}};
+    st_write_tensor neg = {"y", a, 1, {-2}, 0};
     assert_int_equal(safetensors_write(path, &neg, 1, NULL, 0, &err), BERTC_EINVAL);
-    st_write_tensor meta = {"__metadata__", a, 1, {2}};
+    st_write_tensor meta = {"__metadata__", a, 1, {2}, 0};
     assert_int_equal(safetensors_write(path, &meta, 1, NULL, 0, &err), BERTC_EINVAL);
-    st_write_tensor bad_utf8 = {"\xff", a, 1, {2}};
+    st_write_tensor bad_utf8 = {"\xff", a, 1, {2}, 0};
     assert_int_equal(safetensors_write(path, &bad_utf8, 1, NULL, 0, &err), BERTC_EINVAL);
-    st_write_tensor nodata = {"z", NULL, 1, {2}};
+    st_write_tensor nodata = {"z", NULL, 1, {2}, 0};
     assert_int_equal(safetensors_write(path, &nodata, 1, NULL, 0, &err), BERTC_EINVAL);
     assert_int_equal(access(path, F_OK), -1); /* nothing was written */
     /* A folder that does not exist: an I/O error naming the path. */
