@@ -301,8 +301,11 @@ __device__ inline uint16_t bf16_round(float f) {
 
 #define COLSUM_ROWS 64
 
-__global__ void k_colsum_partial(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
-                                 const float *inp, const float *mean, const float *rstd, int N, int C) {
+/* One block's share of a column sum: the 32-column strip blockIdx.x over the chunk of rows
+ * blockIdx.y (8 row lanes, then the lanes in order) into part_d (and part_dn) row blockIdx.y.
+ * Shared by the two-launch path (k_colsum_partial) and the one-launch one (k_colsum_fused). */
+__device__ inline void colsum_chunk(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
+                                    const float *inp, const float *mean, const float *rstd, int N, int C) {
     __shared__ float sd[8][33], sdn[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     int r0 = blockIdx.y * COLSUM_ROWS;
@@ -329,6 +332,11 @@ __global__ void k_colsum_partial(float *part_d, float *part_dn, uint16_t *dout16
         part_d[(size_t)blockIdx.y * C + c] = s;
         if (inp) part_dn[(size_t)blockIdx.y * C + c] = sn;
     }
+}
+
+__global__ void k_colsum_partial(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
+                                 const float *inp, const float *mean, const float *rstd, int N, int C) {
+    colsum_chunk(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
 }
 
 __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d, const float *part_dn, int chunks,
@@ -355,33 +363,9 @@ __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d,
 __global__ void k_colsum_fused(float *out_d, float *out_dn, uint16_t *dout16, float *part_d, float *part_dn,
                                unsigned *strip_done, const float *dout, const float *inp, const float *mean,
                                const float *rstd, int N, int C) {
-    __shared__ float sd[8][33], sdn[8][33];
     __shared__ int last;
     int c = blockIdx.x * 32 + threadIdx.x;
-    int r0 = blockIdx.y * COLSUM_ROWS;
-    int r1 = min(N, r0 + COLSUM_ROWS);
-    float acc = 0.0f, accn = 0.0f;
-    if (c < C) {
-        for (int r = r0 + threadIdx.y; r < r1; r += 8) {
-            size_t e = (size_t)r * C + c;
-            float d = dout[e];
-            acc += d;
-            if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d;
-            if (dout16) dout16[e] = bf16_round(d);
-        }
-    }
-    sd[threadIdx.y][threadIdx.x] = acc;
-    sdn[threadIdx.y][threadIdx.x] = accn;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        float s = 0.0f, sn = 0.0f;
-        for (int y = 0; y < 8; y++) {
-            s += sd[y][threadIdx.x];
-            sn += sdn[y][threadIdx.x];
-        }
-        part_d[(size_t)blockIdx.y * C + c] = s;
-        if (inp) part_dn[(size_t)blockIdx.y * C + c] = sn;
-    }
+    colsum_chunk(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
     __threadfence(); /* this block's partials are visible to every block before it is counted */
     __syncthreads();
     if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(&strip_done[blockIdx.x], 1u) == gridDim.y - 1;
