@@ -357,42 +357,59 @@ static void test_matmul(void **state) {
     }
 }
 
+typedef void (*attention_fwd_fn)(float *, float *, const float *, const float *, const float *, const int32_t *,
+                                 float *, int, int, int, int, int, float, uint64_t, uint64_t);
+typedef void (*attention_bwd_fn)(float *, float *, float *, const float *, const float *, const float *,
+                                 const float *, const float *, float *, int, int, int, int, int, float, uint64_t,
+                                 uint64_t);
+
+/* The device's attention (fwd, bwd: the fp32 ops or a bf16 model's) against the CPU's fp32 ops on
+ * random q, k, v, dctx, for Tq queries (T, or 1 for the [CLS] shortcut) and dropout p; every
+ * output within tol of each tensor's scale. kind names the ops in the printed lines. */
+static void check_attention(const char *kind, attention_fwd_fn fwd, attention_bwd_fn bwd, int Tq, float p, double tol,
+                            const int32_t *mask, const int32_t *d_mask) {
+    size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
+    float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
+    float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
+    float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
+    float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
+    float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
+    float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
+    char name[64];
+    cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
+    fwd(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
+    snprintf(name, sizeof name, "%s Tq=%d p=%.1f att", kind, Tq, p);
+    expect_close(name, d_att, att, na, tol);
+    snprintf(name, sizeof name, "%s Tq=%d p=%.1f ctx", kind, Tq, p);
+    expect_close(name, d_ctx, ctx, nq, tol);
+    cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
+    bwd(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7, 11);
+    snprintf(name, sizeof name, "%s Tq=%d p=%.1f dq", kind, Tq, p);
+    expect_close(name, d_dq, dq, nq, tol);
+    snprintf(name, sizeof name, "%s Tq=%d p=%.1f dk", kind, Tq, p);
+    expect_close(name, d_dk, dk, nk, tol);
+    snprintf(name, sizeof name, "%s Tq=%d p=%.1f dv", kind, Tq, p);
+    expect_close(name, d_dv, dv, nk, tol);
+    void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+    free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
+}
+
+/* sequence b has T - 4b real tokens, then padding */
+static void attention_mask(int32_t *mask) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+}
+
 static void test_attention(void **state) {
     (void)state;
     if (!have_gpu()) return;
     int32_t mask[B * T];
-    for (int b = 0; b < B; b++) /* sequence b has T - 4b real tokens, then padding */
-        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+    attention_mask(mask);
     int32_t *d_mask = dev(mask, sizeof mask);
-    for (int variant = 0; variant < 4; variant++) {
-        int Tq = variant & 1 ? 1 : T;
-        float p = variant & 2 ? 0.1f : 0.0f;
-        size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
-        float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
-        float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
-        float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
-        float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
-        float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
-        float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
-        char name[64];
-        cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
-        gpu->attention_forward(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
-        snprintf(name, sizeof name, "attention Tq=%d p=%.1f att", Tq, p);
-        expect_close(name, d_att, att, na, TOL);
-        snprintf(name, sizeof name, "attention Tq=%d p=%.1f ctx", Tq, p);
-        expect_close(name, d_ctx, ctx, nq, TOL);
-        cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
-        gpu->attention_backward(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7, 11);
-        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dq", Tq, p);
-        expect_close(name, d_dq, dq, nq, TOL);
-        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dk", Tq, p);
-        expect_close(name, d_dk, dk, nk, TOL);
-        snprintf(name, sizeof name, "attention Tq=%d p=%.1f dv", Tq, p);
-        expect_close(name, d_dv, dv, nk, TOL);
-        void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
-        free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
-    }
+    for (int variant = 0; variant < 4; variant++)
+        check_attention("attention", gpu->attention_forward, gpu->attention_backward, variant & 1 ? 1 : T,
+                        variant & 2 ? 0.1f : 0.0f, TOL, mask, d_mask);
     gpu->free(d_mask);
 }
 
@@ -408,32 +425,11 @@ static void test_attention_bf16(void **state) {
     assert_non_null(gpu->attention_forward_bf16);
     assert_non_null(gpu->attention_backward_bf16);
     int32_t mask[B * T];
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+    attention_mask(mask);
     int32_t *d_mask = dev(mask, sizeof mask);
-    for (int Tq = T; Tq >= 1; Tq = Tq == 1 ? 0 : 1) {
-        const float p = 0.1f;
-        size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
-        float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
-        float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
-        float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
-        float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
-        float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
-        float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
-        cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
-        gpu->attention_forward_bf16(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
-        expect_close(Tq == 1 ? "attention bf16 Tq=1 att" : "attention bf16 att", d_att, att, na, 3e-2);
-        expect_close(Tq == 1 ? "attention bf16 Tq=1 ctx" : "attention bf16 ctx", d_ctx, ctx, nq, 3e-2);
-        cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
-        gpu->attention_backward_bf16(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7,
-                                     11);
-        expect_close(Tq == 1 ? "attention bf16 Tq=1 dq" : "attention bf16 dq", d_dq, dq, nq, 3e-2);
-        expect_close(Tq == 1 ? "attention bf16 Tq=1 dk" : "attention bf16 dk", d_dk, dk, nk, 3e-2);
-        expect_close(Tq == 1 ? "attention bf16 Tq=1 dv" : "attention bf16 dv", d_dv, dv, nk, 3e-2);
-        void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
-        free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
-    }
+    for (int Tq = T; Tq >= 1; Tq = Tq == 1 ? 0 : 1)
+        check_attention("attention bf16", gpu->attention_forward_bf16, gpu->attention_backward_bf16, Tq, 0.1f, 3e-2,
+                        mask, d_mask);
     gpu->free(d_mask);
 }
 
