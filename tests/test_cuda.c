@@ -436,7 +436,8 @@ static void test_attention_bf16(void **state) {
 /* BERTC_CUDA_COLSUM=fused (one launch for the column sums, the last block of a strip adding the
  * chunks) against the default two launches: the same sums bit for bit, through the ops that use
  * them (LayerNorm's weight and bias gradients, a Linear's bias gradient), over several chunks
- * and strips and called twice (the strip counters must be back at zero). */
+ * and strips and called twice (the strip counters must be back at zero); and the switches'
+ * refusal of values they do not know. */
 static void test_colsum_fused(void **state) {
     (void)state;
     if (!have_gpu() || !strcmp(gpu->name, "cpu-as-device")) return;
@@ -469,8 +470,16 @@ static void test_colsum_fused(void **state) {
         void *all[] = {d_inp, d_w, d_mean, d_rstd, d_dw, d_db, d_x, d_wl, d_dlb, d_dwl, d_dx, d_dout};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
     }
-    unsetenv("BERTC_CUDA_COLSUM");
     char why[256];
+    /* a value a switch does not know is refused in one line, not ignored */
+    setenv("BERTC_CUDA_COLSUM", "yes", 1);
+    assert_null(bertc_backend_by_name("cuda", why, sizeof why));
+    assert_string_equal(why, "BERTC_CUDA_COLSUM=yes: expected fused or split");
+    unsetenv("BERTC_CUDA_COLSUM");
+    setenv("BERTC_CUDA_ATTN_MATH", "bf17", 1);
+    assert_null(bertc_backend_by_name("cuda", why, sizeof why));
+    assert_string_equal(why, "BERTC_CUDA_ATTN_MATH=bf17: expected fp32, tf32 or bf16");
+    unsetenv("BERTC_CUDA_ATTN_MATH");
     assert_ptr_equal(bertc_backend_by_name("cuda", why, sizeof why), gpu); /* back to the default */
     static const char *const names[] = {"colsum fused: LN dweight", "colsum fused: LN dbias", "colsum fused: Linear dbias",
                                         "colsum fused: LN dinp"};

@@ -36,9 +36,9 @@
  * two thirds of the time of loading the model). The block's own pointer is kept just below the
  * aligned address for cpu_free. */
 static void *cpu_alloc(size_t bytes) {
+    if (bytes > SIZE_MAX - 128 - sizeof(void *)) return NULL; /* no size that wraps below */
     size_t rounded = (bytes + 63) / 64 * 64;
     if (rounded == 0) rounded = 64;
-    if (rounded > SIZE_MAX - 64 - sizeof(void *)) return NULL;
     char *block = calloc(1, rounded + 64 + sizeof(void *));
     if (!block) return NULL;
     uintptr_t aligned = ((uintptr_t)block + sizeof(void *) + 63) / 64 * 64;

@@ -1359,12 +1359,21 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
     const char *prof = getenv("BERTC_CUDA_PROFILE");
     const bertc_backend *table = prof && prof[0] == '1' ? &cuda_profiled : &cuda_backend;
     cublasComputeType_t attn = compute, attn16 = CUBLAS_COMPUTE_32F_FAST_16BF;
+    /* the experiment switches: a value they do not know is refused, not ignored */
     const char *cs = getenv("BERTC_CUDA_COLSUM");
+    if (cs && *cs && strcmp(cs, "fused") && strcmp(cs, "split")) {
+        snprintf(why, why_size, "BERTC_CUDA_COLSUM=%.32s: expected fused or split", cs);
+        return NULL;
+    }
     g_colsum_fused = cs && !strcmp(cs, "fused");
     const char *am = getenv("BERTC_CUDA_ATTN_MATH");
     if (am && !strcmp(am, "fp32")) attn = attn16 = CUBLAS_COMPUTE_32F;
     else if (am && !strcmp(am, "tf32")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_TF32;
     else if (am && !strcmp(am, "bf16")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_16BF;
+    else if (am && *am) {
+        snprintf(why, why_size, "BERTC_CUDA_ATTN_MATH=%.32s: expected fp32, tf32 or bf16", am);
+        return NULL;
+    }
     if (ready) {
         g_compute = compute;
         g_attn_compute = attn;
