@@ -274,6 +274,7 @@ while IFS='|' read -r name opts; do
             printf "%-15s whole run %6.2f s (target < 5 s on an H100) | training %6.2f s, %7.1f examples/s, %6.1f TFLOP/s", d, w, ts, e, e * f / 1e12;
             if (p > 0) printf ", MFU %.1f%% of this precision'"'"'s peak, %.1f%% of bf16 peak", 100 * e * f / p, 100 * e * f / pb; print "" }')"
         [ "$name" = bf16 ] && BEST_EPS=$eps
+        say "$(printf '%-15s ' "$name")$(sed -n '/"seconds":/,/}/p' "$out/summary.json" | tr -d '\n\t ')"
     else
         say "$name: no summary.json (failed; see above)"
     fi

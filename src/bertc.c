@@ -460,14 +460,20 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "examples_per_s", r->examples_per_s);
     /* where this call's wall time went (a resumed run's earlier calls are in train_seconds only);
-     * "other" is reading and tokenizing the data, opening the model */
+     * "other" is what none of the others counts (writing split.jsonl, metrics.jsonl, ...) */
     cJSON *secs = cJSON_AddObjectToObject(j, "seconds");
     double this_train = r->train_seconds - r->resumed_seconds;
     cJSON_AddNumberToObject(secs, "wall", r->wall_seconds);
     cJSON_AddNumberToObject(secs, "train", this_train);
     cJSON_AddNumberToObject(secs, "eval", r->eval_seconds);
     cJSON_AddNumberToObject(secs, "save", r->save_seconds);
-    cJSON_AddNumberToObject(secs, "other", r->wall_seconds - this_train - r->eval_seconds - r->save_seconds);
+    cJSON_AddNumberToObject(secs, "data", r->data_seconds);
+    cJSON_AddNumberToObject(secs, "device_wait", r->device_wait_seconds);
+    cJSON_AddNumberToObject(secs, "model", r->model_seconds);
+    cJSON_AddNumberToObject(secs, "tokenize", r->tokenize_seconds);
+    cJSON_AddNumberToObject(secs, "other", r->wall_seconds - this_train - r->eval_seconds - r->save_seconds -
+                                               r->data_seconds - r->device_wait_seconds - r->model_seconds -
+                                               r->tokenize_seconds);
     cJSON *labels = cJSON_AddArrayToObject(j, "labels");
     for (int i = 0; i < train->num_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(train->labels[i]));
     cJSON *hp = cJSON_AddObjectToObject(j, "hyperparameters");
@@ -585,6 +591,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     encoded_set etrain = {0}, eval = {0};
     bertc_model *m = NULL;
     FILE *mj = NULL;
+    double t_data = now_s(), t_data_s = 0, t_wait_s = 0, t_model_s = 0, t_tok_s = 0;
     dataset_read_options ro;
     read_options(&ro, o->text_column, o->text_pair_column, o->label_column, o->skip_bad);
     if ((rc = load_split(&train, o->train_spec, &ro, o->load_split, "train", o->train_size, o->seed, err))) goto done;
@@ -609,10 +616,14 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         o->on_log(line, o->user);
     }
 
+    t_data_s = now_s() - t_data;
+    double t_wait = now_s();
     if (!backend_start_end(&device, err)) {
         rc = BERTC_EUNSUPPORTED;
         goto done;
     }
+    t_wait_s = now_s() - t_wait;
+    double t_model = now_s();
     bertc_open_options oo;
     bertc_open_options_default(&oo);
     oo.num_labels = train.num_labels;
@@ -624,6 +635,7 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     oo.device = o->device;
     oo.precision = o->precision;
     if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
+    t_model_s = now_s() - t_model;
     if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
         rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",
                           o->max_length, bert_get_config(m->net)->max_position_embeddings);
@@ -634,8 +646,10 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
                           bert_get_config(m->net)->num_hidden_layers);
         goto done;
     }
+    double t_tok = now_s();
     if ((rc = encoded_set_build_truncated(&etrain, &train, m->tok, o->max_length, o->truncation, err))) goto done;
     if (o->val_spec && (rc = encoded_set_build_truncated(&eval, &val, m->tok, o->max_length, o->truncation, err))) goto done;
+    t_tok_s = now_s() - t_tok;
 
     if ((rc = fs_mkdir_p(o->out_dir, err))) goto done;
     char path[PATH_MAX];
@@ -668,7 +682,12 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     struct save_ctx sc = {m, o->out_dir};
     trainer_hooks hooks = {.save_model = save_model, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
                            .checkpoint_dir = ckdir, .options_json = fingerprint, .metrics_path = path, .resume = o->resume};
-    if ((rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err))) {
+    rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err);
+    r->data_seconds = t_data_s; /* after trainer_run, which clears r */
+    r->device_wait_seconds = t_wait_s;
+    r->model_seconds = t_model_s;
+    r->tokenize_seconds = t_tok_s;
+    if (rc) {
         if (rc == BERTC_EINTERRUPTED)
             bertc_errorf(err, rc, "interrupted at step %ld; resume with: bertc train --resume %s", r->steps, o->out_dir);
         goto done;

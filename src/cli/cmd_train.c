@@ -233,9 +233,11 @@ int cmd_train(int argc0, char **argv0) {
     }
     printf("%ld updates in %.1f s (%.1f examples/s); model written to %s\n", r.steps, r.train_seconds, r.examples_per_s, o.out_dir);
     double this_train = r.train_seconds - r.resumed_seconds; /* a resumed run: this call's share */
-    printf("wall %.1f s: training %.1f, evaluation %.1f, checkpoints and model %.1f, data and model loading %.1f\n",
+    printf("wall %.1f s: training %.1f, evaluation %.1f, checkpoints and model %.1f, data and model loading %.1f "
+           "(data %.2f, waiting for the device %.2f, model %.2f, tokenizing %.2f)\n",
            r.wall_seconds, this_train, r.eval_seconds, r.save_seconds,
-           r.wall_seconds - this_train - r.eval_seconds - r.save_seconds);
+           r.wall_seconds - this_train - r.eval_seconds - r.save_seconds, r.data_seconds, r.device_wait_seconds,
+           r.model_seconds, r.tokenize_seconds);
     printf("report: %s/report.html\n", o.out_dir);
     bertc_train_options_release(keep);
     recipe_free(argv, argc0, argv0);
