@@ -168,7 +168,7 @@ say "random models written in $(elapsed "$t" "$(now)") s"
 if [ -n "${GPU_CHECK_VARIANTS:-}" ]; then
 section "experiment switches: bertc bench --precision bf16, bert-base shape (step 16 x 128, evaluation 32 x 128)"
 VARIANTS=${GPU_CHECK_VARIANT_LIST:-"plain|
-colsum-fused|BERTC_CUDA_COLSUM=fused
+colsum-split|BERTC_CUDA_COLSUM=split
 attn-fp32|BERTC_CUDA_ATTN_MATH=fp32
 plain-again|"}
 say "$(printf '%-18s %12s %12s %12s' variant 'step ms' 'step ex/s' 'eval ms')"

@@ -259,7 +259,7 @@ static void test_linear_ops(void **state) {
     assert_memory_equal(again, out16, (size_t)N * OC * 4);
     free(again);
     be->matmul_backward(dinp32, dw32, db32, dout, inp, w, N, IC, OC, 1);
-    be->matmul_backward_bf16(dinp16, dw16, db16, dout, inp16, w16, N, IC, OC, 1, scratch);
+    be->matmul_backward_bf16(dinp16, dw16, db16, dout, inp16, w16, N, IC, OC, 1, scratch, 0);
     /* sum |a b| <= K * max|a| * max|b|; allow the rounding bound of the header comment */
     double tol_out = 2.1 * ldexp(1.0, -9) * IC * 1.0 * 0.2, tol_dinp = 2.1 * ldexp(1.0, -9) * OC * 1.0 * 0.2;
     double tol_dw = 2.1 * ldexp(1.0, -9) * N * 1.0 * 1.0;
@@ -267,6 +267,18 @@ static void test_linear_ops(void **state) {
     for (int i = 0; i < N * IC; i++) assert_true(fabs(dinp16[i] - dinp32[i]) <= tol_dinp);
     for (int i = 0; i < OC * IC; i++) assert_true(fabs(dw16[i] - dw32[i]) <= tol_dw);
     assert_memory_equal(db16, db32, (size_t)OC * 4);
+    { /* scratch_ready: dout's rounding taken from scratch as it is (here: what the call above left,
+       * dout rounded), not made again; a scratch of zeros would give zero weight gradients */
+        float *dw_again = calloc((size_t)OC * IC, 4), *dw_zero = calloc((size_t)OC * IC, 4);
+        float *dw_first = calloc((size_t)OC * IC, 4);
+        be->matmul_backward_bf16(NULL, dw_first, NULL, dout, inp16, w16, N, IC, OC, 0, scratch, 0);
+        be->matmul_backward_bf16(NULL, dw_again, NULL, dout, inp16, w16, N, IC, OC, 0, scratch, 1);
+        assert_memory_equal(dw_again, dw_first, (size_t)OC * IC * 4);
+        memset(scratch, 0, (size_t)N * OC * 2);
+        be->matmul_backward_bf16(NULL, dw_zero, NULL, dout, inp16, w16, N, IC, OC, 0, scratch, 1);
+        for (int i = 0; i < OC * IC; i++) assert_true(dw_zero[i] == 0.0f);
+        free(dw_again), free(dw_zero), free(dw_first);
+    }
     /* and not trivially equal: the products did go through bf16 */
     int differ = 0;
     for (int i = 0; i < N * OC; i++) differ |= out16[i] != out32[i];

@@ -270,11 +270,18 @@ static void test_layernorm(void **state) {
 static void test_fused(void **state) {
     (void)state;
     if (!have_gpu()) return;
-    const int N = B * T + 5, CC = 300; /* C > 32 * 9: several passes per lane */
-    size_t n = (size_t)N * CC;
-    for (int variant = 0; variant < 3; variant++) { /* dropout + biases; no dropout; dropout, no biases */
-        float p = variant == 1 ? 0.0f : 0.25f;
-        int with_bias = variant != 2;
+    const int N = B * T + 5;
+    rng before_384 = R;
+    /* dropout + biases; no dropout; dropout, no biases: at C = 300 (> 32 * 9: several passes per
+     * lane), then at C = 384, where the forward runs its kernel for multiples of 128 (registers,
+     * 16-byte loads), on random numbers of their own (R is restored after them, so the later tests'
+     * models are the same as without them) */
+    for (int variant = 0; variant < 6; variant++) {
+        if (variant == 3) before_384 = R;
+        const int CC = variant < 3 ? 300 : 384;
+        size_t n = (size_t)N * CC;
+        float p = variant % 3 == 1 ? 0.0f : 0.25f;
+        int with_bias = variant % 3 != 2;
         float *x = rand_floats(n, 2), *xb = rand_floats((size_t)CC, 1), *ir = rand_floats(n, 2);
         float *w = rand_floats((size_t)CC, 1), *b = rand_floats((size_t)CC, 1);
         float *out = malloc(n * 4), *res = malloc(n * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
@@ -309,6 +316,7 @@ static void test_fused(void **state) {
         free(x), free(xb), free(ir), free(w), free(b), free(out), free(res), free(mean), free(rstd);
         free(dout), free(dx), free(dxb), free(dw), free(db);
     }
+    R = before_384;
     const int M = B * T;
     size_t m = (size_t)M * F;
     for (int act = OPS_ACT_GELU; act <= OPS_ACT_RELU; act++) {
@@ -433,8 +441,8 @@ static void test_attention_bf16(void **state) {
     gpu->free(d_mask);
 }
 
-/* BERTC_CUDA_COLSUM=fused (one launch for the column sums, the last block of a strip adding the
- * chunks) against the default two launches: the same sums bit for bit, through the ops that use
+/* The column sums in one launch (the default, the last block of a strip adding the chunks)
+ * against BERTC_CUDA_COLSUM=split's two launches: the same sums bit for bit, through the ops that use
  * them (LayerNorm's weight and bias gradients, a Linear's bias gradient), over several chunks
  * and strips and called twice (the strip counters must be back at zero); and the switches'
  * refusal of values they do not know. */
@@ -450,8 +458,9 @@ static void test_colsum_fused(void **state) {
     float *res[2][4]; /* [split, fused][dweight, dbias, dlinear bias, dinp] after two calls */
     for (int fused = 0; fused < 2; fused++) {
         char why[256];
-        if (fused) setenv("BERTC_CUDA_COLSUM", "fused", 1);
-        else unsetenv("BERTC_CUDA_COLSUM");
+        /* fused is the default: split by name, fused by default (no variable) */
+        if (fused) unsetenv("BERTC_CUDA_COLSUM");
+        else setenv("BERTC_CUDA_COLSUM", "split", 1);
         const bertc_backend *be = bertc_backend_by_name("cuda", why, sizeof why);
         assert_ptr_equal(be, gpu);
         float *d_inp = dev(inp, n * 4), *d_w = dev(w, (size_t)CC * 4), *d_mean = dev(mean, (size_t)N * 4);
@@ -863,6 +872,24 @@ static void test_checkpoint_from_device(void **state) {
     size_t bytes = same_file(dc, dg, CHECKPOINT_FILE);
     printf("  checkpoint from the device: %zu bytes, the CPU's file byte for byte\n", bytes);
     assert_true(bytes > ((size_t)3 * 16 << 20));
+    /* the background writer: the same file again, twice through one writer (the second save waits
+     * for the first), with the host copy of best changed after the save returned (the writer must
+     * have its own copy) */
+    char dw[160];
+    snprintf(dw, sizeof dw, "%s/ck-writer", tmp);
+    {
+        checkpoint_writer w = {0};
+        for (int rep = 0; rep < 2; rep++) {
+            assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, best, "{\"x\":1}", "metrics\n", &err), 0);
+            float keep = best[5];
+            best[5] = 123.0f; /* the caller's buffer may change once save has returned */
+            assert_int_equal(checkpoint_writer_wait(&w, &err), 0);
+            best[5] = keep;
+        }
+        checkpoint_writer_free(&w);
+        printf("  checkpoint written in the background: %zu bytes, the CPU's file byte for byte\n",
+               same_file(dc, dw, CHECKPOINT_FILE));
+    }
     /* back on the CPU */
     bert_model *m2;
     assert_int_equal(bert_init_random(&m2, &cfg, 99, &err), 0);
@@ -880,6 +907,13 @@ static void test_checkpoint_from_device(void **state) {
     gpu->to_device(bert_params(mg) + 4000000, &nan, sizeof nan);
     assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
     same_file(dc, dg, CHECKPOINT_FILE);
+    { /* the writer refuses it too, at once, and leaves its folder's checkpoint alone */
+        checkpoint_writer w = {0};
+        assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
+        assert_int_equal(checkpoint_writer_wait(&w, &err), 0);
+        checkpoint_writer_free(&w);
+        same_file(dc, dw, CHECKPOINT_FILE);
+    }
     free(mom), free(best), free(best2);
     adamw_free(&oc), adamw_free(&og), adamw_free(&o2);
     bert_free(mc), bert_free(mg), bert_free(m2);
@@ -1000,8 +1034,10 @@ static void test_bf16_ops(void **state) {
         gpu->matmul_forward_bf16(d_out, d_inp, d_inp16, 0, d_w16, bias ? d_b : NULL, N, IC, OC);
         bits16_equal("matmul_forward_bf16 inp16", d_inp16, inp16, (size_t)N * IC);
         expect_close(bias ? "matmul_forward_bf16 (bias)" : "matmul_forward_bf16", d_out, out, (size_t)N * OC, TOL);
-        cpu->matmul_backward_bf16(dinp, dw, bias ? db : NULL, dout, inp16, w16, N, IC, OC, acc, scr);
-        gpu->matmul_backward_bf16(d_dinp, d_dw, bias ? d_db : NULL, d_dout, d_inp16, d_w16, N, IC, OC, acc, d_scr);
+        cpu->matmul_backward_bf16(dinp, dw, bias ? db : NULL, dout, inp16, w16, N, IC, OC, acc, scr, 0);
+        /* the second variant takes dout's rounding from a scratch filled before (scratch_ready) */
+        if (acc) gpu->to_bf16(d_scr, d_dout, (size_t)N * OC);
+        gpu->matmul_backward_bf16(d_dinp, d_dw, bias ? d_db : NULL, d_dout, d_inp16, d_w16, N, IC, OC, acc, d_scr, acc);
         expect_close(acc ? "matmul_backward_bf16 dinp (+=)" : "matmul_backward_bf16 dinp", d_dinp, dinp, (size_t)N * IC, TOL);
         expect_close("matmul_backward_bf16 dweight", d_dw, dw, (size_t)OC * IC, TOL);
         expect_close("matmul_backward_bf16 dbias", d_db, db, (size_t)OC, TOL);
@@ -1243,6 +1279,92 @@ static void test_train_regularised(void **state) {
     assert_true(worst <= 1e-4);
 }
 
+/* Checkpoints from the device go through the background writer (train/checkpoint.h): a run
+ * paused after epoch 1 (its checkpoint written while the loop went on) and resumed gives the
+ * uninterrupted run's losses exactly, with a checkpoint after every update in both, and leaves
+ * no checkpoint behind. */
+static void test_train_checkpoint_resume(void **state) {
+    (void)state;
+    if (!have_gpu() || standing_in) return;
+    double la[16], lb[16];
+    for (int run = 0; run < 3; run++) { /* 0: uninterrupted, 1: paused after epoch 1, 2: its resume */
+        bertc_train_options o;
+        bertc_train_options_default(&o);
+        char out[160];
+        snprintf(out, sizeof out, "%s/ckrun_%s", tmp, run ? "paused" : "whole");
+        o.model_dir = model_dir, o.train_spec = data_path, o.val_spec = data_path, o.out_dir = out;
+        o.train_size = 8, o.val_size = 4, o.batch_size = 4, o.epochs = 2, o.lr = 1e-3f, o.max_length = 12;
+        o.eval_train = 0, o.checkpoint_every = 1, o.device = "cuda";
+        o.stop_after_epoch = run == 1 ? 1 : 0;
+        o.resume = run == 2;
+        bertc_train_result r;
+        bertc_error err = {0};
+        if (bertc_train(&o, &r, &err)) fail_msg("run %d: %s", run, err.msg);
+        assert_int_equal(r.paused, run == 1);
+        char ck[220];
+        snprintf(ck, sizeof ck, "%s/checkpoint/" CHECKPOINT_FILE, out);
+        assert_int_equal(access(ck, F_OK) == 0, run == 1); /* kept only by the pause */
+        if (run != 1) assert_int_equal((int)read_losses(out, run ? lb : la, 16), 4);
+    }
+    for (int i = 0; i < 4; i++) assert_true(la[i] == lb[i]);
+    printf("  paused and resumed on the device (a checkpoint per update, written in the background): "
+           "the uninterrupted run's 4 losses exactly\n");
+}
+
+/* The fused ops' bf16 variants (residual_layernorm_forward_bf16 / _backward_bf16,
+ * act_bias_backward_bf16): their fp32 outputs as the CPU's plain ops give them, and the bf16
+ * copy each writes is its own fp32 output rounded, bit for bit; at C = 384 (the forward's
+ * register kernel) and C = 300 (its one-element kernel, then to_bf16). */
+static void test_fused_bf16(void **state) {
+    (void)state;
+    if (!have_gpu() || !gpu->residual_layernorm_forward_bf16) return;
+    const int N = B * T + 5;
+    for (int variant = 0; variant < 2; variant++) {
+        const int CC = variant ? 300 : 384;
+        size_t n = (size_t)N * CC;
+        float p = 0.25f;
+        float *x = rand_floats(n, 2), *xb = rand_floats((size_t)CC, 1), *ir = rand_floats(n, 2);
+        float *w = rand_floats((size_t)CC, 1), *b = rand_floats((size_t)CC, 1), *dout = rand_floats(n, 1);
+        float *out = malloc(n * 4), *res = malloc(n * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
+        float *dx = malloc(n * 4), *dxb = calloc((size_t)CC, 4), *dw = calloc((size_t)CC, 4), *db = calloc((size_t)CC, 4);
+        float *d_x = dev(x, n * 4), *d_xb = dev(xb, (size_t)CC * 4), *d_ir = dev(ir, n * 4), *d_w = dev(w, (size_t)CC * 4);
+        float *d_b = dev(b, (size_t)CC * 4), *d_out = dev(NULL, n * 4), *d_res = dev(NULL, n * 4);
+        float *d_mean = dev(NULL, (size_t)N * 4), *d_rstd = dev(NULL, (size_t)N * 4), *d_dout = dev(dout, n * 4);
+        float *d_dx = dev(NULL, n * 4), *d_dxb = dev(dxb, (size_t)CC * 4), *d_dw = dev(dw, (size_t)CC * 4);
+        float *d_db = dev(db, (size_t)CC * 4);
+        uint16_t *d_16 = gpu->alloc(n * 2), *h16 = malloc(n * 2), *want16 = malloc(n * 2);
+        float *back32 = malloc(n * 4);
+        cpu->residual_layernorm_forward(out, res, mean, rstd, x, xb, ir, w, b, N, CC, 1e-12f, p, 7, 3);
+        gpu->residual_layernorm_forward_bf16(d_out, d_16, d_res, d_mean, d_rstd, d_x, d_xb, d_ir, d_w, d_b, N, CC,
+                                             1e-12f, p, 7, 3);
+        expect_close("rln_forward_bf16 out", d_out, out, n, TOL);
+        expect_close("rln_forward_bf16 res", d_res, res, n, TOL);
+        gpu->to_host(back32, d_out, n * 4), gpu->to_host(h16, d_16, n * 2);
+        cpu->to_bf16(want16, back32, n);
+        assert_memory_equal(h16, want16, n * 2);
+        cpu->residual_layernorm_backward(dout, dx, dxb, dw, db, dout, res, w, mean, rstd, N, CC, p, 7, 3);
+        gpu->residual_layernorm_backward_bf16(d_dout, d_dx, d_16, d_dxb, d_dw, d_db, d_dout, d_res, d_w, d_mean, d_rstd,
+                                              N, CC, p, 7, 3);
+        expect_close("rln_backward_bf16 dx", d_dx, dx, n, TOL);
+        expect_close("rln_backward_bf16 dxbias", d_dxb, dxb, (size_t)CC, TOL);
+        gpu->to_host(back32, d_dx, n * 4), gpu->to_host(h16, d_16, n * 2);
+        cpu->to_bf16(want16, back32, n);
+        assert_memory_equal(h16, want16, n * 2);
+        /* act_bias_backward_bf16 over the same rows (F = CC), from each side's dres above */
+        cpu->act_bias_backward(OPS_ACT_GELU, dout, dxb, dout, x, N, CC);
+        gpu->act_bias_backward_bf16(OPS_ACT_GELU, d_dout, d_16, d_dxb, d_dout, d_x, N, CC);
+        expect_close("act_bias_backward_bf16 dinp", d_dout, dout, n, TOL);
+        gpu->to_host(back32, d_dout, n * 4), gpu->to_host(h16, d_16, n * 2);
+        cpu->to_bf16(want16, back32, n);
+        assert_memory_equal(h16, want16, n * 2);
+        printf("  fused bf16 ops at C = %d: fp32 outputs as the CPU's, bf16 copies their rounding bit for bit\n", CC);
+        void *all[] = {d_x, d_xb, d_ir, d_w, d_b, d_out, d_res, d_mean, d_rstd, d_dout, d_dx, d_dxb, d_dw, d_db, d_16};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
+        free(x), free(xb), free(ir), free(w), free(b), free(dout), free(out), free(res), free(mean), free(rstd);
+        free(dx), free(dxb), free(dw), free(db), free(h16), free(want16), free(back32);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     rng_seed(&R, 2024);
@@ -1293,10 +1415,12 @@ int main(void) {
         cmocka_unit_test(test_minilm_logits),
         cmocka_unit_test(test_train_end_to_end),
         cmocka_unit_test(test_train_regularised),
+        cmocka_unit_test(test_train_checkpoint_resume),
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_embeddings_type_runs),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_colsum_fused),
+        cmocka_unit_test(test_fused_bf16),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -197,12 +197,13 @@ typedef struct bertc_backend {
      * bf16 copy of weight (OC,IC). inp16 (N,IC) is inp rounded to bf16: forward fills it from inp
      * unless inp16_ready (an earlier forward filled it from the same inp), and backward reads it
      * as forward left it (so inp is rounded once per step). dout is rounded into scratch (N*OC
-     * bf16). out, dinp, dweight, dbias and the bias stay fp32; the rest as the fp32 ops. */
+     * bf16), unless scratch_ready: a fused op before it (the *_bf16 ops below) left dout's
+     * rounding there. out, dinp, dweight, dbias and the bias stay fp32; the rest as the fp32 ops. */
     void (*matmul_forward_bf16)(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
                                 const uint16_t *weight16, const float *bias, int N, int IC, int OC);
     void (*matmul_backward_bf16)(float *dinp, float *dweight, float *dbias, const float *dout,
                                  const uint16_t *inp16, const uint16_t *weight16, int N, int IC, int OC,
-                                 int accumulate, uint16_t *scratch);
+                                 int accumulate, uint16_t *scratch, int scratch_ready);
     /* bias_act_forward (below) for a bf16 model, whose activation output only feeds a bf16
      * product: pre (N,F) += bias (F) in place (kept for backward), out16 (N,F) = act(pre) rounded
      * to bf16; no fp32 output is written (nor allocated). = bias_act_forward + to_bf16, bit for
@@ -239,6 +240,18 @@ typedef struct bertc_backend {
                                         float *dbias, const float *dout, const float *res,
                                         const float *weight, const float *mean, const float *rstd,
                                         int N, int C, float p, uint64_t seed, uint64_t stream);
+    /* The same two for a bf16 model, whose outputs feed bf16 products: also out16 (N,C), out
+     * rounded to bf16 (the next Linear's inp16), and dx16 (N,C), the rounding of dx (of dres
+     * when dx is NULL: the preceding Linear's dout, its scratch). = the op + to_bf16, bit for bit.
+     * NULL in a backend without them (the CPU): bert.c composes them. */
+    void (*residual_layernorm_forward_bf16)(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                            const float *x, const float *xbias, const float *inp_res,
+                                            const float *weight, const float *bias, int N, int C, float eps,
+                                            float p, uint64_t seed, uint64_t stream);
+    void (*residual_layernorm_backward_bf16)(float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                             float *dweight, float *dbias, const float *dout, const float *res,
+                                             const float *weight, const float *mean, const float *rstd, int N,
+                                             int C, float p, uint64_t seed, uint64_t stream);
     /* Linear bias + activation, after a Linear whose bias was left out: pre (N,F) += bias (F)
      * in place (the pre-activation, saved for backward), out (N,F) = act(pre). out != pre. */
     void (*bias_act_forward)(ops_act act, float *out, float *pre, const float *bias, int N, int F);
@@ -246,6 +259,10 @@ typedef struct bertc_backend {
      * (the preceding Linear's bias gradient). = act_backward + matmul_backward's dbias. */
     void (*act_bias_backward)(ops_act act, float *dinp, float *dbias, const float *dout,
                               const float *pre, int N, int F);
+    /* The same with dinp16 (N,F), dinp rounded to bf16 (the preceding bf16 Linear's dout, its
+     * scratch); NULL in a backend without it. */
+    void (*act_bias_backward_bf16)(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
+                                   const float *pre, int N, int F);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */

@@ -634,12 +634,13 @@ static void linear_forward(const bert_model *m, float *out, const float *inp, ui
         m->be->matmul_forward(out, inp, weight, bias, N, IC, OC);
 }
 
+/* dout16_ready: a bf16 model's fused op before left dout's rounding in the bf16 scratch */
 static void linear_backward(const bert_model *m, float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const uint16_t *inp16, const float *weight, int N, int IC, int OC,
-                            int accumulate) {
+                            int dout16_ready, const float *inp, const uint16_t *inp16, const float *weight, int N,
+                            int IC, int OC, int accumulate) {
     if (m->bf16)
         m->be->matmul_backward_bf16(dinp, dweight, dbias, dout, inp16, m->params16 + (weight - m->params), N, IC, OC,
-                                    accumulate, m->a.bf16_scratch);
+                                    accumulate, m->a.bf16_scratch, dout16_ready);
     else
         m->be->matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC, accumulate);
 }
@@ -897,6 +898,10 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     /* encoder */
     const float *x = a->emb_out;
     int L = c->num_hidden_layers;
+    /* a bf16 model whose backend rounds the LayerNorms' outputs in their own pass: each layer's
+     * input (from the layer below) and the FFN's input come with their bf16 copy */
+    const int fused16 = m->bf16 && be->residual_layernorm_forward_bf16;
+    int x16_ready = 0; /* this layer's x16 holds x rounded */
     for (int l = 0; l < L; l++) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_acts *la = &a->layers[l];
@@ -908,17 +913,22 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
             be->first_token_forward(a->x_cls, x, B, T, C);
             xq = a->x_cls;
         }
-        linear_forward(m, la->q, xq, Tq == T ? la->x16 : a->x_cls16, 0, w->qw, w->qb, (int)NQ, C, C);
-        linear_forward(m, la->k, x, la->x16, Tq == T, w->kw, w->kb, (int)BT, C, C);
+        linear_forward(m, la->q, xq, Tq == T ? la->x16 : a->x_cls16, Tq == T && x16_ready, w->qw, w->qb, (int)NQ, C, C);
+        linear_forward(m, la->k, x, la->x16, Tq == T || x16_ready, w->kw, w->kb, (int)BT, C, C);
         linear_forward(m, la->v, x, la->x16, 1, w->vw, w->vb, (int)BT, C, C);
         (m->bf16 && be->attention_forward_bf16 ? be->attention_forward_bf16 : be->attention_forward)(
             la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
         /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
          * it makes anyway (dropout + residual + LayerNorm, or the activation). */
         linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
-        be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
-                                       w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
-        linear_forward(m, la->fpre, la->a1, la->a1_16, 0, w->fw1, NULL, (int)NQ, C, F);
+        if (fused16)
+            be->residual_layernorm_forward_bf16(la->a1, la->a1_16, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob,
+                                                xq, w->ln1w, w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
+                                                STREAM_ATT_OUT(l));
+        else
+            be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
+                                           w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_forward(m, la->fpre, la->a1, la->a1_16, fused16, w->fw1, NULL, (int)NQ, C, F);
         if (la->fact) {
             be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
             linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
@@ -926,9 +936,16 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
             be->bias_act_forward_bf16(ops_activation(c->hidden_act), la->fact16, la->fpre, w->fb1, (int)NQ, F);
             linear_forward(m, a->proj, NULL, la->fact16, 1, w->fw2, NULL, (int)NQ, F, C);
         }
-        be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
-                                       w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
-                                       STREAM_FFN_OUT(l));
+        /* the next layer's input, rounded into its x16 where the backend does it in this pass */
+        x16_ready = fused16 && l + 1 < L;
+        if (x16_ready)
+            be->residual_layernorm_forward_bf16(la->out, a->layers[l + 1].x16, la->res2, la->ln2_mean, la->ln2_rstd,
+                                                a->proj, w->fb2, la->a1, w->ln2w, w->ln2b, (int)NQ, C,
+                                                c->layer_norm_eps, p_hidden, seed, STREAM_FFN_OUT(l));
+        else
+            be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
+                                           w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
+                                           STREAM_FFN_OUT(l));
         x = la->out;
     }
 
@@ -1028,6 +1045,7 @@ encoder:
     g_y = a->g_y;
     /* Frozen units (bert_set_no_grad_below): layer l is unit l + 1, the embeddings unit 0. */
     const int lowest = m->no_grad_below > 1 ? m->no_grad_below - 1 : 0;
+    const int fused16 = m->bf16 && be->residual_layernorm_backward_bf16 && be->act_bias_backward_bf16;
     for (int l = L - 1; l >= lowest; l--) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_weights *g = &m->g.layers[l];
@@ -1041,31 +1059,47 @@ encoder:
          * layers' bias gradients, so matmul_backward gets dbias NULL */
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
         float *g_o2 = p_hidden > 0.0f ? a->g_proj : NULL; /* NULL: no dropout, g_res2 is dense2's gradient */
-        be->residual_layernorm_backward(g_res2, g_o2, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
-                                        la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
-        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, la->fact, la->fact16, w->fw2, (int)NQ, F, C, 0);
-        be->act_bias_backward(act, a->g_ff, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
+        /* fused16: a bf16 model whose backend rounds each of these ops' outputs for the Linear
+         * after it in the op's own pass (into the bf16 scratch, the Linear's dout16) */
+        if (fused16)
+            be->residual_layernorm_backward_bf16(g_res2, g_o2, m->a.bf16_scratch, g->fb2, g->ln2w, g->ln2b, g_x,
+                                                 la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden,
+                                                 seed, STREAM_FFN_OUT(l));
+        else
+            be->residual_layernorm_backward(g_res2, g_o2, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
+                                            la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
+        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, fused16, la->fact, la->fact16, w->fw2, (int)NQ,
+                        F, C, 0);
+        if (fused16) be->act_bias_backward_bf16(act, a->g_ff, m->a.bf16_scratch, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
+        else be->act_bias_backward(act, a->g_ff, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
+        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, fused16, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
 
         /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
         float *g_o1 = p_hidden > 0.0f ? a->g_proj : NULL;
-        be->residual_layernorm_backward(g_res1, g_o1, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
-                                        la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
-        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, la->ctx, la->ctx16, w->ow, (int)NQ, C, C, 0);
+        if (fused16)
+            be->residual_layernorm_backward_bf16(g_res1, g_o1, m->a.bf16_scratch, g->ob, g->ln1w, g->ln1b, g_a1,
+                                                 la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden,
+                                                 seed, STREAM_ATT_OUT(l));
+        else
+            be->residual_layernorm_backward(g_res1, g_o1, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
+                                            la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, fused16, la->ctx, la->ctx16, w->ow, (int)NQ, C,
+                        C, 0);
         (m->bf16 && be->attention_backward_bf16 ? be->attention_backward_bf16 : be->attention_backward)(
             a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch, B, Tq, T, C, NH, p_att,
             seed, STREAM_ATT(l));
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
-        linear_backward(m, g_res1, g->qw, g->qb, a->g_q, xq, Tq == T ? la->x16 : a->x_cls16, w->qw, (int)NQ, C, C, 1);
+        linear_backward(m, g_res1, g->qw, g->qb, a->g_q, 0, xq, Tq == T ? la->x16 : a->x_cls16, w->qw, (int)NQ, C, C,
+                        1);
         float *g_in = g_res1;
         if (Tq != T) { /* spread the [CLS] gradient over (B,T,C); g_x is free again */
             be->first_token_backward(g_x, g_res1, B, T, C);
             g_in = g_x;
         }
-        linear_backward(m, g_in, g->kw, g->kb, a->g_k, x, la->x16, w->kw, (int)BT, C, C, 1);
-        linear_backward(m, g_in, g->vw, g->vb, a->g_v, x, la->x16, w->vw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->kw, g->kb, a->g_k, 0, x, la->x16, w->kw, (int)BT, C, C, 1);
+        linear_backward(m, g_in, g->vw, g->vb, a->g_v, 0, x, la->x16, w->vw, (int)BT, C, C, 1);
 
         /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
         g_y = g_in == g_x ? g_y : g_x;

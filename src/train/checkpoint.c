@@ -198,6 +198,23 @@ static int hash_tensors(const st_write_tensor *t, size_t n, st_fetch_fn fetch, i
     return rc;
 }
 
+/* dir/checkpoint.safetensors from tensors whose checksum h is already computed */
+static int write_file(const char *dir, const st_write_tensor *t, size_t n, uint64_t h, const char *state,
+                      const char *options_json, const char *metrics, st_fetch_fn fetch, bertc_error *err) {
+    int rc = fs_mkdir_p(dir, err);
+    if (rc) return rc;
+    static const char *const names[] = {CHECKPOINT_FILE, NULL};
+    remove_stale_temps(dir, names); /* left by a process killed while writing */
+    char hash[17];
+    hex64(hash, h);
+    const char *meta[] = {"format", "pt", "bertc_checkpoint", CHECKPOINT_VERSION, "state", state,
+                          "options", options_json ? options_json : "{}", "metrics", metrics ? metrics : "",
+                          "checksum", hash};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+    return safetensors_write_fetch(path, t, n, meta, sizeof meta / sizeof *meta / 2, fetch, err);
+}
+
 int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
                     const char *options_json, const char *metrics, bertc_error *err) {
     const bertc_backend *be = bert_backend(m);
@@ -230,22 +247,95 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
     if (!rc && best && !all_finite(best, np))
         rc = bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
     if (!rc) rc = hash_tensors(t + nt, n - nt, fetch, 0, &h, err);
-    if (!rc) rc = fs_mkdir_p(dir, err);
-    if (!rc) {
-        static const char *const names[] = {CHECKPOINT_FILE, NULL};
-        remove_stale_temps(dir, names); /* left by a process killed while writing */
-        char hash[17];
-        hex64(hash, h);
-        const char *meta[] = {"format", "pt", "bertc_checkpoint", CHECKPOINT_VERSION, "state", state,
-                              "options", options_json ? options_json : "{}", "metrics", metrics ? metrics : "",
-                              "checksum", hash};
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
-        rc = safetensors_write_fetch(path, t, n, meta, sizeof meta / sizeof *meta / 2, fetch, err);
-    }
+    if (!rc) rc = write_file(dir, t, n, h, state, options_json, metrics, fetch, err);
     free(state);
     free(t);
     return rc;
+}
+
+/* ---- the background writer ---- */
+
+static void *writer_run(void *arg) {
+    checkpoint_writer *w = arg;
+    uint64_t h = CHECKPOINT_HASH_INIT;
+    w->rc = hash_tensors(w->t, w->n, NULL, 0, &h, &w->err);
+    if (!w->rc) w->rc = write_file(w->dir, w->t, w->n, h, w->state, w->options, w->metrics, NULL, &w->err);
+    return NULL;
+}
+
+int checkpoint_writer_wait(checkpoint_writer *w, bertc_error *err) {
+    if (!w->running) return 0;
+    pthread_join(w->thread, NULL);
+    w->running = 0;
+    free(w->state), free(w->options), free(w->metrics), free(w->t);
+    w->state = w->options = w->metrics = NULL;
+    w->t = NULL;
+    if (w->rc && err) *err = w->err;
+    return w->rc;
+}
+
+void checkpoint_writer_free(checkpoint_writer *w) {
+    checkpoint_writer_wait(w, NULL);
+    free(w->snap);
+    memset(w, 0, sizeof *w);
+}
+
+int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_state *s, bert_model *m,
+                           const adamw *opt, const float *best, const char *options_json, const char *metrics,
+                           bertc_error *err) {
+    int rc = checkpoint_writer_wait(w, err);
+    if (rc) return rc;
+    const bertc_backend *be = bert_backend(m);
+    if (!be || !strcmp(be->name, "cpu") || strlen(dir) >= sizeof w->dir)
+        return checkpoint_save(dir, s, m, opt, best, options_json, metrics, err);
+    const size_t np = bert_num_params(m), need = (best ? 4 : 3) * np;
+    if (need > w->snap_cap) { /* kept from one checkpoint to the next: its pages are touched once */
+        free(w->snap);
+        w->snap_cap = 0;
+        if (!(w->snap = malloc(need * sizeof *w->snap))) return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
+        w->snap_cap = need;
+    }
+    float *wp = w->snap, *mp = wp + np, *vp = mp + np, *bp = vp + np;
+    be->to_host(wp, bert_params(m), np * sizeof *wp);
+    be->to_host(mp, opt->m, np * sizeof *mp);
+    be->to_host(vp, opt->v, np * sizeof *vp);
+    if (!all_finite(wp, np))
+        return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
+    if (best) {
+        if (!all_finite(best, np))
+            return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
+        memcpy(bp, best, np * sizeof *bp);
+    }
+    const bert_param_info *info;
+    size_t nt = bert_param_table(m, &info), n = 0;
+    w->t = calloc(nt + 3, sizeof *w->t);
+    w->state = state_json(s);
+    w->options = strdup(options_json ? options_json : "{}");
+    w->metrics = strdup(metrics ? metrics : "");
+    if (!w->t || !w->state || !w->options || !w->metrics) {
+        free(w->t), free(w->state), free(w->options), free(w->metrics);
+        w->t = NULL, w->state = w->options = w->metrics = NULL;
+        return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
+    }
+    /* the same tensors in the same order as checkpoint_save, all host memory now */
+    for (; n < nt; n++)
+        w->t[n] = (st_write_tensor){.name = info[n].name, .data = wp + info[n].offset, .ndim = info[n].ndim,
+                                    .shape = {info[n].shape[0], info[n].shape[1]}, .host = 1};
+    w->t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = mp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    w->t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = vp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    if (best) w->t[n++] = (st_write_tensor){.name = "best", .data = bp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    w->n = n;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->rc = 0;
+    if (pthread_create(&w->thread, NULL, writer_run, w) == 0) {
+        w->running = 1;
+        return 0;
+    }
+    writer_run(w); /* no thread to be had: write it here */
+    free(w->t), free(w->state), free(w->options), free(w->metrics);
+    w->t = NULL, w->state = w->options = w->metrics = NULL;
+    if (w->rc && err) *err = w->err;
+    return w->rc;
 }
 
 /* The header's __metadata__ object of a file safetensors_open has already checked. */

@@ -13,10 +13,12 @@
 #ifndef BERTC_TRAIN_CHECKPOINT_H
 #define BERTC_TRAIN_CHECKPOINT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "bertc.h"
 #include "model/bert.h"
+#include "model/safetensors.h"
 #include "train/optim.h"
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
@@ -43,6 +45,36 @@ typedef struct train_state {
  * (BERTC_ENUMERIC) to write weights that are not all finite. */
 int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
                     const char *options_json, const char *metrics, bertc_error *err);
+
+/* Checkpoints written in the background. On a device backend (a GPU) the weights and AdamW's
+ * moments must be copied to host memory to be written anyway: the writer keeps that copy (and
+ * the best weights', which the trainer may replace while the file is written), checks that the
+ * weights are finite, and hands the copy to a thread that hashes and writes it while training
+ * goes on. On the CPU, where the copy would double the memory a run needs, it writes at once
+ * (checkpoint_save). One file at a time: a new save, and checkpoint_writer_wait, first wait for
+ * the one before and return its error. A zeroed struct is ready to use. */
+typedef struct checkpoint_writer {
+    pthread_t thread;
+    int running;            /* a thread is writing */
+    float *snap;            /* host copy: weights | exp_avg | exp_avg_sq | best */
+    size_t snap_cap;        /* floats allocated */
+    st_write_tensor *t;     /* the file's tensors, pointing into snap */
+    size_t n;
+    char *state, *options, *metrics;
+    char dir[4096];
+    int rc;                 /* the thread's result, its message in err */
+    bertc_error err;
+} checkpoint_writer;
+
+/* As checkpoint_save (the same file, the same refusal of non-finite weights, returned at once);
+ * the write itself may still be going on when it returns. */
+int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_state *s, bert_model *m,
+                           const adamw *opt, const float *best, const char *options_json, const char *metrics,
+                           bertc_error *err);
+/* Waits for the write in progress, if any; its result. */
+int checkpoint_writer_wait(checkpoint_writer *w, bertc_error *err);
+/* Waits, then frees the copy (the struct is zeroed, ready again). */
+void checkpoint_writer_free(checkpoint_writer *w);
 
 /* The JSON strings of a checkpoint, for checking options and restoring metrics.jsonl before the
  * model exists. Free both with free(). */

@@ -152,10 +152,11 @@ static int fault_nan_at(const char *spec, long step) {
 
 #define MAX_CONSECUTIVE_SKIPS 10
 
-/* Saves the loop's state (see train/checkpoint.h), with metrics.jsonl's text as it is now; the
- * time it takes is counted in r->save_seconds. */
-static int save_checkpoint(bert_model *m, const trainer_hooks *h, const train_state *st, const adamw *opt,
-                           const float *best, bertc_train_result *r, bertc_error *err) {
+/* Saves the loop's state (see train/checkpoint.h), with metrics.jsonl's text as it is now,
+ * through the writer w (on a GPU the file is written while training goes on); the time the loop
+ * spends on it is counted in r->save_seconds. */
+static int save_checkpoint(checkpoint_writer *w, bert_model *m, const trainer_hooks *h, const train_state *st,
+                           const adamw *opt, const float *best, bertc_train_result *r, bertc_error *err) {
     double t0 = now_s();
     char *metrics_text = NULL;
     size_t n = 0;
@@ -165,8 +166,8 @@ static int save_checkpoint(bert_model *m, const trainer_hooks *h, const train_st
     if (!rc && h->metrics_jsonl && h->metrics_path)
         rc = fs_read_all(h->metrics_path, &metrics_text, &n, (size_t)90 << 20, err);
     if (!rc)
-        rc = checkpoint_save(h->checkpoint_dir, st, m, opt, st->best_epoch > 0 ? best : NULL, h->options_json,
-                             metrics_text, err);
+        rc = checkpoint_writer_save(w, h->checkpoint_dir, st, m, opt, st->best_epoch > 0 ? best : NULL,
+                                    h->options_json, metrics_text, err);
     free(metrics_text);
     r->save_seconds += now_s() - t0;
     return rc;
@@ -222,6 +223,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     adamw_group *groups = NULL;
     size_t n_groups = 0;
     adamw opt = {0};
+    checkpoint_writer ckw = {0};
     batch b = {0};
     metrics mt = {0};
     uint32_t *order = NULL, *rows2 = NULL;
@@ -379,7 +381,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             int stop = o->stop && *o->stop;
             if (ckdir && (stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0))) {
                 st.train_seconds = train_time0 + (now_s() - t_epoch);
-                if ((rc = save_checkpoint(m, h, &st, &opt, best, r, err))) goto done;
+                if ((rc = save_checkpoint(&ckw, m, h, &st, &opt, best, r, err))) goto done;
             }
             if (stop) {
                 r->steps = st.step;
@@ -431,7 +433,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         /* After the last epoch the run goes straight to its final evaluation and model, and the
          * checkpoint would be removed unread: a crash there resumes from the epoch before. */
         if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished)) &&
-            (rc = save_checkpoint(m, h, &st, &opt, best, r, err)))
+            (rc = save_checkpoint(&ckw, m, h, &st, &opt, best, r, err)))
             goto done;
         if (stop && !st.finished) {
             r->steps = st.step;
@@ -477,7 +479,18 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         if ((rc = evaluate_timed(m, train, o, &mt, r, err))) goto done;
         r->train = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
     }
-done:
+done:;
+    /* the last checkpoint's write, if it is still going on; a failed write is the run's error
+     * (an interrupted run's too: it cannot be resumed from that checkpoint) */
+    double t_wait = now_s();
+    bertc_error werr = {0};
+    int wrc = checkpoint_writer_wait(&ckw, &werr);
+    r->save_seconds += now_s() - t_wait;
+    if (wrc && (!rc || rc == BERTC_EINTERRUPTED)) {
+        rc = wrc;
+        if (err) *err = werr;
+    }
+    checkpoint_writer_free(&ckw);
     bert_set_no_grad_below(m, 0);
     free(dz);
     free(rows2);

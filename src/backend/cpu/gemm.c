@@ -271,9 +271,10 @@ void gemm_linear_forward_bf16(float *out, const float *inp, uint16_t *inp16, int
 }
 
 void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
-                               const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch) {
+                               const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch,
+                               int scratch_ready) {
     uint16_t *d16 = scratch, *x16 = (uint16_t *)inp16; /* (N,OC), (N,IC) */
-    bf16_convert(d16, dout, (size_t)N * OC);
+    if (!scratch_ready) bf16_convert(d16, dout, (size_t)N * OC);
     /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
     if (dinp) gemm_bf16(0, 0, N, IC, OC, d16, OC, weight16, IC, NULL, accumulate, dinp, IC);
     /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */

@@ -68,6 +68,7 @@ void gemm_f32_nt_1thread(int M, int N, int K, const float *A, int lda, const flo
 void gemm_linear_forward_bf16(float *out, const float *inp, uint16_t *inp16, int inp16_ready,
                               const uint16_t *weight16, const float *bias, int N, int IC, int OC);
 void gemm_linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
-                               const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch);
+                               const uint16_t *weight16, int N, int IC, int OC, int accumulate, uint16_t *scratch,
+                               int scratch_ready);
 
 #endif

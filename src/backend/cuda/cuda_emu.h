@@ -35,6 +35,7 @@ using std::min;
 struct alignas(16) float4 { /* CUDA's vector types, for 16- and 8-byte loads and stores */
     float x, y, z, w;
 };
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 struct alignas(8) uint2 {
     unsigned x, y;
 };

@@ -385,7 +385,7 @@ __global__ void k_colsum_fused(float *out_d, float *out_dn, uint16_t *dout16, fl
     if (threadIdx.x == 0 && threadIdx.y == 0) strip_done[blockIdx.x] = 0; /* for the next call */
 }
 
-static int g_colsum_fused;        /* BERTC_CUDA_COLSUM=fused */
+static int g_colsum_fused;        /* unless BERTC_CUDA_COLSUM=split */
 static unsigned *g_strip_done;    /* k_colsum_fused's counters, zero between calls */
 static int g_strip_done_n;
 
@@ -673,11 +673,12 @@ static void cu_matmul_forward_bf16(float *out, const float *inp, uint16_t *inp16
 
 static void cu_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp16,
                                     const uint16_t *weight16, int N, int IC, int OC, int accumulate,
-                                    uint16_t *scratch) {
-    /* dout rounded into scratch, the products' other operand: in the bias gradient's pass over
-     * dout where there is one (the bias gradient from the fp32 dout, as the CPU) */
-    if (dbias) colsum(dbias, NULL, dout, NULL, NULL, NULL, N, OC, scratch);
-    else cu_to_bf16(scratch, dout, (size_t)N * OC);
+                                    uint16_t *scratch, int scratch_ready) {
+    /* dout rounded into scratch, the products' other operand (unless an op before did it): in the
+     * bias gradient's pass over dout where there is one (the bias gradient from the fp32 dout, as
+     * the CPU) */
+    if (dbias) colsum(dbias, NULL, dout, NULL, NULL, NULL, N, OC, scratch_ready ? NULL : scratch);
+    else if (!scratch_ready) cu_to_bf16(scratch, dout, (size_t)N * OC);
     if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
         gemm_rm16(0, 0, N, IC, OC, 1.0f, scratch, OC, weight16, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
     /* dweight (OC,IC) += dout^T @ inp */
@@ -942,15 +943,112 @@ __global__ void k_residual_layernorm_forward(float *out, float *res, float *mean
     layernorm_row_warp(o, mean, rstd, row, r, s, weight, bias, C, eps, lane);
 }
 
-static void cu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
-                                          const float *xbias, const float *inp_res, const float *weight,
-                                          const float *bias, int N, int C, float eps, float p, uint64_t seed,
-                                          uint64_t stream) {
+/* The same for C = 128 * V (768 in bert-base, 384 in MiniLM): each lane keeps its 4V elements of
+ * the row in registers and moves them with 16-byte loads and stores, all issued before the
+ * first is used (the one-element loop above waits on each load in turn: 25 us per call for
+ * bert-base's 2048 x 768 on an H100, several times the memory traffic's time). Each element
+ * goes through the same operations in the same order as above, so res is the same bit for
+ * bit; mean and rstd are summed in another order. */
+__device__ inline float4 f4_add(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
+
+template <int V>
+__global__ void k_residual_layernorm_forward_v(float *out, float *res, float *mean, float *rstd, const float *x,
+                                               const float *xbias, const float *inp_res, const float *weight,
+                                               const float *bias, uint2 *out16, int N, float eps, float p,
+                                               float keep_scale, uint64_t seed, uint64_t stream) {
+    const int C = 128 * V;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    size_t base = (size_t)row * C;
+    float4 v[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) v[k] = *(const float4 *)(x + base + (size_t)(k * 32 + lane) * 4);
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int c = (k * 32 + lane) * 4;
+        float4 a = v[k];
+        if (xbias) a = f4_add(a, *(const float4 *)(xbias + c));
+        if (p > 0.0f) {
+            size_t i = base + (size_t)c;
+            a.x = dropout_keep(seed, stream, i, p) ? a.x * keep_scale : 0.0f;
+            a.y = dropout_keep(seed, stream, i + 1, p) ? a.y * keep_scale : 0.0f;
+            a.z = dropout_keep(seed, stream, i + 2, p) ? a.z * keep_scale : 0.0f;
+            a.w = dropout_keep(seed, stream, i + 3, p) ? a.w * keep_scale : 0.0f;
+        }
+        a = f4_add(a, *(const float4 *)(inp_res + base + c));
+        *(float4 *)(res + base + c) = a;
+        v[k] = a;
+        s += (a.x + a.y) + (a.z + a.w);
+    }
+    float m = warp_sum(s) / (float)C, q = 0.0f;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        float dx = v[k].x - m, dy = v[k].y - m, dz = v[k].z - m, dw = v[k].w - m;
+        q += (dx * dx + dy * dy) + (dz * dz + dw * dw);
+    }
+    float r = 1.0f / sqrtf(warp_sum(q) / (float)C + eps);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int c = (k * 32 + lane) * 4;
+        float4 w = *(const float4 *)(weight + c), b = *(const float4 *)(bias + c), a = v[k];
+        float4 o = make_float4((a.x - m) * r * w.x + b.x, (a.y - m) * r * w.y + b.y, (a.z - m) * r * w.z + b.z,
+                               (a.w - m) * r * w.w + b.w);
+        *(float4 *)(out + base + c) = o;
+        if (out16) { /* as k_to_bf16_x4: little-endian, x first */
+            uint2 h;
+            h.x = (uint32_t)bf16_round(o.x) | (uint32_t)bf16_round(o.y) << 16;
+            h.y = (uint32_t)bf16_round(o.z) | (uint32_t)bf16_round(o.w) << 16;
+            out16[(base + c) / 4] = h;
+        }
+    }
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+static int aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
+
+/* with out16 (may be NULL), also out rounded to bf16: in the kernel's pass where it can, else by
+ * cu_to_bf16 after it */
+static void rln_forward(float *out, uint16_t *out16, float *res, float *mean, float *rstd, const float *x,
+                        const float *xbias, const float *inp_res, const float *weight, const float *bias, int N, int C,
+                        float eps, float p, uint64_t seed, uint64_t stream) {
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    if (C % 128 == 0 && C <= 1024 && aligned16(out) && aligned16(res) && aligned16(x) && aligned16(inp_res) &&
+        aligned16(weight) && aligned16(bias) && (!xbias || aligned16(xbias)) && (uintptr_t)out16 % 8 == 0) {
+        dim3 grid = blocks_for((size_t)N * 32, 256);
+#define RLN_V(V)                                                                                                 \
+    case V:                                                                                                      \
+        LAUNCH(k_residual_layernorm_forward_v<V>, grid, 256)(out, res, mean, rstd, x, xbias, inp_res, weight, bias, \
+                                                             (uint2 *)out16, N, eps, p, keep_scale, seed, stream); \
+        LAUNCHED(k_residual_layernorm_forward_v);                                                                \
+        return;
+        switch (C / 128) {
+            RLN_V(1) RLN_V(2) RLN_V(3) RLN_V(4) RLN_V(5) RLN_V(6) RLN_V(7) RLN_V(8)
+        }
+#undef RLN_V
+    }
     LAUNCH(k_residual_layernorm_forward, blocks_for((size_t)N * 32, 256), 256)(out, res, mean, rstd, x, xbias, inp_res,
                                                                              weight, bias, N, C, eps, p, keep_scale,
                                                                              seed, stream);
     LAUNCHED(k_residual_layernorm_forward);
+    if (out16) cu_to_bf16(out16, out, (size_t)N * C);
+}
+
+static void cu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
+                                          const float *xbias, const float *inp_res, const float *weight,
+                                          const float *bias, int N, int C, float eps, float p, uint64_t seed,
+                                          uint64_t stream) {
+    rln_forward(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+}
+
+static void cu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                               const float *x, const float *xbias, const float *inp_res,
+                                               const float *weight, const float *bias, int N, int C, float eps,
+                                               float p, uint64_t seed, uint64_t stream) {
+    rln_forward(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
 }
 
 /* LayerNorm backward, one warp per row: dres = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm *
@@ -989,17 +1087,33 @@ static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, con
     LAUNCHED(k_residual_layernorm_backward);
 }
 
-static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
-                                           const float *dout, const float *res, const float *weight,
-                                           const float *mean, const float *rstd, int N, int C, float p,
-                                           uint64_t seed, uint64_t stream) {
+/* with dx16 (may be NULL): the bf16 rounding of the result (dx, or dres without dropout), written
+ * in dxbias's column-sum pass */
+static void rln_backward(float *dres, float *dx, uint16_t *dx16, float *dxbias, float *dweight, float *dbias,
+                         const float *dout, const float *res, const float *weight, const float *mean,
+                         const float *rstd, int N, int C, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) dx = NULL; /* no dropout: dres is dx */
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     colsum(dbias, dweight, dout, res, mean, rstd, N, C); /* before dres may overwrite dout */
     LAUNCH(k_residual_layernorm_backward, blocks_for((size_t)N * 32, 256), 256)(dres, dx, dout, res, weight, mean, rstd,
                                                                               N, C, p, keep_scale, seed, stream);
     LAUNCHED(k_residual_layernorm_backward);
-    if (dxbias) colsum(dxbias, NULL, dx ? dx : dres, NULL, NULL, NULL, N, C);
+    if (dxbias) colsum(dxbias, NULL, dx ? dx : dres, NULL, NULL, NULL, N, C, dx16);
+    else if (dx16) cu_to_bf16(dx16, dx ? dx : dres, (size_t)N * C);
+}
+
+static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
+                                           const float *dout, const float *res, const float *weight,
+                                           const float *mean, const float *rstd, int N, int C, float p,
+                                           uint64_t seed, uint64_t stream) {
+    rln_backward(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed, stream);
+}
+
+static void cu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                                float *dweight, float *dbias, const float *dout, const float *res,
+                                                const float *weight, const float *mean, const float *rstd, int N,
+                                                int C, float p, uint64_t seed, uint64_t stream) {
+    rln_backward(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed, stream);
 }
 
 __device__ inline float act_value(int act, float x) {
@@ -1045,6 +1159,16 @@ static void cu_act_bias_backward(ops_act act, float *dinp, float *dbias, const f
     LAUNCH(k_act_backward, blocks_for(n, 256), 256)((int)act, dinp, dout, pre, n);
     LAUNCHED(k_act_backward);
     colsum(dbias, NULL, dinp, NULL, NULL, NULL, N, F);
+}
+
+/* the same, dinp's bf16 rounding written in the column sums' pass */
+static void cu_act_bias_backward_bf16(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
+                                      const float *pre, int N, int F) {
+    size_t n = (size_t)N * F;
+    LAUNCH(k_act_backward, blocks_for(n, 256), 256)((int)act, dinp, dout, pre, n);
+    LAUNCHED(k_act_backward);
+    if (dbias) colsum(dbias, NULL, dinp, NULL, NULL, NULL, N, F, dinp16);
+    else cu_to_bf16(dinp16, dinp, n);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1237,8 +1361,11 @@ static const bertc_backend cuda_backend = {
     .attention_backward_bf16 = cu_attention_backward_bf16,
     .residual_layernorm_forward = cu_residual_layernorm_forward,
     .residual_layernorm_backward = cu_residual_layernorm_backward,
+    .residual_layernorm_forward_bf16 = cu_residual_layernorm_forward_bf16,
+    .residual_layernorm_backward_bf16 = cu_residual_layernorm_backward_bf16,
     .bias_act_forward = cu_bias_act_forward,
     .act_bias_backward = cu_act_bias_backward,
+    .act_bias_backward_bf16 = cu_act_bias_backward_bf16,
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -1338,6 +1465,9 @@ static bertc_backend profiled_table(void) {
     t.matmul_forward_bf16 = TIMED(31, cu_matmul_forward_bf16);
     t.matmul_backward_bf16 = TIMED(32, cu_matmul_backward_bf16);
     t.bias_act_forward_bf16 = TIMED(33, cu_bias_act_forward_bf16);
+    t.residual_layernorm_forward_bf16 = TIMED(36, cu_residual_layernorm_forward_bf16);
+    t.residual_layernorm_backward_bf16 = TIMED(37, cu_residual_layernorm_backward_bf16);
+    t.act_bias_backward_bf16 = TIMED(38, cu_act_bias_backward_bf16);
     return t;
 }
 
@@ -1365,7 +1495,8 @@ extern "C" const bertc_backend *bertc_backend_cuda(const char *math, char *why, 
         snprintf(why, why_size, "BERTC_CUDA_COLSUM=%.32s: expected fused or split", cs);
         return NULL;
     }
-    g_colsum_fused = cs && !strcmp(cs, "fused");
+    /* fused, the default since an H100 timed it (10.01 against 10.10-10.26 ms per bf16 step) */
+    g_colsum_fused = !(cs && !strcmp(cs, "split"));
     const char *am = getenv("BERTC_CUDA_ATTN_MATH");
     if (am && !strcmp(am, "fp32")) attn = attn16 = CUBLAS_COMPUTE_32F;
     else if (am && !strcmp(am, "tf32")) attn = attn16 = CUBLAS_COMPUTE_32F_FAST_TF32;
