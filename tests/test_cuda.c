@@ -868,23 +868,24 @@ static void test_checkpoint_from_device(void **state) {
     char dc[160], dg[160];
     side_dirs("ck", dc, dg, sizeof dc);
     assert_int_equal(checkpoint_save(dc, &st, mc, &oc, best, "{\"x\":1}", "metrics\n", &err), 0);
-    assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{\"x\":1}", "metrics\n", &err), 0);
+    float *d_best = dev(best, np * sizeof *best); /* the best weights live beside the weights */
+    assert_int_equal(checkpoint_save(dg, &st, mg, &og, d_best, "{\"x\":1}", "metrics\n", &err), 0);
     size_t bytes = same_file(dc, dg, CHECKPOINT_FILE);
     printf("  checkpoint from the device: %zu bytes, the CPU's file byte for byte\n", bytes);
     assert_true(bytes > ((size_t)3 * 16 << 20));
     /* the background writer: the same file again, twice through one writer (the second save waits
-     * for the first), with the host copy of best changed after the save returned (the writer must
-     * have its own copy) */
+     * for the first), with best changed after the save returned (the writer must have its own
+     * copy) */
     char dw[160];
     snprintf(dw, sizeof dw, "%s/ck-writer", tmp);
     {
         checkpoint_writer w = {0};
         for (int rep = 0; rep < 2; rep++) {
-            assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, best, "{\"x\":1}", "metrics\n", &err), 0);
-            float keep = best[5];
-            best[5] = 123.0f; /* the caller's buffer may change once save has returned */
+            assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, d_best, "{\"x\":1}", "metrics\n", &err), 0);
+            const float other = 123.0f; /* the caller's buffer may change once save has returned */
+            gpu->to_device(d_best + 5, &other, sizeof other);
             assert_int_equal(checkpoint_writer_wait(&w, &err), 0);
-            best[5] = keep;
+            gpu->to_device(d_best + 5, best + 5, sizeof *best);
         }
         checkpoint_writer_free(&w);
         printf("  checkpoint written in the background: %zu bytes, the CPU's file byte for byte\n",
@@ -902,19 +903,39 @@ static void test_checkpoint_from_device(void **state) {
     assert_memory_equal(o2.v, oc.v, np * sizeof(float));
     assert_memory_equal(best2, best, np * sizeof(float));
     assert_int_equal(st2.step, 7);
+    /* and onto the device: the best weights into device memory */
+    float *d_best2 = dev(NULL, np * sizeof *best2);
+    if (checkpoint_load(dw, &st2, mg, &og, d_best2, &err)) fail_msg("%s", err.msg);
+    float *back_best = back(d_best2, np);
+    assert_memory_equal(back_best, best, np * sizeof(float));
+    free(back_best);
+    gpu->free(d_best2);
+    /* a NaN in the best weights: refused by both */
+    const float nan_b = NAN;
+    gpu->to_device(d_best + 7, &nan_b, sizeof nan_b);
+    assert_int_equal(checkpoint_save(dg, &st, mg, &og, d_best, "{}", "", &err), BERTC_ENUMERIC);
+    assert_non_null(strstr(err.msg, "best weights"));
+    {
+        checkpoint_writer w = {0};
+        assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, d_best, "{}", "", &err), BERTC_ENUMERIC);
+        assert_non_null(strstr(err.msg, "best weights"));
+        checkpoint_writer_free(&w);
+    }
+    gpu->to_device(d_best + 7, best + 7, sizeof *best);
     /* a NaN in the device's weights: no checkpoint, the old one stays */
     const float nan = NAN;
     gpu->to_device(bert_params(mg) + 4000000, &nan, sizeof nan);
-    assert_int_equal(checkpoint_save(dg, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
+    assert_int_equal(checkpoint_save(dg, &st, mg, &og, d_best, "{}", "", &err), BERTC_ENUMERIC);
     same_file(dc, dg, CHECKPOINT_FILE);
     { /* the writer refuses it too, at once, and leaves its folder's checkpoint alone */
         checkpoint_writer w = {0};
-        assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, best, "{}", "", &err), BERTC_ENUMERIC);
+        assert_int_equal(checkpoint_writer_save(&w, dw, &st, mg, &og, d_best, "{}", "", &err), BERTC_ENUMERIC);
         assert_int_equal(checkpoint_writer_wait(&w, &err), 0);
         checkpoint_writer_free(&w);
         same_file(dc, dw, CHECKPOINT_FILE);
     }
     free(mom), free(best), free(best2);
+    gpu->free(d_best);
     adamw_free(&oc), adamw_free(&og), adamw_free(&o2);
     bert_free(mc), bert_free(mg), bert_free(m2);
     bert_config_free(&cfg);
@@ -1365,6 +1386,36 @@ static void test_fused_bf16(void **state) {
     }
 }
 
+/* bert_set_backend copies the gradient arena only when someone may have written to it: a fresh
+ * model's (or a zeroed one's) arrives as zeros without the copy, a written one as written. */
+static void test_move_gradients(void **state) {
+    (void)state;
+    if (!have_gpu()) return;
+    bert_config cfg;
+    small_config(&cfg, 50, 32, 1, 2, 64, 16, 0.0f, 0.02f, 2);
+    bertc_error err;
+    for (int written = 0; written < 3; written++) { /* fresh; written; written then zeroed */
+        bert_model *m;
+        assert_int_equal(bert_init_random(&m, &cfg, 5, &err), 0);
+        size_t np = bert_num_params(m);
+        float *want = calloc(np, sizeof *want);
+        if (written) {
+            float *g = bert_grads(m); /* the CPU's arena: host memory */
+            for (size_t i = 0; i < np; i++) g[i] = want[i] = (float)(i % 97) - 48.0f;
+            if (written == 2) {
+                bert_zero_grad(m);
+                memset(want, 0, np * sizeof *want);
+            }
+        }
+        assert_int_equal(bert_set_backend(m, gpu, &err), 0);
+        float *got = back(bert_grads(m), np);
+        assert_memory_equal(got, want, np * sizeof *got);
+        free(got), free(want);
+        bert_free(m);
+    }
+    bert_config_free(&cfg);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     rng_seed(&R, 2024);
@@ -1421,6 +1472,7 @@ int main(void) {
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_colsum_fused),
         cmocka_unit_test(test_fused_bf16),
+        cmocka_unit_test(test_move_gradients),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

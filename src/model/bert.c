@@ -138,6 +138,9 @@ struct bert_model {
     int bf16;
     uint16_t *params16;
     int params16_stale;
+    /* the gradient arena is all zeros (fresh from alloc, or zeroed) and nobody has been handed it
+     * since: bert_set_backend need not copy it (a loaded model's 440 MB of untouched zero pages) */
+    int grads_clean;
 };
 
 /* Dropout streams: one per dropout site, so masks never repeat across sites. */
@@ -292,6 +295,7 @@ static int model_alloc(bert_model *m, bertc_error *err) {
     m->g.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->g.layers);
     m->params = m->be->alloc(m->num_params * sizeof(float));
     m->grads = m->be->alloc(m->num_params * sizeof(float));
+    m->grads_clean = 1; /* alloc zeroes */
     if (!m->table || !m->names || !m->w.layers || !m->g.layers || !m->params || !m->grads)
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for %zu parameters (%.1f GB of weights and as "
                             "much of gradients)", m->num_params, (double)m->num_params * sizeof(float) / 1e9);
@@ -566,7 +570,10 @@ float *bert_params(bert_model *m) {
     m->params16_stale = 1; /* the caller may write through it */
     return m->params;
 }
-float *bert_grads(bert_model *m) { return m->grads; }
+float *bert_grads(bert_model *m) {
+    m->grads_clean = 0; /* the caller may write to it */
+    return m->grads;
+}
 size_t bert_num_params(const bert_model *m) { return m->num_params; }
 const float *bert_logits(const bert_model *m) { return m->logits_host; }
 void bert_set_label_smoothing(bert_model *m, float eps) { m->label_smoothing = eps; }
@@ -645,7 +652,10 @@ static void linear_backward(const bert_model *m, float *dinp, float *dweight, fl
         m->be->matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC, accumulate);
 }
 
-void bert_zero_grad(bert_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
+void bert_zero_grad(bert_model *m) {
+    m->be->zero(m->grads, m->num_params * sizeof(float));
+    m->grads_clean = 1;
+}
 
 const bertc_backend *bert_backend(const bert_model *m) { return m->be; }
 
@@ -667,14 +677,17 @@ int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
         if (g) be->free(g);
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of %s memory for %zu parameters", be->name, m->num_params);
     }
+    /* be->alloc zeroes: clean gradients need no copy */
     if (from_host) {
         be->to_device(p, m->params, bytes);
-        be->to_device(g, m->grads, bytes);
+        if (!m->grads_clean) be->to_device(g, m->grads, bytes);
     } else {
         m->be->to_host(host, m->params, bytes);
         be->to_device(p, host, bytes);
-        m->be->to_host(host, m->grads, bytes);
-        be->to_device(g, host, bytes);
+        if (!m->grads_clean) {
+            m->be->to_host(host, m->grads, bytes);
+            be->to_device(g, host, bytes);
+        }
         free(host);
     }
     m->be->free(m->params);
@@ -999,6 +1012,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
 void bert_backward(bert_model *m, float loss_scale) { bert_backward_with(m, loss_scale, NULL); }
 
 void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_add) {
+    m->grads_clean = 0;
     const bert_config *c = &m->cfg;
     const bertc_backend *be = m->be;
     if (m->B <= 0 || m->infer_plan || m->fwd_eval_plan || (!m->hidden_grad && (!m->has_labels || m->n_valid == 0))) return;
@@ -1129,6 +1143,7 @@ const float *bert_forward_hidden(bert_model *m, const int32_t *ids, const int32_
 }
 
 void bert_backward_hidden(bert_model *m, const float *dhidden) {
+    m->grads_clean = 0;
     if (m->B <= 0 || !m->hidden_fwd) return; /* the last forward was not bert_forward_hidden */
     m->hidden_grad = dhidden;
     bert_backward(m, 1.0f);

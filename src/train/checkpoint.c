@@ -237,16 +237,16 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
                                  .shape = {info[n].shape[0], info[n].shape[1]}};
     t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
     t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
-    if (best) t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
+    if (best) t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}};
     /* the checksum covers the tensors in file order; the weights and the best weights must be finite,
      * and nothing touches the folder until they are */
     uint64_t h = CHECKPOINT_HASH_INIT;
     int rc = hash_tensors(t, nt, fetch, 1, &h, err);
     if (rc < 0)
         rc = bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
-    if (!rc && best && !all_finite(best, np))
+    if (!rc) rc = hash_tensors(t + nt, 2, fetch, 0, &h, err);
+    if (!rc && best && hash_tensors(t + nt + 2, 1, fetch, 1, &h, err) < 0)
         rc = bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
-    if (!rc) rc = hash_tensors(t + nt, n - nt, fetch, 0, &h, err);
     if (!rc) rc = write_file(dir, t, n, h, state, options_json, metrics, fetch, err);
     free(state);
     free(t);
@@ -302,9 +302,9 @@ int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_st
     if (!all_finite(wp, np))
         return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
     if (best) {
-        if (!all_finite(best, np))
+        be->to_host(bp, best, np * sizeof *bp);
+        if (!all_finite(bp, np))
             return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
-        memcpy(bp, best, np * sizeof *bp);
     }
     const bert_param_info *info;
     size_t nt = bert_param_table(m, &info), n = 0;
@@ -466,7 +466,7 @@ int checkpoint_load(const char *dir, train_state *s, bert_model *m, adamw *opt, 
         const bertc_backend *obe = opt->be ? opt->be : bertc_backend_cpu();
         obe->to_device(opt->m, src[nt]->data, np * sizeof(float));
         obe->to_device(opt->v, src[nt + 1]->data, np * sizeof(float));
-        if (want_best) memcpy(best, src[nt + 2]->data, np * sizeof(float));
+        if (want_best) be->to_device(best, src[nt + 2]->data, np * sizeof(float));
         opt->step = s->opt_step;
     }
     free(src);

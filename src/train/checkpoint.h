@@ -41,8 +41,9 @@ typedef struct train_state {
     uint64_t rng[4];      /* shuffle RNG after this epoch's shuffle */
 } train_state;
 
-/* Writes dir/checkpoint.safetensors atomically (dir is created). best may be NULL. Refuses
- * (BERTC_ENUMERIC) to write weights that are not all finite. */
+/* Writes dir/checkpoint.safetensors atomically (dir is created). best (the best epoch's weights,
+ * flat, in the model's backend's memory like the weights) may be NULL. Refuses (BERTC_ENUMERIC)
+ * to write weights that are not all finite. */
 int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
                     const char *options_json, const char *metrics, bertc_error *err);
 
@@ -80,9 +81,9 @@ void checkpoint_writer_free(checkpoint_writer *w);
  * model exists. Free both with free(). */
 int checkpoint_read_meta(const char *dir, char **options_json, char **metrics, bertc_error *err);
 
-/* Loads the state, the parameters, AdamW's moments and the best weights (best may be NULL when
- * there is no validation set) into already-built objects; every size is checked first, and the
- * checksum of the tensor data. */
+/* Loads the state, the parameters, AdamW's moments and the best weights (best, in the backend's
+ * memory, may be NULL when there is no validation set) into already-built objects; every size is
+ * checked first, and the checksum of the tensor data. */
 int checkpoint_load(const char *dir, train_state *s, bert_model *m, adamw *opt, float *best, bertc_error *err);
 
 /* Removes the temporary files ("NAME.tmp.XXXXXX", util/fs.h) that a process killed while writing

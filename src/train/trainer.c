@@ -240,7 +240,9 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     }
     if ((rc = metrics_init(&mt, K, err))) goto done;
     order = malloc((size_t)train->n * sizeof *order);
-    best = val ? malloc(np * sizeof *best) : NULL;
+    /* the best epoch's weights, beside the weights in the backend's memory (on a GPU a copy there
+     * takes a fraction of a millisecond; to the host and back, a noticeable part of a short run) */
+    best = val ? be->alloc(np * sizeof *best) : NULL;
     if (!order || (val && !best)) {
         rc = bertc_errorf(err, BERTC_ENOMEM, "out of memory (%zu parameters)", np);
         goto done;
@@ -417,7 +419,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 st.best_epoch = epoch;
                 st.bad_epochs = 0;
                 /* kept in memory (and in the checkpoint); the model folder is written once, at the end */
-                be->to_host(best, params, np * sizeof *best);
+                be->copy(best, params, np * sizeof *best);
             } else if (o->patience > 0 && ++st.bad_epochs >= o->patience) {
                 st.stopped_early = 1;
                 st.finished = 1;
@@ -458,7 +460,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
 
     if (val) {
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
-        be->to_device(params, best, np * sizeof *best);
+        be->copy(params, best, np * sizeof *best);
         bert_params_changed(m);
         if ((rc = evaluate_timed(m, val, o, &mt, r, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
@@ -494,7 +496,7 @@ done:;
     bert_set_no_grad_below(m, 0);
     free(dz);
     free(rows2);
-    free(best);
+    if (best) be->free(best);
     free(order);
     metrics_free(&mt);
     batch_free(&b);
