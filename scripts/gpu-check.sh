@@ -40,6 +40,7 @@ guarded() {
     return "$rc"
 }
 # GPU_CHECK_SKIP="LIST" leaves those sections out, from: test curve dfix imdb profile bench torch
+# GPU_CHECK_DFIX="bf16 bf16-nockpt" runs only those of the dropout-fix section's whole runs
 # (a second call in one lease, when the first already measured them)
 skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
@@ -196,12 +197,17 @@ else
     timeout 60 "$NSYS" profile -t cuda,osrt -o "$WORK/nsys-step" --force-overwrite true ./bertc bench --shape bert-base \
         --device cuda --precision bf16 --only step --reps 20 --warmup 5 > "$WORK/nsys-step.log" 2>&1 < /dev/null
     grep -o '"seconds_median":[0-9.eE+-]*' "$WORK/nsys-step.log" | tee -a "$REPORT"
-    if timeout 60 "$NSYS" export --type sqlite -o "$WORK/nsys-step.sqlite" --force-overwrite true \
-        "$WORK/nsys-step.nsys-rep" > "$WORK/nsys-export.log" 2>&1; then
+    timeout 60 "$NSYS" export --type sqlite -o "$WORK/nsys-step.sqlite" --force-overwrite true \
+        "$WORK/nsys-step.nsys-rep" > "$WORK/nsys-export.log" 2>&1
+    say "nsys export: exit status $?"
+    ls -la "$WORK"/nsys-step* 2>&1 | tee -a "$REPORT"
+    tail -3 "$WORK/nsys-step.log" "$WORK/nsys-export.log" 2>&1 | tee -a "$REPORT"
+    if [ -s "$WORK/nsys-step.sqlite" ]; then
         # the last 0.2 s: inside the 20 timed repetitions (~0.23 s)
         guarded 60 python3 scripts/gpu/nsys_busy.py "$WORK/nsys-step.sqlite" --last-seconds 0.2 || true
-    else
-        tail -5 "$WORK/nsys-step.log" "$WORK/nsys-export.log" | tee -a "$REPORT"
+        # the capture itself comes back too (gzipped, if small enough) for a look here
+        gzip -c "$WORK/nsys-step.sqlite" > "$OUTDIR/nsys-step.sqlite.gz" 2>/dev/null
+        [ "$(stat -c %s "$OUTDIR/nsys-step.sqlite.gz" 2>/dev/null || echo 0)" -gt 40000000 ] && rm -f "$OUTDIR/nsys-step.sqlite.gz"
     fi
 fi
 fi
@@ -260,6 +266,8 @@ bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
 cuda-bf16-math|--device cuda:bf16
 cuda-fp32|--device cuda"
 while IFS='|' read -r name opts; do
+    # GPU_CHECK_DFIX="NAME ...": only those runs (a later call in a session short of device time)
+    case " ${GPU_CHECK_DFIX:-$name} " in *" $name "*) ;; *) continue ;; esac
     t=$(now)
     out="$WORK/dfix-$name"
     # shellcheck disable=SC2086
