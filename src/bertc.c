@@ -48,7 +48,11 @@ void bertc_open_options_default(bertc_open_options *o) {
     o->precision = "fp32";
 }
 
-int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
+/* bertc_model_open, calling device_wait (if any) once the weights are read, before the model
+ * moves to its device: bertc_train starts the device in a thread and lets it finish while the
+ * file is read. */
+static int model_open(bertc_model **out, const char *dir, const bertc_open_options *o, void (*device_wait)(void *),
+                      void *wait_ctx, bertc_error *err) {
     bertc_open_options defaults;
     if (!o) {
         bertc_open_options_default(&defaults);
@@ -80,6 +84,7 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
     int bf16 = 0;
     if ((rc = bert_parse_precision(o->precision, &bf16, err))) goto fail;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
+    if (device_wait) device_wait(wait_ctx);
     if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
         char why[256];
         const bertc_backend *be = bertc_backend_by_name(o->device, why, sizeof why);
@@ -100,6 +105,10 @@ int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_option
 fail:
     bertc_model_free(m);
     return rc;
+}
+
+int bertc_model_open(bertc_model **out, const char *dir, const bertc_open_options *o, bertc_error *err) {
+    return model_open(out, dir, o, NULL, NULL, err);
 }
 
 void bertc_model_free(bertc_model *m) {
@@ -527,7 +536,8 @@ static int write_splits(const char *path, const dataset *train, const dataset *v
 }
 
 /* A device backend started in a thread of its own: starting CUDA (the driver, the device's
- * context, cuBLAS) takes about half a second, which can pass while the data is read. */
+ * context, cuBLAS) takes about half a second, which can pass while the data and the weights are
+ * read. */
 typedef struct backend_start {
     const char *name;
     const bertc_backend *be;
@@ -557,11 +567,17 @@ static void backend_start_join(backend_start *s) {
     s->started = 0;
 }
 
-/* The backend, once started; NULL with the reason in err. */
-static const bertc_backend *backend_start_end(backend_start *s, bertc_error *err) {
-    backend_start_join(s);
-    if (!s->be) bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", s->why);
-    return s->be;
+/* model_open's device_wait: the start joined, the time it took counted */
+typedef struct device_wait {
+    backend_start *start;
+    double seconds;
+} device_wait;
+
+static void device_wait_run(void *arg) {
+    device_wait *w = arg;
+    double t = now_s();
+    backend_start_join(w->start);
+    w->seconds += now_s() - t;
 }
 
 int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error *err) {
@@ -582,8 +598,8 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     cJSON *fp = NULL;
     /* Read the checkpoint first: a resume with nothing to resume fails before any work. */
     if (o->resume && (rc = checkpoint_read_meta(ckdir, &ck_options, &ck_metrics, err))) return rc;
-    /* the device starts while the data is read; an unusable one fails before the model is loaded,
-     * and is the error reported when reading the data fails too */
+    /* the device starts while the data and the weights are read; an unusable one is the error
+     * reported, also when reading the data or the model fails */
     backend_start device;
     backend_start_begin(&device, o->device);
     if (!device.started && !device.be) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", device.why);
@@ -617,12 +633,6 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     }
 
     t_data_s = now_s() - t_data;
-    double t_wait = now_s();
-    if (!backend_start_end(&device, err)) {
-        rc = BERTC_EUNSUPPORTED;
-        goto done;
-    }
-    t_wait_s = now_s() - t_wait;
     double t_model = now_s();
     bertc_open_options oo;
     bertc_open_options_default(&oo);
@@ -634,8 +644,16 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     oo.seed = o->seed;
     oo.device = o->device;
     oo.precision = o->precision;
-    if ((rc = bertc_model_open(&m, o->model_dir, &oo, err))) goto done;
-    t_model_s = now_s() - t_model;
+    /* the device keeps starting while the weights are read; its failure is reported as such */
+    device_wait wait = {&device, 0};
+    rc = model_open(&m, o->model_dir, &oo, device_wait_run, &wait, err);
+    t_wait_s = wait.seconds;
+    t_model_s = now_s() - t_model - wait.seconds;
+    if (rc) {
+        backend_start_join(&device); /* the model may have failed before waiting for it */
+        if (!device.be) rc = bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", device.why);
+        goto done;
+    }
     if (o->max_length > bert_get_config(m->net)->max_position_embeddings) {
         rc = bertc_errorf(err, BERTC_EINVAL, "max length %d is longer than the model's max_position_embeddings %d",
                           o->max_length, bert_get_config(m->net)->max_position_embeddings);

@@ -312,12 +312,24 @@ __device__ inline void colsum_chunk(float *part_d, float *part_dn, uint16_t *dou
     int r1 = min(N, r0 + COLSUM_ROWS);
     float acc = 0.0f, accn = 0.0f;
     if (c < C) {
-        for (int r = r0 + threadIdx.y; r < r1; r += 8) {
-            size_t e = (size_t)r * C + c;
-            float d = dout[e];
-            acc += d;
-            if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d;
-            if (dout16) dout16[e] = bf16_round(d);
+        /* a fixed trip count, unrolled: a thread's 8 rows are loaded together, then added in row
+         * order (a loop to r1 waited on each load in turn: ~11 us per call for 2048 x 768 on an
+         * H100, several times the traffic's time); the same sums bit for bit */
+        float d[COLSUM_ROWS / 8];
+#pragma unroll
+        for (int i = 0; i < COLSUM_ROWS / 8; i++) {
+            int r = r0 + threadIdx.y + 8 * i;
+            d[i] = r < r1 ? dout[(size_t)r * C + c] : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < COLSUM_ROWS / 8; i++) {
+            int r = r0 + threadIdx.y + 8 * i;
+            if (r < r1) {
+                size_t e = (size_t)r * C + c;
+                acc += d[i];
+                if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d[i];
+                if (dout16) dout16[e] = bf16_round(d[i]);
+            }
         }
     }
     sd[threadIdx.y][threadIdx.x] = acc;
@@ -373,12 +385,15 @@ __global__ void k_colsum_fused(float *out_d, float *out_dn, uint16_t *dout16, fl
     if (!last) return;
     __threadfence();
     if (threadIdx.y == 0 && c < C) {
-        /* volatile: the other blocks' partials from L2, not a stale L1 line */
-        const volatile float *pd = part_d, *pdn = part_dn;
+        /* __ldcg: the other blocks' partials from L2, not a stale L1 line; unrolled so that the
+         * loads are in flight together, added in chunk order as k_colsum_final */
         float s = 0.0f, sn = 0.0f;
-        for (int k = 0; k < (int)gridDim.y; k++) s += pd[(size_t)k * C + c];
-        if (inp)
-            for (int k = 0; k < (int)gridDim.y; k++) sn += pdn[(size_t)k * C + c];
+#pragma unroll 8
+        for (int k = 0; k < (int)gridDim.y; k++) s += __ldcg(part_d + (size_t)k * C + c);
+        if (inp) {
+#pragma unroll 8
+            for (int k = 0; k < (int)gridDim.y; k++) sn += __ldcg(part_dn + (size_t)k * C + c);
+        }
         out_d[c] += s;
         if (inp) out_dn[c] += sn;
     }
