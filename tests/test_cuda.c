@@ -442,10 +442,11 @@ static void test_attention_bf16(void **state) {
 }
 
 /* The column sums in one launch (the default, the last block of a strip adding the chunks)
- * against BERTC_CUDA_COLSUM=split's two launches: the same sums bit for bit, through the ops that use
- * them (LayerNorm's weight and bias gradients, a Linear's bias gradient), over several chunks
- * and strips and called twice (the strip counters must be back at zero); and the switches'
- * refusal of values they do not know. */
+ * against BERTC_CUDA_COLSUM=split's two launches, and with four columns per thread (16-byte
+ * loads, C = 300 a multiple of 4) against one (the inputs one float off 16-byte alignment): the
+ * same sums bit for bit, through the ops that use them (LayerNorm's weight and bias gradients,
+ * a Linear's bias gradient), over several chunks and strips and called twice (the strip counters
+ * must be back at zero); and the switches' refusal of values they do not know. */
 static void test_colsum_fused(void **state) {
     (void)state;
     if (!have_gpu() || !strcmp(gpu->name, "cpu-as-device")) return;
@@ -455,18 +456,22 @@ static void test_colsum_fused(void **state) {
     float *x = rand_floats((size_t)N * IC, 1), *wl = rand_floats((size_t)CC * IC, 1), *dout = rand_floats(n, 1);
     float *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4), *out = malloc(n * 4);
     cpu->layernorm_forward(out, mean, rstd, inp, w, b, N, CC, 1e-12f);
-    float *res[2][4]; /* [split, fused][dweight, dbias, dlinear bias, dinp] after two calls */
-    for (int fused = 0; fused < 2; fused++) {
+    float *res[3][4]; /* [split, fused, fused one column per thread][dweight, dbias, dlinear bias, dinp] */
+    for (int variant = 0; variant < 3; variant++) {
+        int fused = variant > 0, off = variant == 2; /* off: dout and inp one float past alignment */
         char why[256];
         /* fused is the default: split by name, fused by default (no variable) */
         if (fused) unsetenv("BERTC_CUDA_COLSUM");
         else setenv("BERTC_CUDA_COLSUM", "split", 1);
         const bertc_backend *be = bertc_backend_by_name("cuda", why, sizeof why);
         assert_ptr_equal(be, gpu);
-        float *d_inp = dev(inp, n * 4), *d_w = dev(w, (size_t)CC * 4), *d_mean = dev(mean, (size_t)N * 4);
+        float *d_inp_base = dev(NULL, (n + 1) * 4), *d_inp = d_inp_base + off;
+        gpu->to_device(d_inp, inp, n * 4);
+        float *d_w = dev(w, (size_t)CC * 4), *d_mean = dev(mean, (size_t)N * 4);
         float *d_rstd = dev(rstd, (size_t)N * 4), *d_dw = dev(NULL, (size_t)CC * 4), *d_db = dev(NULL, (size_t)CC * 4);
         float *d_x = dev(x, (size_t)N * IC * 4), *d_wl = dev(wl, (size_t)CC * IC * 4), *d_dlb = dev(NULL, (size_t)CC * 4);
-        float *d_dwl = dev(NULL, (size_t)CC * IC * 4), *d_dx = dev(NULL, (size_t)N * IC * 4), *d_dout = dev(NULL, n * 4);
+        float *d_dwl = dev(NULL, (size_t)CC * IC * 4), *d_dx = dev(NULL, (size_t)N * IC * 4);
+        float *d_dout_base = dev(NULL, (n + 1) * 4), *d_dout = d_dout_base + off;
         gpu->zero(d_dw, (size_t)CC * 4), gpu->zero(d_db, (size_t)CC * 4), gpu->zero(d_dlb, (size_t)CC * 4);
         gpu->zero(d_dwl, (size_t)CC * IC * 4);
         for (int call = 0; call < 2; call++) {
@@ -474,9 +479,9 @@ static void test_colsum_fused(void **state) {
             gpu->matmul_backward(d_dx, d_dwl, d_dlb, d_dout, d_x, d_wl, N, IC, CC, 0);
             gpu->layernorm_backward(d_dout, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, CC);
         }
-        res[fused][0] = back(d_dw, (size_t)CC), res[fused][1] = back(d_db, (size_t)CC);
-        res[fused][2] = back(d_dlb, (size_t)CC), res[fused][3] = back(d_dout, n);
-        void *all[] = {d_inp, d_w, d_mean, d_rstd, d_dw, d_db, d_x, d_wl, d_dlb, d_dwl, d_dx, d_dout};
+        res[variant][0] = back(d_dw, (size_t)CC), res[variant][1] = back(d_db, (size_t)CC);
+        res[variant][2] = back(d_dlb, (size_t)CC), res[variant][3] = back(d_dout, n);
+        void *all[] = {d_inp_base, d_w, d_mean, d_rstd, d_dw, d_db, d_x, d_wl, d_dlb, d_dwl, d_dx, d_dout_base};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
     }
     char why[256];
@@ -490,16 +495,18 @@ static void test_colsum_fused(void **state) {
     assert_string_equal(why, "BERTC_CUDA_ATTN_MATH=bf17: expected fp32, tf32 or bf16");
     unsetenv("BERTC_CUDA_ATTN_MATH");
     assert_ptr_equal(bertc_backend_by_name("cuda", why, sizeof why), gpu); /* back to the default */
-    static const char *const names[] = {"colsum fused: LN dweight", "colsum fused: LN dbias", "colsum fused: Linear dbias",
-                                        "colsum fused: LN dinp"};
+    static const char *const names[] = {"LN dweight", "LN dbias", "Linear dbias", "LN dinp"};
+    static const char *const pairs[] = {"fused/split", "4 columns/1"};
     static const size_t counts[] = {300, 300, 300, 300 * 300};
-    for (int i = 0; i < 4; i++) {
-        size_t diff = 0;
-        for (size_t j = 0; j < counts[i]; j++) diff += memcmp(&res[0][i][j], &res[1][i][j], sizeof(float)) != 0;
-        printf("  %-28s %zu of %zu elements differ in their bits\n", names[i], diff, counts[i]);
-        assert_int_equal(diff, 0);
-        free(res[0][i]), free(res[1][i]);
-    }
+    for (int pair = 0; pair < 2; pair++)
+        for (int i = 0; i < 4; i++) {
+            size_t diff = 0;
+            for (size_t j = 0; j < counts[i]; j++) diff += memcmp(&res[pair][i][j], &res[pair + 1][i][j], sizeof(float)) != 0;
+            printf("  colsum %-12s %-13s %zu of %zu elements differ in their bits\n", pairs[pair], names[i], diff, counts[i]);
+            assert_int_equal(diff, 0);
+        }
+    for (int v = 0; v < 3; v++)
+        for (int i = 0; i < 4; i++) free(res[v][i]);
     free(inp), free(w), free(b), free(x), free(wl), free(dout), free(mean), free(rstd), free(out);
 }
 

@@ -299,56 +299,98 @@ __device__ inline uint16_t bf16_round(float f) {
     return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
 }
 
+static int aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
+
 #define COLSUM_ROWS 64
 
-/* One block's share of a column sum: the 32-column strip blockIdx.x over the chunk of rows
- * blockIdx.y (8 row lanes, then the lanes in order) into part_d (and part_dn) row blockIdx.y.
- * Shared by the two-launch path (k_colsum_partial) and the one-launch one (k_colsum_fused). */
+/* W consecutive floats at p into v (W = 4: one 16-byte load; p 16-byte aligned) */
+template <int W> __device__ inline void load_w(float *v, const float *p) {
+    if constexpr (W == 4) {
+        float4 q = *(const float4 *)p;
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else {
+        v[0] = *p;
+    }
+}
+
+/* v rounded to bf16 at p (W = 4: one 8-byte store, as k_to_bf16_x4; p 8-byte aligned) */
+template <int W> __device__ inline void store_bf16_w(uint16_t *p, const float *v) {
+    if constexpr (W == 4) {
+        uint2 h;
+        h.x = (uint32_t)bf16_round(v[0]) | (uint32_t)bf16_round(v[1]) << 16;
+        h.y = (uint32_t)bf16_round(v[2]) | (uint32_t)bf16_round(v[3]) << 16;
+        *(uint2 *)p = h;
+    } else {
+        *p = bf16_round(v[0]);
+    }
+}
+
+/* One block's share of a column sum: the strip of 32 * W columns blockIdx.x over the chunk of rows
+ * blockIdx.y into part_d (and part_dn) row blockIdx.y. Thread (x, y) owns W consecutive columns
+ * and the rows r0 + y, r0 + y + 8, ...; its sums are added over y in order. Every column is
+ * summed in the same order whatever W is, so W = 4 (16-byte loads along the row, for C a multiple
+ * of 4: a warp reads 512 contiguous bytes of a row instead of 128) gives the same sums bit for
+ * bit as W = 1. The loads of a thread's rows are issued together (a fixed, unrolled trip count),
+ * then added in row order. Shared by the two-launch path (k_colsum_partial) and the one-launch
+ * one (k_colsum_fused). */
+template <int W>
 __device__ inline void colsum_chunk(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
                                     const float *inp, const float *mean, const float *rstd, int N, int C) {
-    __shared__ float sd[8][33], sdn[8][33];
-    int c = blockIdx.x * 32 + threadIdx.x;
+    __shared__ float sd[8][32 * W + 1], sdn[8][32 * W + 1];
+    int c = (blockIdx.x * 32 + threadIdx.x) * W; /* W divides C: c < C covers all W columns */
     int r0 = blockIdx.y * COLSUM_ROWS;
     int r1 = min(N, r0 + COLSUM_ROWS);
-    float acc = 0.0f, accn = 0.0f;
+    float acc[W], accn[W];
+#pragma unroll
+    for (int w = 0; w < W; w++) acc[w] = accn[w] = 0.0f;
     if (c < C) {
-        /* a fixed trip count, unrolled: a thread's 8 rows are loaded together, then added in row
-         * order (a loop to r1 waited on each load in turn: ~11 us per call for 2048 x 768 on an
-         * H100, several times the traffic's time); the same sums bit for bit */
-        float d[COLSUM_ROWS / 8];
+        float d[COLSUM_ROWS / 8][W];
 #pragma unroll
         for (int i = 0; i < COLSUM_ROWS / 8; i++) {
             int r = r0 + threadIdx.y + 8 * i;
-            d[i] = r < r1 ? dout[(size_t)r * C + c] : 0.0f;
+            if (r < r1) load_w<W>(d[i], dout + (size_t)r * C + c);
         }
 #pragma unroll
         for (int i = 0; i < COLSUM_ROWS / 8; i++) {
             int r = r0 + threadIdx.y + 8 * i;
             if (r < r1) {
                 size_t e = (size_t)r * C + c;
-                acc += d[i];
-                if (inp) accn += (inp[e] - mean[r]) * rstd[r] * d[i];
-                if (dout16) dout16[e] = bf16_round(d[i]);
+#pragma unroll
+                for (int w = 0; w < W; w++) acc[w] += d[i][w];
+                if (inp) {
+                    float v[W], m = mean[r], sr = rstd[r];
+                    load_w<W>(v, inp + e);
+#pragma unroll
+                    for (int w = 0; w < W; w++) accn[w] += (v[w] - m) * sr * d[i][w];
+                }
+                if (dout16) store_bf16_w<W>(dout16 + e, d[i]);
             }
         }
     }
-    sd[threadIdx.y][threadIdx.x] = acc;
-    sdn[threadIdx.y][threadIdx.x] = accn;
+#pragma unroll
+    for (int w = 0; w < W; w++) {
+        sd[threadIdx.y][threadIdx.x * W + w] = acc[w];
+        sdn[threadIdx.y][threadIdx.x * W + w] = accn[w];
+    }
     __syncthreads();
     if (threadIdx.y == 0 && c < C) {
-        float s = 0.0f, sn = 0.0f;
-        for (int y = 0; y < 8; y++) {
-            s += sd[y][threadIdx.x];
-            sn += sdn[y][threadIdx.x];
+#pragma unroll
+        for (int w = 0; w < W; w++) {
+            float s = 0.0f, sn = 0.0f;
+            for (int y = 0; y < 8; y++) {
+                s += sd[y][threadIdx.x * W + w];
+                sn += sdn[y][threadIdx.x * W + w];
+            }
+            part_d[(size_t)blockIdx.y * C + c + w] = s;
+            if (inp) part_dn[(size_t)blockIdx.y * C + c + w] = sn;
         }
-        part_d[(size_t)blockIdx.y * C + c] = s;
-        if (inp) part_dn[(size_t)blockIdx.y * C + c] = sn;
     }
 }
 
+template <int W>
 __global__ void k_colsum_partial(float *part_d, float *part_dn, uint16_t *dout16, const float *dout,
                                  const float *inp, const float *mean, const float *rstd, int N, int C) {
-    colsum_chunk(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
+    colsum_chunk<W>(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
 }
 
 __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d, const float *part_dn, int chunks,
@@ -367,24 +409,24 @@ __global__ void k_colsum_final(float *out_d, float *out_dn, const float *part_d,
     if (out_dn) out_dn[c] += sn;
 }
 
-/* BERTC_CUDA_COLSUM=fused: k_colsum_partial and k_colsum_final in one launch. Each block writes
- * its chunk's partial sums, and the last block of a column strip to finish (a counter per strip,
- * after a __threadfence) adds the strip's chunks in chunk order, as k_colsum_final does: the same
- * sums bit for bit, one launch instead of two (~4 us each of ~99 calls per bert-base step on an
- * H100). An experiment switch until a GPU run has timed it; the default is the two launches. */
+/* k_colsum_partial and k_colsum_final in one launch (the default; BERTC_CUDA_COLSUM=split for
+ * the two). Each block writes its chunk's partial sums, and the last block of a column strip to
+ * finish (a counter per strip, after a __threadfence) adds the strip's chunks in chunk order, as
+ * k_colsum_final does: the same sums bit for bit, one launch instead of two. */
+template <int W>
 __global__ void k_colsum_fused(float *out_d, float *out_dn, uint16_t *dout16, float *part_d, float *part_dn,
                                unsigned *strip_done, const float *dout, const float *inp, const float *mean,
                                const float *rstd, int N, int C) {
     __shared__ int last;
-    int c = blockIdx.x * 32 + threadIdx.x;
-    colsum_chunk(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
+    colsum_chunk<W>(part_d, part_dn, dout16, dout, inp, mean, rstd, N, C);
     __threadfence(); /* this block's partials are visible to every block before it is counted */
     __syncthreads();
     if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(&strip_done[blockIdx.x], 1u) == gridDim.y - 1;
     __syncthreads();
     if (!last) return;
     __threadfence();
-    if (threadIdx.y == 0 && c < C) {
+    int t = threadIdx.y * 32 + threadIdx.x, c = blockIdx.x * 32 * W + t; /* one column per thread */
+    if (t < 32 * W && c < C) {
         /* __ldcg: the other blocks' partials from L2, not a stale L1 line; unrolled so that the
          * loads are in flight together, added in chunk order as k_colsum_final */
         float s = 0.0f, sn = 0.0f;
@@ -408,7 +450,11 @@ static int g_strip_done_n;
  * times dout; with dout16, dout16 (N,C) = dout rounded to bf16. */
 static void colsum(float *dsum, float *dnorm, const float *dout, const float *inp, const float *mean,
                    const float *rstd, int N, int C, uint16_t *dout16 = NULL) {
-    int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS, strips = (C + 31) / 32;
+    /* four columns per thread where the rows allow 16-byte loads (the same sums: colsum_chunk) */
+    const int W = C % 4 == 0 && aligned16(dout) && (!inp || aligned16(inp)) && (uintptr_t)dout16 % 8 == 0
+                      ? 4
+                      : 1;
+    int chunks = (N + COLSUM_ROWS - 1) / COLSUM_ROWS, strips = (C + 32 * W - 1) / (32 * W);
     float *part = (float *)scratch_get(&g_partial, 2 * (size_t)chunks * C * sizeof(float));
     if (!part) return;
     float *part_dn = part + (size_t)chunks * C;
@@ -426,12 +472,17 @@ static void colsum(float *dsum, float *dnorm, const float *dout, const float *in
         }
     }
     if (g_colsum_fused) {
-        LAUNCH(k_colsum_fused, grid, block)(dsum, inp ? dnorm : NULL, dout16, part, part_dn, g_strip_done, dout, inp,
-                                            mean, rstd, N, C);
+        if (W == 4)
+            LAUNCH(k_colsum_fused<4>, grid, block)(dsum, inp ? dnorm : NULL, dout16, part, part_dn, g_strip_done, dout,
+                                                   inp, mean, rstd, N, C);
+        else
+            LAUNCH(k_colsum_fused<1>, grid, block)(dsum, inp ? dnorm : NULL, dout16, part, part_dn, g_strip_done, dout,
+                                                   inp, mean, rstd, N, C);
         LAUNCHED(k_colsum_fused);
         return;
     }
-    LAUNCH(k_colsum_partial, grid, block)(part, part_dn, dout16, dout, inp, mean, rstd, N, C);
+    if (W == 4) LAUNCH(k_colsum_partial<4>, grid, block)(part, part_dn, dout16, dout, inp, mean, rstd, N, C);
+    else LAUNCH(k_colsum_partial<1>, grid, block)(part, part_dn, dout16, dout, inp, mean, rstd, N, C);
     LAUNCHED(k_colsum_partial);
     LAUNCH(k_colsum_final, blocks_for((size_t)C, 128), 128)(dsum, inp ? dnorm : NULL, part, part_dn, chunks, C);
     LAUNCHED(k_colsum_final);
@@ -1023,7 +1074,6 @@ __global__ void k_residual_layernorm_forward_v(float *out, float *res, float *me
     }
 }
 
-static int aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
 
 /* with out16 (may be NULL), also out rounded to bf16: in the kernel's pass where it can, else by
  * cu_to_bf16 after it */
