@@ -124,6 +124,12 @@ typedef struct bertc_train_options {
     int threads;
     /* Reliability (docs/RELIABILITY.md). */
     int checkpoint_every;           /* also checkpoint to OUT/checkpoint every N updates; 0: only after each epoch; < 0: never */
+    /* the checkpoint after an epoch is skipped when less than this many seconds have passed since
+     * the last checkpoint (or the start of training): redoing that much work after a crash costs
+     * less than writing it (a GPU runs an epoch of 2,000 examples in about a second, a bert-base
+     * checkpoint takes longer to write). Default 60; 0: after every epoch. Checkpoints every N
+     * updates, at a pause and on a signal are always written. */
+    double checkpoint_min_seconds;
     int resume;                     /* continue from OUT/checkpoint; the options must be the checkpoint's */
     int deterministic;              /* bit-identical results (resumed or not) for the same thread count, which a resume must keep */
     int skip_nonfinite;             /* skip an update whose loss or gradient is not finite; more than 10 in a row stop the run */

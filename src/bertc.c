@@ -212,6 +212,7 @@ void bertc_train_options_default(bertc_train_options *o) {
     o->hidden_dropout = o->attention_dropout = o->classifier_dropout = -1.0f;
     o->patience = 0;
     o->layer_lr_decay = 1.0f;
+    o->checkpoint_min_seconds = 60.0;
     o->truncation = "head";
     o->eval_train = 1;
     o->seed = 42;
@@ -241,6 +242,8 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
         return bertc_errorf(err, BERTC_EINVAL, "truncation must be head, tail, head+tail or head+tail:N, got '%s'",
                             o->truncation ? o->truncation : "(null)");
     if (o->stop_after_epoch < 0) return bertc_errorf(err, BERTC_EINVAL, "stop-after-epoch must be >= 0");
+    if (!(o->checkpoint_min_seconds >= 0) || !isfinite(o->checkpoint_min_seconds))
+        return bertc_errorf(err, BERTC_EINVAL, "checkpoint-min-seconds must be >= 0");
     if (o->stop_after_epoch > 0 && o->checkpoint_every < 0)
         return bertc_errorf(err, BERTC_EINVAL, "pausing after an epoch needs checkpoints (checkpoint-every >= 0)");
     int bf16;
@@ -288,7 +291,8 @@ static int save_model(void *ctx, bertc_error *err) {
  * (key, field, default), so that checkpoints written before they existed still resume. */
 #define TRAIN_EXTRA_NUMBER_OPTIONS(X)                                                             \
     X("layer-lr-decay", layer_lr_decay, 1.0) X("freeze-embeddings", freeze_embeddings, 0)         \
-    X("freeze-layers", freeze_layers, 0) X("rdrop", rdrop, 0.0)
+    X("freeze-layers", freeze_layers, 0) X("rdrop", rdrop, 0.0)                                   \
+    X("checkpoint-min-seconds", checkpoint_min_seconds, 60.0)
 
 static cJSON *options_json(const bertc_train_options *o) {
     cJSON *j = cJSON_CreateObject();
@@ -336,7 +340,8 @@ static void add_data_facts(cJSON *j, const dataset *train, const encoded_set *et
 /* Names the first setting that differs between this run and the checkpoint. Threads matter only
  * under --deterministic (results depend on the thread count); output-only settings never. */
 static int check_fingerprint(const cJSON *now, const cJSON *then, const char *ckpath, bertc_error *err) {
-    static const char *const free_keys[] = {"summary", "save-split", "checkpoint-every", "device"};
+    static const char *const free_keys[] = {"summary", "save-split", "checkpoint-every", "checkpoint-min-seconds",
+                                            "device"};
     const cJSON *det = cJSON_GetObjectItemCaseSensitive(then, "deterministic");
     int deterministic = cJSON_IsNumber(det) && det->valuedouble != 0;
     const cJSON *sets[2] = {now, then};

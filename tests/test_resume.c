@@ -98,6 +98,7 @@ static void options(bertc_train_options *o, const char *out, int accum) {
     o->patience = 2;
     o->threads = 1;
     o->deterministic = 1;
+    o->checkpoint_min_seconds = 0; /* a checkpoint after every epoch of these sub-second runs */
 }
 
 static char *slurp(const char *p, size_t *n) {
@@ -230,8 +231,9 @@ static void test_resume_is_bit_identical(void **state) {
 }
 
 /* Where the checkpoint file is during a run: after each epoch but the last (the run then goes
- * straight to its final evaluation and removes it), and never with checkpoint_every = -1
- * (--no-checkpoint). seen[e] counts epoch e's updates that found the file. */
+ * straight to its final evaluation and removes it); not at all when the epochs come faster than
+ * checkpoint_min_seconds (here the default 60 s) unless the run pauses; never with
+ * checkpoint_every = -1 (--no-checkpoint). seen[e] counts epoch e's updates that found the file. */
 typedef struct ck_watch {
     char file[600];
     int seen[8], steps[8];
@@ -247,13 +249,15 @@ static void watch_checkpoint(const bertc_progress *p, void *user) {
 
 static void test_epoch_checkpoints(void **state) {
     (void)state;
-    for (int every = 0; every >= -1; every--) {
+    for (int mode = 0; mode < 3; mode++) { /* every epoch; the default 60 s; --no-checkpoint */
+        int every = mode == 2 ? -1 : 0, per_epoch = mode == 0;
         char out[512];
-        snprintf(out, sizeof out, "%s/ckwatch%d", dir, -every);
+        snprintf(out, sizeof out, "%s/ckwatch%d", dir, mode);
         bertc_train_options o;
         options(&o, out, 1);
         o.patience = 0;
         o.checkpoint_every = every;
+        if (mode == 1) o.checkpoint_min_seconds = 60;
         ck_watch w = {0};
         snprintf(w.file, sizeof w.file, "%s/checkpoint/%s", out, CHECKPOINT_FILE);
         o.on_progress = watch_checkpoint;
@@ -261,12 +265,12 @@ static void test_epoch_checkpoints(void **state) {
         bertc_train_result r;
         bertc_error err = {0};
         if (bertc_train(&o, &r, &err)) fail_msg("%s", err.msg);
-        printf("  checkpoint_every %d: updates that found a checkpoint, by epoch: %d/%d %d/%d %d/%d\n", every, w.seen[1],
-               w.steps[1], w.seen[2], w.steps[2], w.seen[3], w.steps[3]);
+        printf("  checkpoint_every %d, min seconds %g: updates that found a checkpoint, by epoch: %d/%d %d/%d %d/%d\n",
+               every, o.checkpoint_min_seconds, w.seen[1], w.steps[1], w.seen[2], w.steps[2], w.seen[3], w.steps[3]);
         assert_int_equal(w.steps[1], 10);
         assert_int_equal(w.seen[1], 0);
-        assert_int_equal(w.seen[2], every == 0 ? w.steps[2] : 0);
-        assert_int_equal(w.seen[3], every == 0 ? w.steps[3] : 0);
+        assert_int_equal(w.seen[2], per_epoch ? w.steps[2] : 0);
+        assert_int_equal(w.seen[3], per_epoch ? w.steps[3] : 0);
         struct stat st;
         assert_int_not_equal(stat(w.file, &st), 0); /* none left at the end */
         assert_true(r.save_seconds >= 0 && r.eval_seconds > 0 && r.wall_seconds >= r.train_seconds + r.eval_seconds);
@@ -282,6 +286,19 @@ static void test_epoch_checkpoints(void **state) {
     bertc_error err = {0};
     assert_int_equal(bertc_train(&o, &r, &err), BERTC_EINVAL);
     assert_non_null(strstr(err.msg, "needs checkpoints"));
+    /* and a pause writes it even when the epoch came faster than checkpoint_min_seconds */
+    o.checkpoint_every = 0;
+    o.checkpoint_min_seconds = 3600;
+    assert_int_equal(bertc_train(&o, &r, &err), 0);
+    assert_int_equal(r.paused, 1);
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/checkpoint/%s", out, CHECKPOINT_FILE);
+    struct stat st;
+    assert_int_equal(stat(ck, &st), 0);
+    /* a negative or non-finite interval is refused */
+    o.checkpoint_min_seconds = -1;
+    assert_int_equal(bertc_train(&o, &r, &err), BERTC_EINVAL);
+    assert_non_null(strstr(err.msg, "checkpoint-min-seconds"));
 }
 
 /* Leaves an interrupted run (checkpoint after update 3) in OUT/name. */

@@ -70,10 +70,12 @@ static void usage(const bertc_train_options *d) {
            "  --summary FILE           also write the summary JSON here\n"
            "  --quiet                  no progress display\n\n"
            "reliability (docs/RELIABILITY.md):\n"
-           "  --checkpoint-every N     also checkpoint to OUT/checkpoint every N updates (always: after each epoch\n"
+           "  --checkpoint-every N     also checkpoint to OUT/checkpoint every N updates (besides: after each epoch,\n"
            "                           and on Ctrl-C / SIGTERM; removed when the run completes)\n"
-           "  --no-checkpoint          no checkpoint after each epoch (a short GPU run spends more time writing\n"
-           "                           the weights and AdamW state than training); Ctrl-C still writes one\n"
+           "  --checkpoint-min-seconds S  skip the checkpoint after an epoch when less than S seconds have passed\n"
+           "                           since the last one (default 60: redoing a minute costs less than writing a\n"
+           "                           bert-base checkpoint on a GPU; 0: after every epoch)\n"
+           "  --no-checkpoint          no checkpoint after each epoch; Ctrl-C still writes one\n"
            "  --resume OUT             continue the interrupted run in OUT with its own options (only --threads and\n"
            "                           --quiet may be given with it)\n"
            "  --deterministic          bit-identical results, resumed or not, for the same --threads (kept on resume)\n"
@@ -164,6 +166,7 @@ int cmd_train(int argc0, char **argv0) {
         else if (!strcmp(f, "--no-eval-train")) o.eval_train = 0;
         else if (!strcmp(f, "--checkpoint-every")) o.checkpoint_every = (int)args_long(&a, 0, 1 << 30);
         else if (!strcmp(f, "--no-checkpoint")) o.checkpoint_every = -1;
+        else if (!strcmp(f, "--checkpoint-min-seconds")) o.checkpoint_min_seconds = args_double(&a, 0, 1e9);
         else if (!strcmp(f, "--deterministic")) o.deterministic = 1;
         else if (!strcmp(f, "--layer-lr-decay")) o.layer_lr_decay = (float)args_double(&a, 1e-6, 1);
         else if (!strcmp(f, "--freeze-embeddings")) o.freeze_embeddings = 1;

@@ -270,6 +270,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     /* Replay the shuffles of the epochs already done: each epoch shuffles the previous order. */
     for (int e = 1; e < st.epoch && e <= o->epochs; e++) rng_shuffle_u32(&shuffle_rng, order, (size_t)train->n);
     double t_start = now_s(), train_time0 = st.train_seconds;
+    double t_last_checkpoint = t_start; /* for checkpoint_min_seconds */
     r->resumed_seconds = st.train_seconds;
     long examples_at_start = st.examples_seen;
 
@@ -384,6 +385,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
             if (ckdir && (stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0))) {
                 st.train_seconds = train_time0 + (now_s() - t_epoch);
                 if ((rc = save_checkpoint(&ckw, m, h, &st, &opt, best, r, err))) goto done;
+                t_last_checkpoint = now_s();
             }
             if (stop) {
                 r->steps = st.step;
@@ -433,10 +435,15 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         if (st.epoch > o->epochs) st.finished = 1;
         int stop = o->stop && *o->stop;
         /* After the last epoch the run goes straight to its final evaluation and model, and the
-         * checkpoint would be removed unread: a crash there resumes from the epoch before. */
-        if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished)) &&
-            (rc = save_checkpoint(&ckw, m, h, &st, &opt, best, r, err)))
-            goto done;
+         * checkpoint would be removed unread: a crash there resumes from the epoch before. A
+         * pause needs the checkpoint; otherwise one is written when the work since the last is
+         * worth more than writing it (checkpoint_min_seconds). */
+        int pause = o->stop_after_epoch > 0 && epoch == o->stop_after_epoch && !st.finished;
+        int due = o->checkpoint_min_seconds <= 0 || now_s() - t_last_checkpoint >= o->checkpoint_min_seconds;
+        if (ckdir && (stop || (o->checkpoint_every >= 0 && !st.finished && (due || pause)))) {
+            if ((rc = save_checkpoint(&ckw, m, h, &st, &opt, best, r, err))) goto done;
+            t_last_checkpoint = now_s();
+        }
         if (stop && !st.finished) {
             r->steps = st.step;
             rc = bertc_errorf(err, BERTC_EINTERRUPTED, "interrupted at step %ld", st.step);
