@@ -41,6 +41,8 @@ guarded() {
 }
 # GPU_CHECK_SKIP="LIST" leaves those sections out, from: test curve dfix imdb profile bench torch
 # GPU_CHECK_DFIX="bf16 bf16-nockpt" runs only those of the dropout-fix section's whole runs
+# (bf16: the defaults, which write no checkpoint in a run this short; bf16-ckpt-each: a checkpoint
+# after every epoch but the last; cuda-bf16-math, cuda-fp32: the fp32-storage modes)
 # (a second call in one lease, when the first already measured them)
 skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
@@ -257,12 +259,13 @@ esac
 say "FLOPs per training example: $FLOPS_PER_EX; peaks used for MFU ($GPU_NAME, dense): bf16 $PEAK_BF16, tf32 $PEAK_TF32, fp32 $PEAK_FP32"
 BEST_EPS=0
 # name|options: bf16 mixed precision (bf16 operands in the encoder's products; attention on the
-# tensor cores too), the same without the per-epoch checkpoint, then the fp32-storage modes
+# tensor cores too) with the defaults, without any checkpoint, with one after every epoch, then the fp32-storage modes
 # (bf16 precision with the "cuda" math; with "cuda:bf16" math the fp32 pooler and classifier
 # products took 810 us per call against 174 us on an H100, and whole-run speed was within the
 # machine-to-machine spread: docs/GPU.md)
 RUNS="bf16|--device cuda --precision bf16
 bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
+bf16-ckpt-each|--device cuda --precision bf16 --checkpoint-min-seconds 0
 cuda-bf16-math|--device cuda:bf16
 cuda-fp32|--device cuda"
 while IFS='|' read -r name opts; do
