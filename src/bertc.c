@@ -145,10 +145,11 @@ static int same_dir(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err) {
+/* bertc_model_save from a host copy of the weights (NULL: the model's own) */
+static int model_save(const bertc_model *m, const float *host_params, const char *dir, bertc_error *err) {
     int rc = fs_mkdir_p(dir, err);
     if (rc) return rc;
-    if ((rc = bert_save(m->net, dir, err))) return rc;
+    if ((rc = bert_save_from(m->net, host_params, dir, err))) return rc;
     if (same_dir(m->src_dir, dir)) return 0;
     char src[PATH_MAX], dst[PATH_MAX];
     snprintf(src, sizeof src, "%s/vocab.txt", m->src_dir);
@@ -159,6 +160,10 @@ int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err) {
     if (access(src, R_OK) == 0) return fs_copy_file(src, dst, err);
     static const char tc[] = "{\n  \"do_lower_case\": true,\n  \"model_max_length\": 512,\n  \"tokenizer_class\": \"BertTokenizer\"\n}\n";
     return fs_write_atomic(dst, tc, sizeof tc - 1, err);
+}
+
+int bertc_model_save(const bertc_model *m, const char *dir, bertc_error *err) {
+    return model_save(m, NULL, dir, err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -253,14 +258,50 @@ static int check_train_options(const bertc_train_options *o, bertc_error *err) {
 struct save_ctx {
     const bertc_model *m;
     const char *dir;
+    float *host;      /* the weights' host copy a thread writes from (a device's model) */
+    pthread_t thread;
+    int running, rc;  /* the thread's result, its message in err */
+    bertc_error err;
 };
 
+static void *save_model_run(void *arg) {
+    struct save_ctx *s = arg;
+    s->rc = model_save(s->m, s->host, s->dir, &s->err);
+    return NULL;
+}
+
+/* The trainer's save_model hook. On a device, the weights come to a host copy and a thread
+ * writes the folder while the trainer evaluates the training set (save_model_wait joins it);
+ * on the CPU the folder is written at once. */
 static int save_model(void *ctx, bertc_error *err) {
     struct save_ctx *s = ctx;
     /* Never write a NaN model: the previous model.safetensors stays as it was. */
     if (!bert_params_finite(s->m->net))
         return bertc_errorf(err, BERTC_ENUMERIC, "%s: the weights hold NaN or infinity; not writing the model", s->dir);
-    return bertc_model_save(s->m, s->dir, err);
+    if (!strcmp(bert_backend(s->m->net)->name, "cpu") ||
+        !(s->host = malloc(bert_num_params(s->m->net) * sizeof *s->host)))
+        return bertc_model_save(s->m, s->dir, err);
+    bert_params_to_host(s->m->net, s->host);
+    if (pthread_create(&s->thread, NULL, save_model_run, s) == 0) {
+        s->running = 1;
+        return 0;
+    }
+    save_model_run(s);
+    free(s->host);
+    s->host = NULL;
+    if (s->rc && err) *err = s->err;
+    return s->rc;
+}
+
+/* Waits for the folder's write, if one is going on; its result. */
+static int save_model_wait(struct save_ctx *s, bertc_error *err) {
+    if (!s->running) return 0;
+    pthread_join(s->thread, NULL);
+    s->running = 0;
+    free(s->host);
+    s->host = NULL;
+    if (s->rc && err) *err = s->err;
+    return s->rc;
 }
 
 /* ------------------------------------------------------ checkpoints, resume */
@@ -702,10 +743,18 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
         rc = bertc_errorf(err, BERTC_EIO, "%s: write failed: %s", path, strerror(errno));
         goto done;
     }
-    struct save_ctx sc = {m, o->out_dir};
+    struct save_ctx sc = {.m = m, .dir = o->out_dir};
     trainer_hooks hooks = {.save_model = save_model, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
                            .checkpoint_dir = ckdir, .options_json = fingerprint, .metrics_path = path, .resume = o->resume};
     rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err);
+    double t_save = now_s(); /* the model folder's write, if a thread still does it */
+    bertc_error serr = {0};
+    int save_rc = save_model_wait(&sc, &serr);
+    r->save_seconds += now_s() - t_save;
+    if (save_rc && (!rc || rc == BERTC_EINTERRUPTED)) {
+        rc = save_rc;
+        if (err) *err = serr;
+    }
     r->data_seconds = t_data_s; /* after trainer_run, which clears r */
     r->device_wait_seconds = t_wait_s;
     r->model_seconds = t_model_s;

@@ -25,6 +25,7 @@
 #include "backend/ops.h"
 #include "bertc.h"
 #include "model/bert.h"
+#include "model/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "util/rng.h"
@@ -1315,6 +1316,7 @@ static void test_train_checkpoint_resume(void **state) {
     (void)state;
     if (!have_gpu() || standing_in) return;
     double la[16], lb[16];
+    bertc_error err = {0};
     for (int run = 0; run < 3; run++) { /* 0: uninterrupted, 1: paused after epoch 1, 2: its resume */
         bertc_train_options o;
         bertc_train_options_default(&o);
@@ -1326,17 +1328,38 @@ static void test_train_checkpoint_resume(void **state) {
         o.stop_after_epoch = run == 1 ? 1 : 0;
         o.resume = run == 2;
         bertc_train_result r;
-        bertc_error err = {0};
         if (bertc_train(&o, &r, &err)) fail_msg("run %d: %s", run, err.msg);
         assert_int_equal(r.paused, run == 1);
         char ck[220];
         snprintf(ck, sizeof ck, "%s/checkpoint/" CHECKPOINT_FILE, out);
         assert_int_equal(access(ck, F_OK) == 0, run == 1); /* kept only by the pause */
         if (run != 1) assert_int_equal((int)read_losses(out, run ? lb : la, 16), 4);
+        if (run == 1) { /* the paused run's model (its best weights, written by a thread from a host
+                         * copy) is the checkpoint's "best", written by the other writer */
+            bert_model *saved;
+            if (bert_load(&saved, out, NULL, &err)) fail_msg("%s", err.msg);
+            safetensors_file f;
+            if (safetensors_open(&f, ck, &err)) fail_msg("%s", err.msg);
+            const st_tensor *best = safetensors_find(&f, "best");
+            assert_non_null(best);
+            assert_int_equal(best->numel, bert_num_params(saved));
+            assert_memory_equal(best->data, bert_params(saved), best->nbytes);
+            safetensors_close(&f);
+            bert_free(saved);
+        }
     }
     for (int i = 0; i < 4; i++) assert_true(la[i] == lb[i]);
+    /* the model folders, written by a thread from a host copy of the weights while the device went
+     * on, are the same file and load back on the CPU */
+    char whole[160], paused[160];
+    snprintf(whole, sizeof whole, "%s/ckrun_whole", tmp);
+    snprintf(paused, sizeof paused, "%s/ckrun_paused", tmp);
+    size_t bytes = same_file(whole, paused, "model.safetensors");
+    bertc_model *back_m;
+    if (bertc_model_open(&back_m, whole, NULL, &err)) fail_msg("%s", err.msg);
+    bertc_model_free(back_m);
     printf("  paused and resumed on the device (a checkpoint per update, written in the background): "
-           "the uninterrupted run's 4 losses exactly\n");
+           "the uninterrupted run's 4 losses exactly, the same model file (%zu bytes)\n", bytes);
 }
 
 /* The fused ops' bf16 variants (residual_layernorm_forward_bf16 / _backward_bf16,

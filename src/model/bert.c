@@ -515,14 +515,23 @@ int bert_load(bert_model **out, const char *model_dir, const bert_load_options *
  * saving */
 
 int bert_save(const bert_model *m, const char *model_dir, bertc_error *err) {
+    return bert_save_from(m, NULL, model_dir, err);
+}
+
+void bert_params_to_host(const bert_model *m, float *host) {
+    m->be->to_host(host, m->params, m->num_params * sizeof(float));
+}
+
+int bert_save_from(const bert_model *m, const float *host_params, const char *model_dir, bertc_error *err) {
     int rc = fs_mkdir_p(model_dir, err);
     if (rc) return rc;
     char path[4096];
     st_write_tensor *t = calloc(m->n_tensors, sizeof *t);
     if (!t) return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory");
-    /* On the CPU the arena is host memory already; elsewhere the writer fetches it piece by piece */
-    const float *params = m->params;
-    st_fetch_fn fetch = strcmp(m->be->name, "cpu") != 0 ? m->be->to_host : NULL;
+    /* On the CPU the arena is host memory already (and a host copy is), elsewhere the writer
+     * fetches it piece by piece */
+    const float *params = host_params ? host_params : m->params;
+    st_fetch_fn fetch = !host_params && strcmp(m->be->name, "cpu") != 0 ? m->be->to_host : NULL;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const bert_param_info *p = &m->table[i];
         t[i].name = p->name;

@@ -38,6 +38,11 @@ int bert_load(bert_model **out, const char *model_dir, const bert_load_options *
 int bert_init_random(bert_model **out, const bert_config *cfg, uint64_t seed, bertc_error *err);
 /* Writes DIR/config.json and DIR/model.safetensors (transformers names, "bert." prefix), atomically. */
 int bert_save(const bert_model *m, const char *model_dir, bertc_error *err);
+/* The same from a host copy of the parameter arena (bert_num_params floats, as bert_params()
+ * lays them out) instead of the model's own arena: a thread may write it while the model runs. */
+int bert_save_from(const bert_model *m, const float *host_params, const char *model_dir, bertc_error *err);
+/* Copies the parameter arena to host memory (n = bert_num_params floats). */
+void bert_params_to_host(const bert_model *m, float *host);
 void bert_free(bert_model *m);
 
 const bert_config *bert_get_config(const bert_model *m);
