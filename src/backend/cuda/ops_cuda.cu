@@ -284,9 +284,10 @@ static void head_gemm(cublasComputeType_t ct, int ta, int tb, int M, int N, int 
 /* ------------------------------------------------------------------------------------------
  * column sums in a fixed order: out[c] += sum_n f(n, c), with f = dout (bias gradients) and, for
  * LayerNorm, also f = (inp - mean) * rstd * dout (weight gradient). Rows are cut into chunks;
- * each block sums a 32-column strip of one chunk (8 row lanes, then the lanes in order), a
- * second kernel adds the chunks in order. (One kernel with a block per strip over all rows ran
- * at 32 us per call on an H100 against ~10 for these two: too few blocks to hide the loads.)
+ * each block sums a strip of 32 (or 128, four per thread) columns of one chunk (8 row lanes,
+ * then the lanes in order), and the chunks are added in order, by the strip's last block or by a
+ * second kernel. (One kernel with a block per strip over all rows ran at 32 us per call on an
+ * H100 against ~10 for these two: too few blocks to hide the loads.)
  * With dout16, the first pass also writes dout rounded to bf16 (the products' operand in a bf16
  * model's backward), which would otherwise be a pass of its own. */
 
