@@ -619,6 +619,40 @@ static void test_optimiser_ops(void **state) {
     cpu->scale(g, n, 0.37f);
     gpu->scale(d_g, n, 0.37f);
     expect_equal("scale", d_g, g, n);
+    if (gpu->adamw_update_segments) { /* three ranges with gaps between and around them, one call */
+        ops_adamw_segment seg[3] = {{10, 990, 0.9999f, -3e-5f}, {1500, 38500, 1.0f, -2e-5f}, {40000, 60003, 0.99f, -1e-4f}};
+        for (int k = 0; k < 3; k++) {
+            ops_adamw_scalars sk = s;
+            sk.decay = seg[k].decay, sk.neg_step_size = seg[k].neg_step_size;
+            cpu->adamw_update(p + seg[k].offset, m + seg[k].offset, v + seg[k].offset, g + seg[k].offset, seg[k].numel, sk);
+        }
+        gpu->adamw_update_segments(d_p, d_m, d_v, d_g, seg, 3, s);
+        expect_equal("adamw_update_segments p", d_p, p, n);
+        expect_equal("adamw_update_segments m", d_m, m, n);
+        expect_equal("adamw_update_segments v", d_v, v, n);
+    }
+    /* AdamW through optim.c with 300 groups (decay alternating, one group frozen: a gap), more
+     * ranges than one segmented call takes: the device's steps are the CPU's bit for bit */
+    enum { NG = 300 };
+    adamw_group *groups = malloc(NG * sizeof *groups);
+    size_t off = 0, per = n / NG;
+    int ng = 0;
+    for (int k = 0; k < NG; k++, off += per) {
+        if (k == 7) continue; /* frozen */
+        groups[ng++] = (adamw_group){off, k == NG - 1 ? n - off : per, k % 2 ? 0.0f : 0.01f, 1.0f};
+    }
+    adamw oc, og;
+    bertc_error err;
+    assert_int_equal(adamw_init_on(&oc, cpu, n, groups, (size_t)ng, &err), 0);
+    assert_int_equal(adamw_init_on(&og, gpu, n, groups, (size_t)ng, &err), 0);
+    for (int step = 0; step < 2; step++) {
+        adamw_step(&oc, p, g, 1e-3f);
+        adamw_step(&og, d_p, d_g, 1e-3f);
+    }
+    expect_equal("adamw_step, 299 groups p", d_p, p, n);
+    assert_string_equal(gpu->last_error(), "");
+    adamw_free(&oc), adamw_free(&og);
+    free(groups);
     gpu->free(d_p), gpu->free(d_m), gpu->free(d_v), gpu->free(d_g);
     free(p), free(m), free(v), free(g);
 }

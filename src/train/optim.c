@@ -153,6 +153,11 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
     const float beta2_f = (float)beta2, one_minus_beta2 = (float)(1.0 - beta2);
     const float eps = (float)decimal_value(o->eps);
     const float bc2_sqrt = (float)bias_correction2_sqrt;
+    /* a device that takes many ranges in one call gets them so (weight decay alternates decayed
+     * weights with undecayed biases and LayerNorm weights: ~170 ranges for bert-base) */
+    ops_adamw_segment seg[OPS_ADAMW_MAX_SEGMENTS];
+    ops_adamw_scalars common = {0};
+    int nseg = 0;
 
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         const adamw_group *g = &o->groups[gi];
@@ -173,14 +178,28 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
                 numel += h->numel;
                 gi++;
             }
-            o->be->adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, numel,
-                                (ops_adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps,
-                                                    neg_step_size});
+            const ops_adamw_scalars sc = {decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size};
+            if (o->be->adamw_update_segments) { /* the ranges are sent together, below */
+                ops_adamw_segment *sg = &seg[nseg++];
+                *sg = (ops_adamw_segment){g->offset, numel, decay, neg_step_size};
+                common = sc;
+                if (nseg == OPS_ADAMW_MAX_SEGMENTS) {
+                    o->be->adamw_update_segments(params, o->m, o->v, grads, seg, nseg, common);
+                    nseg = 0;
+                }
+                continue;
+            }
+            o->be->adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, numel, sc);
             continue;
         }
         adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, g->numel,
                      (adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size});
     }
+    if (nseg == 1) /* one range: the plain update */
+        o->be->adamw_update(params + seg[0].offset, o->m + seg[0].offset, o->v + seg[0].offset, grads + seg[0].offset,
+                            seg[0].numel, common);
+    else if (nseg > 1)
+        o->be->adamw_update_segments(params, o->m, o->v, grads, seg, nseg, common);
 }
 
 /* torch takes a float32 norm per tensor and then the norm of those; here one double sum runs over

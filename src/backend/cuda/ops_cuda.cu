@@ -1319,6 +1319,55 @@ static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t
     LAUNCHED(k_adamw);
 }
 
+/* The ranges of cu_adamw_update_segments, passed by value (3 KB of kernel parameters): element
+ * j of the concatenated ranges is in range k where start[k] <= j < start[k + 1]. */
+typedef struct adamw_ranges {
+    long long start[OPS_ADAMW_MAX_SEGMENTS + 1], offset[OPS_ADAMW_MAX_SEGMENTS];
+    float decay[OPS_ADAMW_MAX_SEGMENTS], step[OPS_ADAMW_MAX_SEGMENTS];
+    int n;
+} adamw_ranges;
+
+__global__ void k_adamw_ranges(float *p, float *m, float *v, const float *g, adamw_ranges r, ops_adamw_scalars s) {
+    long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= r.start[r.n]) return;
+    int lo = 0, hi = r.n - 1; /* the last range whose start is <= j */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (r.start[mid] <= j) lo = mid;
+        else hi = mid - 1;
+    }
+    size_t i = (size_t)(r.offset[lo] + (j - r.start[lo]));
+    /* k_adamw's operations, with this range's decay and step */
+    float gi = g[i];
+    float pi = p[i] * r.decay[lo];
+    float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
+    float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
+    float denom = __fdiv_rn(__fsqrt_rn(vi), s.bc2_sqrt) + s.eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(r.step[lo], mi), denom));
+}
+
+static void cu_adamw_update_segments(float *p, float *m, float *v, const float *g, const ops_adamw_segment *seg,
+                                     int nseg, ops_adamw_scalars s) {
+    if (nseg <= 0) return;
+    if (nseg > OPS_ADAMW_MAX_SEGMENTS) {
+        record_error("adamw_update_segments", "more ranges than OPS_ADAMW_MAX_SEGMENTS");
+        return;
+    }
+    adamw_ranges r;
+    memset(&r, 0, sizeof r);
+    r.n = nseg;
+    for (int k = 0; k < nseg; k++) {
+        r.start[k + 1] = r.start[k] + (long long)seg[k].numel;
+        r.offset[k] = (long long)seg[k].offset;
+        r.decay[k] = seg[k].decay;
+        r.step[k] = seg[k].neg_step_size;
+    }
+    LAUNCH(k_adamw_ranges, blocks_for((size_t)r.start[nseg], 256), 256)(p, m, v, g, r, s);
+    LAUNCHED(k_adamw_ranges);
+}
+
 #define SUMSQ_BLOCKS 512
 
 __device__ inline double sumsq4(float4 a) {
@@ -1416,6 +1465,7 @@ static const bertc_backend cuda_backend = {
     .crossentropy_forward = cu_crossentropy_forward,
     .crossentropy_backward = cu_crossentropy_backward,
     .adamw_update = cu_adamw_update,
+    .adamw_update_segments = cu_adamw_update_segments,
     .sum_squares = cu_sum_squares,
     .scale = cu_scale,
     .last_error = cu_last_error,
@@ -1534,6 +1584,7 @@ static bertc_backend profiled_table(void) {
     t.residual_layernorm_forward_bf16 = TIMED(36, cu_residual_layernorm_forward_bf16);
     t.residual_layernorm_backward_bf16 = TIMED(37, cu_residual_layernorm_backward_bf16);
     t.act_bias_backward_bf16 = TIMED(38, cu_act_bias_backward_bf16);
+    t.adamw_update_segments = TIMED(39, cu_adamw_update_segments);
     return t;
 }
 
