@@ -42,7 +42,8 @@ guarded() {
 # GPU_CHECK_SKIP="LIST" leaves those sections out, from: test curve dfix imdb profile bench torch
 # GPU_CHECK_DFIX="bf16 bf16-nockpt" runs only those of the dropout-fix section's whole runs
 # (bf16: the defaults, which write no checkpoint in a run this short; bf16-ckpt-each: a checkpoint
-# after every epoch but the last; cuda-bf16-math, cuda-fp32: the fp32-storage modes)
+# after every epoch but the last; bf16-wd: weight decay 0.01, so AdamW runs over ~170 ranges;
+# cuda-bf16-math, cuda-fp32: the fp32-storage modes)
 # (a second call in one lease, when the first already measured them)
 skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) say "(skipped: GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
@@ -266,6 +267,7 @@ BEST_EPS=0
 RUNS="bf16|--device cuda --precision bf16
 bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
 bf16-ckpt-each|--device cuda --precision bf16 --checkpoint-min-seconds 0
+bf16-wd|--device cuda --precision bf16 --weight-decay 0.01
 cuda-bf16-math|--device cuda:bf16
 cuda-fp32|--device cuda"
 while IFS='|' read -r name opts; do
