@@ -57,6 +57,14 @@ for f in config.json model.safetensors vocab.txt tokenizer_config.json metrics.j
     [ -s "$T/o/$f" ] && ok || bad "train did not write $f"
 done
 grep -Eq '"scheduler":[[:space:]]*"cosine"' "$T/summary.json" && grep -Eq '"epochs":[[:space:]]*2,' "$T/summary.json" && ok || bad "recipe settings not in summary"
+# where the wall time went: every part named, and together no more than the wall ("other" >= 0)
+secs=$(sed -n '/"seconds":/,/}/p' "$T/summary.json" | tr -d '\n\t ')
+case "$secs" in
+*'"train":'*'"eval":'*'"save":'*'"data":'*'"device_wait":'*'"model":'*'"tokenize":'*'"other":'*) ok ;;
+*) bad "summary seconds: $secs" ;;
+esac
+other=$(echo "$secs" | sed 's/.*"other":\([-0-9.eE+]*\).*/\1/')
+awk -v o="$other" 'BEGIN { exit !(o > -0.001) }' && ok || bad "the parts of the wall time add up to more than it: $secs"
 grep -q '"yes"' "$T/o/config.json" && ok || bad "labels not in config.json"
 
 expect 0 "eval" "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --json
