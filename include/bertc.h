@@ -201,6 +201,7 @@ typedef struct bertc_pretrain_options {
     long freeze_encoder_steps;      /* the first N updates train the head alone (a new head settles first) */
     uint64_t seed;                  /* subset, shuffling, masking, dropout, a new head */
     const char *precision;          /* "fp32" (default) or "bf16": the encoder's products as in bertc train */
+    const char *device;             /* as bertc train's --device; NULL or "cpu": the CPU */
     int threads;
     volatile sig_atomic_t *stop;    /* non-zero: write the model after this update, return BERTC_EINTERRUPTED */
     bertc_progress_fn on_progress;

@@ -62,6 +62,18 @@ GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 
 section "dependencies"
 DEPS=$ROOT/.gpu-deps
+# the carried bundle (scripts/gpu/prepare-carry.sh): .gpu-deps-gz with OpenBLAS xz- or
+# gzip-compressed, unpacked here into .gpu-deps (xz, or Python's lzma where xz is missing)
+if [ ! -d "$DEPS" ] && [ -d "$ROOT/.gpu-deps-gz" ]; then
+    mv "$ROOT/.gpu-deps-gz" "$DEPS"
+    for z in "$DEPS"/lib/*.xz; do
+        [ -e "$z" ] || continue
+        xz -d "$z" 2>/dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$z"
+        rm -f "$z"
+    done
+    for z in "$DEPS"/lib/*.gz; do [ -e "$z" ] && gunzip -f "$z"; done
+    say "unpacked .gpu-deps-gz into .gpu-deps: $(ls "$DEPS/lib" | tr '\n' ' ')"
+fi
 # GPU_CHECK_BUNDLE=1 forces the bundle (to try this path on the build machine), GPU_CHECK_STUB=1 the stub
 if [ -z "${GPU_CHECK_BUNDLE:-}" ] && pkg-config --exists libutf8proc libarchive libcjson 2>/dev/null &&
     [ -e /usr/include/cmocka.h ]; then
@@ -314,6 +326,42 @@ else
     say "gpu-data/imdb-*.jsonl.gz or BERTC_MINILM missing: skipped"
 fi
 
+fi
+
+# GPU_CHECK_MLM=1 (issue #8): continued masked-language-model pretraining of MiniLM on the
+# unlabelled reviews prepare-carry brings (PREPARE_MLM=1), then the dropout-fix recipe from it and
+# from MiniLM itself, seeds 42-44 (each seed's own reviews, as in runs/experiment), bf16 on the GPU.
+# GPU_CHECK_MLM_EPOCHS passes over the texts (default 5).
+if [ -n "${GPU_CHECK_MLM:-}" ]; then
+section "MLM check: pretraining on unlabelled reviews, then dropout-fix, against no pretraining (seeds 42-44)"
+if [ -f gpu-data/imdb-unsup.jsonl.gz ] && [ -f gpu-data/imdb-train-44.jsonl.gz ] && [ -n "${BERTC_MINILM:-}" ]; then
+    for f in gpu-data/imdb-*.jsonl.gz; do gunzip -kf "$f"; done
+    t=$(now)
+    guarded 300 ./bertc pretrain --mlm --model "$BERTC_MINILM" --data gpu-data/imdb-unsup.jsonl --out "$WORK/mlm" \
+        --epochs "${GPU_CHECK_MLM_EPOCHS:-5}" --device cuda --precision bf16 --quiet < /dev/null || true
+    say "pretrain: $(elapsed "$t" "$(now)") s, $(grep -c '"type":"step"' "$WORK/mlm/metrics.jsonl" 2>/dev/null) updates; loss first/last: $(grep '"type":"step"' "$WORK/mlm/metrics.jsonl" 2>/dev/null | sed -n '1p;$p' | grep -o '"loss":[0-9.]*' | cut -d: -f2 | tr '\n' ' ')"
+    [ -f "$WORK/mlm/metrics.jsonl" ] && cp "$WORK/mlm/metrics.jsonl" "$OUTDIR/mlm-metrics.jsonl"
+    say "$(printf '%-6s %-10s %10s %10s %10s' seed model 'val acc' 'train acc' 'whole s')"
+    for seed in 42 43 44; do
+        sfx=$([ "$seed" = 42 ] && echo "" || echo "-$seed")
+        for m in minilm mlm; do
+            model=$([ "$m" = mlm ] && echo "$WORK/mlm" || echo "$BERTC_MINILM")
+            out="$WORK/ft-$m-$seed"
+            t=$(now)
+            guarded 120 ./bertc train --recipe recipes/imdb-dropout-fix.conf --model "$model" --seed "$seed" \
+                --train "gpu-data/imdb-train$sfx.jsonl" --val "gpu-data/imdb-val$sfx.jsonl" --device cuda --precision bf16 \
+                --quiet --out "$out" < /dev/null > /dev/null || true
+            w=$(elapsed "$t" "$(now)")
+            va=$(sed -n '/"val":/,/}/p' "$out/summary.json" 2>/dev/null | grep -o '"accuracy":[[:space:]]*[0-9.]*' | grep -o '[0-9.]*$')
+            ta=$(sed -n '/"train":/,/}/p' "$out/summary.json" 2>/dev/null | grep -o '"accuracy":[[:space:]]*[0-9.]*' | grep -o '[0-9.]*$')
+            say "$(printf '%-6s %-10s %10s %10s %10s' "$seed" "$m" "${va:-?}" "${ta:-?}" "$w")"
+            echo "$seed $m ${va:-nan}" >> "$WORK/mlm-table"
+        done
+    done
+    awk '{ s[$2] += $3; n[$2]++ } END { if (n["minilm"] && n["mlm"]) printf "mean val accuracy: no pretraining %.4f, pretrained %.4f, difference %+.2f points\n", s["minilm"] / n["minilm"], s["mlm"] / n["mlm"], 100 * (s["mlm"] / n["mlm"] - s["minilm"] / n["minilm"]) }' "$WORK/mlm-table" | tee -a "$REPORT"
+else
+    say "gpu-data/imdb-unsup.jsonl.gz (PREPARE_MLM=1 sh scripts/gpu/prepare-carry.sh) or BERTC_MINILM missing: skipped"
+fi
 fi
 
 section "where the time goes: per-op profile (BERTC_CUDA_PROFILE=1), bert-base shape, 320 examples, batch 16"

@@ -1342,6 +1342,31 @@ static void test_train_regularised(void **state) {
     assert_true(worst <= 1e-4);
 }
 
+/* bertc pretrain --device: masked-language-model updates on the device give the CPU's losses
+ * (the encoder, the MLM head and both optimisers in the device's memory). */
+static void test_pretrain_on_device(void **state) {
+    (void)state;
+    if (!have_gpu() || standing_in) return;
+    double lc[8], lg[8];
+    for (int side = 0; side < 2; side++) {
+        bertc_pretrain_options o;
+        bertc_pretrain_options_default(&o);
+        char out[160];
+        snprintf(out, sizeof out, "%s/mlm_%s", tmp, side ? "cuda" : "cpu");
+        o.model_dir = model_dir, o.data_spec = data_path, o.out_dir = out;
+        o.max_examples = 16, o.batch_size = 4, o.steps = 4, o.max_length = 16, o.lr = 1e-3f, o.threads = 1;
+        o.device = side ? "cuda" : "cpu";
+        bertc_pretrain_result r;
+        bertc_error err = {0};
+        if (bertc_pretrain(&o, &r, &err)) fail_msg("%s: %s", o.device, err.msg);
+        assert_int_equal((int)read_losses(out, side ? lg : lc, 8), 4);
+    }
+    double worst = 0;
+    for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
+    printf("  bertc pretrain --device: 4 MLM updates, max |loss gpu - loss cpu| %.3g\n", worst);
+    assert_true(worst <= 1e-4);
+}
+
 /* Checkpoints from the device go through the background writer (train/checkpoint.h): a run
  * paused after epoch 1 (its checkpoint written while the loop went on) and resumed gives the
  * uninterrupted run's losses exactly, with a checkpoint after every update in both, and leaves
@@ -1531,6 +1556,7 @@ int main(void) {
         cmocka_unit_test(test_train_end_to_end),
         cmocka_unit_test(test_train_regularised),
         cmocka_unit_test(test_train_checkpoint_resume),
+        cmocka_unit_test(test_pretrain_on_device),
         cmocka_unit_test(test_init_random),
         cmocka_unit_test(test_embeddings_type_runs),
         cmocka_unit_test(test_attention_bf16),

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Everything the GPU check carries to the device machine, under the device tool's 64 MiB:
-#   .gpu-deps-gz/     the bundle of bundle-deps.sh with OpenBLAS gzipped (36 -> 11 MB)
+#   .gpu-deps-gz/     the bundle of bundle-deps.sh with OpenBLAS xz-compressed (36 -> 4.2 MB;
+#                     gpu-check.sh unpacks it)
 #   models/minilm-bf16/  all-MiniLM-L6-v2 with its weights rounded to bf16 (87 -> 44 MB): CPU and
 #                     GPU read the same file, so the parity checks are unaffected
 #   gpu-data/         the 2,000 + 500 IMDB reviews of a bertc split (split.jsonl), as gzipped JSON
@@ -11,8 +12,7 @@
 # split file is made in ~15 s by a 1-epoch run at 8 tokens (the choice of examples depends on the
 # seed and the sizes alone), the one runs/experiment's seed-42 runs trained on.
 # Then, with the device tool:
-#   run(command="mv .gpu-deps-gz .gpu-deps && gunzip .gpu-deps/lib/libopenblas.so.0.gz &&
-#       BERTC_MINILM=models/minilm-bf16 bash scripts/gpu-check.sh",
+#   run(command="BERTC_MINILM=models/minilm-bf16 bash scripts/gpu-check.sh",
 #       carry=[".gpu-deps-gz", "models/minilm-bf16", "gpu-data"], timeout_s=420)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,7 @@ fi
 sh scripts/gpu/bundle-deps.sh
 rm -rf .gpu-deps-gz
 cp -a .gpu-deps .gpu-deps-gz
-gzip -9 .gpu-deps-gz/lib/libopenblas.so.0
+xz -9e .gpu-deps-gz/lib/libopenblas.so.0
 mkdir -p models/minilm-bf16 gpu-data
 python3 - "$SPLIT" "$TARBALL" <<'PY'
 import gzip, json, struct, sys, tarfile
@@ -76,6 +76,46 @@ for sp, fn in (("train", "gpu-data/imdb-train.jsonl.gz"), ("val", "gpu-data/imdb
                 f.write(json.dumps({"text": texts[where(r)], "label": r["label"]}) + "\n")
 print("prepare-carry: %d reviews, model %s" % (len(texts), dst))
 PY
+# PREPARE_MLM=1: also what the MLM check (gpu-check's GPU_CHECK_MLM=1, issue #8) needs: the
+# dropout-fix reviews of seeds 43 and 44 (each seed draws its own, as runs/experiment's runs did)
+# and the first MLM_TEXTS (8,000) unlabelled reviews of aclImdb/train/unsup: ~7 MB more, which
+# fits beside the rest (and the working tree, ~3 MB) under the device tool's 64 MiB
+if [ -n "${PREPARE_MLM:-}" ]; then
+    for seed in 43 44; do
+        sp=runs/gpu-split-$seed.jsonl
+        if [ ! -f "$sp" ]; then
+            work=$(mktemp -d /tmp/bertc-split.XXXXXX)
+            ./bertc train --recipe recipes/imdb-dropout-fix.conf --model models/minilm --epochs 1 --max-length 8 \
+                --seed "$seed" --no-eval-train --no-checkpoint --quiet --out "$work/run" --save-split "$sp" > /dev/null
+            rm -rf "$work"
+        fi
+    done
+    python3 - "$TARBALL" "${MLM_TEXTS:-8000}" <<'PY'
+import gzip, json, sys, tarfile
+tarball, n_unsup = sys.argv[1], int(sys.argv[2])
+splits = {s: [json.loads(l) for l in open("runs/gpu-split-%d.jsonl" % s)] for s in (43, 44)}
+where = lambda r: ("aclImdb/train/" if r["split"] == "train" else "aclImdb/test/") + r["id"]
+want = {where(r) for sp in splits.values() for r in sp}
+texts, unsup = {}, []
+with tarfile.open(tarball) as t:
+    for m in t:
+        if m.name in want:
+            texts[m.name] = t.extractfile(m).read().decode("utf-8")
+        elif m.name.startswith("aclImdb/train/unsup/") and m.isfile() and len(unsup) < n_unsup:
+            unsup.append(t.extractfile(m).read().decode("utf-8"))
+for seed, split in splits.items():
+    for sp in ("train", "val"):
+        with gzip.open("gpu-data/imdb-%s-%d.jsonl.gz" % (sp, seed), "wt") as f:
+            for r in split:
+                if r["split"] == sp:
+                    f.write(json.dumps({"text": texts[where(r)], "label": r["label"]}) + "\n")
+with gzip.open("gpu-data/imdb-unsup.jsonl.gz", "wt") as f:
+    for x in unsup:
+        f.write(json.dumps({"text": x}) + "\n")
+print("prepare-carry: seeds 43 and 44's reviews, %d unlabelled reviews" % len(unsup))
+PY
+fi
 cp models/minilm/config.json models/minilm/vocab.txt models/minilm-bf16/
 [ -f models/minilm/tokenizer_config.json ] && cp models/minilm/tokenizer_config.json models/minilm-bf16/
 du -shc .gpu-deps-gz models/minilm-bf16 gpu-data
+du -sb .gpu-deps-gz models/minilm-bf16 gpu-data | awk '{ s += $1 } END { printf "carry %.1f MiB; with the working tree (~3 MiB) it must stay under 64\n", s / 1048576 }'

@@ -42,6 +42,7 @@ static void usage(const bertc_pretrain_options *d) {
            "  --seed N                 subset, shuffling, masking, dropout and a new head (default %llu)\n"
            "  --precision P            fp32, or bf16: the encoder's matrix products in bf16 with fp32 accumulation,\n"
            "                           as bertc train --precision (default fp32)\n"
+           "  --device NAME            cpu (default) or cuda (docs/GPU.md), as bertc train --device\n"
            "  --threads N              CPU threads; 0 = all cores (default 0)\n"
            "  --quiet                  no progress display\n"
            "Ctrl-C or SIGTERM writes the model after the current update and exits with 130 / 143.\n",
@@ -71,6 +72,7 @@ int cmd_pretrain(int argc, char **argv) {
         }
         else if (!strcmp(f, "--mlm")) mlm = 1;
         else if (!strcmp(f, "--precision")) o.precision = args_precision(&a);
+        else if (!strcmp(f, "--device")) o.device = args_str(&a);
         else if (!strcmp(f, "--model")) o.model_dir = args_str(&a);
         else if (!strcmp(f, "--data")) o.data_spec = args_str(&a);
         else if (!strcmp(f, "--out")) o.out_dir = args_str(&a);
