@@ -85,15 +85,7 @@ static int model_open(bertc_model **out, const char *dir, const bertc_open_optio
     if ((rc = bert_parse_precision(o->precision, &bf16, err))) goto fail;
     if ((rc = bert_load(&m->net, dir, &lo, err))) goto fail;
     if (device_wait) device_wait(wait_ctx);
-    if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
-        char why[256];
-        const bertc_backend *be = bertc_backend_by_name(o->device, why, sizeof why);
-        if (!be) {
-            rc = bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
-            goto fail;
-        }
-        if ((rc = bert_set_backend(m->net, be, err))) goto fail;
-    }
+    if ((rc = bert_set_device(m->net, o->device, err))) goto fail; /* loaded on the host, then moved */
     if ((rc = bert_set_precision(m->net, bf16, err))) goto fail;
     if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,

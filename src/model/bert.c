@@ -670,6 +670,14 @@ const bertc_backend *bert_backend(const bert_model *m) { return m->be; }
 
 void bert_swap_ops(bert_model *m, const bertc_backend *be) { m->be = be; }
 
+int bert_set_device(bert_model *m, const char *device, bertc_error *err) {
+    if (!device || !*device || !strcmp(device, "cpu")) return 0;
+    char why[256];
+    const bertc_backend *be = bertc_backend_by_name(device, why, sizeof why);
+    if (!be) return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
+    return bert_set_backend(m, be, err);
+}
+
 int bert_set_backend(bert_model *m, const bertc_backend *be, bertc_error *err) {
     if (be == m->be) return 0;
     if (m->bf16) /* the bf16 mirror lives in the old backend's memory */

@@ -145,6 +145,9 @@ const struct bertc_backend *bert_backend(const bert_model *m);
 /* Moves the parameters and gradients to be's memory (activations are planned again by the next
  * bert_prepare). */
 int bert_set_backend(bert_model *m, const struct bertc_backend *be, bertc_error *err);
+/* bert_set_backend by the device's name (bertc_backend_by_name: "cuda", ...); NULL, "" or "cpu"
+ * leave the model where it is. An unusable device: BERTC_EUNSUPPORTED with its reason. */
+int bert_set_device(bert_model *m, const char *device, bertc_error *err);
 /* 1 when every parameter is finite (reads them back from the device when they live there). */
 int bert_params_finite(const bert_model *m);
 

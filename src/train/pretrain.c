@@ -287,15 +287,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     bert_load_options_default(&lo);
     lo.init_seed = o->seed;
     if ((rc = bert_load(&net, o->model_dir, &lo, err))) goto done;
-    if (o->device && *o->device && strcmp(o->device, "cpu")) { /* loaded on the host, then moved */
-        char why[256];
-        const bertc_backend *dev = bertc_backend_by_name(o->device, why, sizeof why);
-        if (!dev) {
-            rc = bertc_errorf(err, BERTC_EUNSUPPORTED, "%s", why);
-            goto done;
-        }
-        if ((rc = bert_set_backend(net, dev, err))) goto done;
-    }
+    if ((rc = bert_set_device(net, o->device, err))) goto done; /* loaded on the host, then moved */
     int bf16 = 0;
     bert_parse_precision(o->precision, &bf16, err); /* checked in check_options */
     if ((rc = bert_set_precision(net, bf16, err))) goto done;
