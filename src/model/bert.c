@@ -661,6 +661,46 @@ static void linear_backward(const bert_model *m, float *dinp, float *dweight, fl
         m->be->matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC, accumulate);
 }
 
+/* The end of a sub-block (backend/ops.h residual_layernorm_forward / _backward) and the FFN's
+ * activation backward. With a bf16 copy to fill (out16, dx16, dinp16: the next Linear's bf16
+ * operand; NULL in fp32) and a backend that rounds in the op's own pass, the *_bf16 op writes it
+ * too: they return 1 then, 0 when the Linear must round it itself. */
+static int residual_ln_forward(const bert_model *m, float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                               const float *x, const float *xbias, const float *inp_res, const float *weight,
+                               const float *bias, int N, int C, float eps, float p, uint64_t seed, uint64_t stream) {
+    if (out16 && m->be->residual_layernorm_forward_bf16) {
+        m->be->residual_layernorm_forward_bf16(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps,
+                                               p, seed, stream);
+        return 1;
+    }
+    m->be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+    return 0;
+}
+
+static int residual_ln_backward(const bert_model *m, float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                float *dweight, float *dbias, const float *dout, const float *res, const float *weight,
+                                const float *mean, const float *rstd, int N, int C, float p, uint64_t seed,
+                                uint64_t stream) {
+    if (dx16 && m->be->residual_layernorm_backward_bf16) {
+        m->be->residual_layernorm_backward_bf16(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N,
+                                                C, p, seed, stream);
+        return 1;
+    }
+    m->be->residual_layernorm_backward(dres, dx, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
+                                       stream);
+    return 0;
+}
+
+static int act_bias_backward(const bert_model *m, ops_act act, float *dinp, uint16_t *dinp16, float *dbias,
+                             const float *dout, const float *pre, int N, int F) {
+    if (dinp16 && m->be->act_bias_backward_bf16) {
+        m->be->act_bias_backward_bf16(act, dinp, dinp16, dbias, dout, pre, N, F);
+        return 1;
+    }
+    m->be->act_bias_backward(act, dinp, dbias, dout, pre, N, F);
+    return 0;
+}
+
 void bert_zero_grad(bert_model *m) {
     m->be->zero(m->grads, m->num_params * sizeof(float));
     m->grads_clean = 1;
@@ -930,7 +970,6 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     int L = c->num_hidden_layers;
     /* a bf16 model whose backend rounds the LayerNorms' outputs in their own pass: each layer's
      * input (from the layer below) and the FFN's input come with their bf16 copy */
-    const int fused16 = m->bf16 && be->residual_layernorm_forward_bf16;
     int x16_ready = 0; /* this layer's x16 holds x rounded */
     for (int l = 0; l < L; l++) {
         const bert_layer_weights *w = &m->w.layers[l];
@@ -951,14 +990,10 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
          * it makes anyway (dropout + residual + LayerNorm, or the activation). */
         linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
-        if (fused16)
-            be->residual_layernorm_forward_bf16(la->a1, la->a1_16, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob,
-                                                xq, w->ln1w, w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
-                                                STREAM_ATT_OUT(l));
-        else
-            be->residual_layernorm_forward(la->a1, la->res1, la->ln1_mean, la->ln1_rstd, a->proj, w->ob, xq, w->ln1w,
-                                           w->ln1b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
-        linear_forward(m, la->fpre, la->a1, la->a1_16, fused16, w->fw1, NULL, (int)NQ, C, F);
+        int a1_16_ready = residual_ln_forward(m, la->a1, m->bf16 ? la->a1_16 : NULL, la->res1, la->ln1_mean,
+                                              la->ln1_rstd, a->proj, w->ob, xq, w->ln1w, w->ln1b, (int)NQ, C,
+                                              c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_forward(m, la->fpre, la->a1, la->a1_16, a1_16_ready, w->fw1, NULL, (int)NQ, C, F);
         if (la->fact) {
             be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
             linear_forward(m, a->proj, la->fact, la->fact16, 0, w->fw2, NULL, (int)NQ, F, C);
@@ -967,15 +1002,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
             linear_forward(m, a->proj, NULL, la->fact16, 1, w->fw2, NULL, (int)NQ, F, C);
         }
         /* the next layer's input, rounded into its x16 where the backend does it in this pass */
-        x16_ready = fused16 && l + 1 < L;
-        if (x16_ready)
-            be->residual_layernorm_forward_bf16(la->out, a->layers[l + 1].x16, la->res2, la->ln2_mean, la->ln2_rstd,
-                                                a->proj, w->fb2, la->a1, w->ln2w, w->ln2b, (int)NQ, C,
-                                                c->layer_norm_eps, p_hidden, seed, STREAM_FFN_OUT(l));
-        else
-            be->residual_layernorm_forward(la->out, la->res2, la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1,
-                                           w->ln2w, w->ln2b, (int)NQ, C, c->layer_norm_eps, p_hidden, seed,
-                                           STREAM_FFN_OUT(l));
+        x16_ready = residual_ln_forward(m, la->out, m->bf16 && l + 1 < L ? a->layers[l + 1].x16 : NULL, la->res2,
+                                        la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1, w->ln2w, w->ln2b, (int)NQ,
+                                        C, c->layer_norm_eps, p_hidden, seed, STREAM_FFN_OUT(l));
         x = la->out;
     }
 
@@ -1076,7 +1105,7 @@ encoder:
     g_y = a->g_y;
     /* Frozen units (bert_set_no_grad_below): layer l is unit l + 1, the embeddings unit 0. */
     const int lowest = m->no_grad_below > 1 ? m->no_grad_below - 1 : 0;
-    const int fused16 = m->bf16 && be->residual_layernorm_backward_bf16 && be->act_bias_backward_bf16;
+    uint16_t *dout16 = m->bf16 ? m->a.bf16_scratch : NULL; /* the Linears' rounded dout, filled by the op before */
     for (int l = L - 1; l >= lowest; l--) {
         const bert_layer_weights *w = &m->w.layers[l];
         bert_layer_weights *g = &m->g.layers[l];
@@ -1090,34 +1119,21 @@ encoder:
          * layers' bias gradients, so matmul_backward gets dbias NULL */
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
         float *g_o2 = p_hidden > 0.0f ? a->g_proj : NULL; /* NULL: no dropout, g_res2 is dense2's gradient */
-        /* fused16: a bf16 model whose backend rounds each of these ops' outputs for the Linear
-         * after it in the op's own pass (into the bf16 scratch, the Linear's dout16) */
-        if (fused16)
-            be->residual_layernorm_backward_bf16(g_res2, g_o2, m->a.bf16_scratch, g->fb2, g->ln2w, g->ln2b, g_x,
-                                                 la->res2, w->ln2w, la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden,
-                                                 seed, STREAM_FFN_OUT(l));
-        else
-            be->residual_layernorm_backward(g_res2, g_o2, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
-                                            la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
-        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, fused16, la->fact, la->fact16, w->fw2, (int)NQ,
-                        F, C, 0);
-        if (fused16) be->act_bias_backward_bf16(act, a->g_ff, m->a.bf16_scratch, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
-        else be->act_bias_backward(act, a->g_ff, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
+        int ready = residual_ln_backward(m, g_res2, g_o2, dout16, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
+                                         la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
+        linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, ready, la->fact, la->fact16, w->fw2, (int)NQ, F,
+                        C, 0);
+        ready = act_bias_backward(m, act, a->g_ff, dout16, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
         float *g_a1 = g_res2; /* the residual branch's gradient; dense1's is added to it */
-        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, fused16, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
+        linear_backward(m, g_a1, g->fw1, NULL, a->g_ff, ready, la->a1, la->a1_16, w->fw1, (int)NQ, C, F, 1);
 
         /* a1 = LN1(xq + dropout(dense_o(ctx))) */
         float *g_res1 = g_y;
         float *g_o1 = p_hidden > 0.0f ? a->g_proj : NULL;
-        if (fused16)
-            be->residual_layernorm_backward_bf16(g_res1, g_o1, m->a.bf16_scratch, g->ob, g->ln1w, g->ln1b, g_a1,
-                                                 la->res1, w->ln1w, la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden,
-                                                 seed, STREAM_ATT_OUT(l));
-        else
-            be->residual_layernorm_backward(g_res1, g_o1, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
-                                            la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
-        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, fused16, la->ctx, la->ctx16, w->ow, (int)NQ, C,
-                        C, 0);
+        ready = residual_ln_backward(m, g_res1, g_o1, dout16, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
+                                     la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
+        linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, ready, la->ctx, la->ctx16, w->ow, (int)NQ, C, C,
+                        0);
         (m->bf16 && be->attention_backward_bf16 ? be->attention_backward_bf16 : be->attention_backward)(
             a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch, B, Tq, T, C, NH, p_att,
             seed, STREAM_ATT(l));
