@@ -1301,17 +1301,22 @@ static void cu_crossentropy_backward(float *dlogits, const float *probs, const i
  * optimiser: AdamW in the CPU's exact IEEE operations (fmaf, correctly rounded sqrt and
  * division: nvcc's defaults without --use_fast_math), so the update is bit-identical */
 
-__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
+/* element i, with its range's decay and step (s's own are not read) */
+__device__ inline void adamw_element(float *p, float *m, float *v, const float *g, size_t i, float decay,
+                                     float neg_step_size, const ops_adamw_scalars &s) {
     float gi = g[i];
-    float pi = p[i] * s.decay;
+    float pi = p[i] * decay;
     float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
     float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
     float denom = __fdiv_rn(__fsqrt_rn(vi), s.bc2_sqrt) + s.eps;
     m[i] = mi;
     v[i] = vi;
-    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(s.neg_step_size, mi), denom));
+    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(neg_step_size, mi), denom));
+}
+
+__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) adamw_element(p, m, v, g, i, s.decay, s.neg_step_size, s);
 }
 
 static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
@@ -1336,16 +1341,7 @@ __global__ void k_adamw_ranges(float *p, float *m, float *v, const float *g, ada
         if (r.start[mid] <= j) lo = mid;
         else hi = mid - 1;
     }
-    size_t i = (size_t)(r.offset[lo] + (j - r.start[lo]));
-    /* k_adamw's operations, with this range's decay and step */
-    float gi = g[i];
-    float pi = p[i] * r.decay[lo];
-    float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
-    float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
-    float denom = __fdiv_rn(__fsqrt_rn(vi), s.bc2_sqrt) + s.eps;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(r.step[lo], mi), denom));
+    adamw_element(p, m, v, g, (size_t)(r.offset[lo] + (j - r.start[lo])), r.decay[lo], r.step[lo], s);
 }
 
 static void cu_adamw_update_segments(float *p, float *m, float *v, const float *g, const ops_adamw_segment *seg,
