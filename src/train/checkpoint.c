@@ -215,16 +215,37 @@ static int write_file(const char *dir, const st_write_tensor *t, size_t n, uint6
     return safetensors_write_fetch(path, t, n, meta, sizeof meta / sizeof *meta / 2, fetch, err);
 }
 
+/* A checkpoint's tensors in file order into t (room for the model's tensors + 3): the weights
+ * under their names (params: the arena or a host copy of it), AdamW's moments, the best weights
+ * when there are some; host marks them all host memory. Returns how many. */
+static size_t checkpoint_tensors(st_write_tensor *t, bert_model *m, const float *params, const float *exp_avg,
+                                 const float *exp_avg_sq, const float *best, int host) {
+    const int64_t np = (int64_t)bert_num_params(m);
+    const bert_param_info *info;
+    size_t nt = bert_param_table(m, &info), n = 0;
+    for (; n < nt; n++)
+        t[n] = (st_write_tensor){.name = info[n].name, .data = params + info[n].offset, .ndim = info[n].ndim,
+                                 .shape = {info[n].shape[0], info[n].shape[1]}, .host = host};
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = exp_avg, .ndim = 1, .shape = {np}, .host = host};
+    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = exp_avg_sq, .ndim = 1, .shape = {np}, .host = host};
+    if (best) t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {np}, .host = host};
+    return n;
+}
+
+static int refuse_weights(bertc_error *err, long step) {
+    return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", step);
+}
+static int refuse_best(bertc_error *err) {
+    return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
+}
+
 int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const adamw *opt, const float *best,
                     const char *options_json, const char *metrics, bertc_error *err) {
     const bertc_backend *be = bert_backend(m);
-    const float *params = bert_params(m);
-    const size_t np = bert_num_params(m);
-    /* on another backend than the CPU, weights and moments are fetched from its memory; best is
-     * host memory (the trainer keeps it there) */
+    /* on another backend than the CPU, weights, moments and best weights are fetched from its memory */
     st_fetch_fn fetch = be && strcmp(be->name, "cpu") ? be->to_host : NULL;
     const bert_param_info *info;
-    size_t nt = bert_param_table(m, &info), n = 0;
+    size_t nt = bert_param_table(m, &info);
     st_write_tensor *t = calloc(nt + 3, sizeof *t);
     char *state = state_json(s);
     if (!t || !state) {
@@ -232,21 +253,14 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
         free(state);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
     }
-    for (; n < nt; n++)
-        t[n] = (st_write_tensor){.name = info[n].name, .data = params + info[n].offset, .ndim = info[n].ndim,
-                                 .shape = {info[n].shape[0], info[n].shape[1]}};
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = opt->m, .ndim = 1, .shape = {(int64_t)np}};
-    t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = opt->v, .ndim = 1, .shape = {(int64_t)np}};
-    if (best) t[n++] = (st_write_tensor){.name = "best", .data = best, .ndim = 1, .shape = {(int64_t)np}};
+    size_t n = checkpoint_tensors(t, m, bert_params(m), opt->m, opt->v, best, 0);
     /* the checksum covers the tensors in file order; the weights and the best weights must be finite,
      * and nothing touches the folder until they are */
     uint64_t h = CHECKPOINT_HASH_INIT;
     int rc = hash_tensors(t, nt, fetch, 1, &h, err);
-    if (rc < 0)
-        rc = bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
+    if (rc < 0) rc = refuse_weights(err, s->step);
     if (!rc) rc = hash_tensors(t + nt, 2, fetch, 0, &h, err);
-    if (!rc && best && hash_tensors(t + nt + 2, 1, fetch, 1, &h, err) < 0)
-        rc = bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
+    if (!rc && best && hash_tensors(t + nt + 2, 1, fetch, 1, &h, err) < 0) rc = refuse_best(err);
     if (!rc) rc = write_file(dir, t, n, h, state, options_json, metrics, fetch, err);
     free(state);
     free(t);
@@ -299,16 +313,13 @@ int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_st
     be->to_host(wp, bert_params(m), np * sizeof *wp);
     be->to_host(mp, opt->m, np * sizeof *mp);
     be->to_host(vp, opt->v, np * sizeof *vp);
-    if (!all_finite(wp, np))
-        return bertc_errorf(err, BERTC_ENUMERIC, "the weights hold NaN or infinity at step %ld; not writing a checkpoint", s->step);
+    if (!all_finite(wp, np)) return refuse_weights(err, s->step);
     if (best) {
         be->to_host(bp, best, np * sizeof *bp);
-        if (!all_finite(bp, np))
-            return bertc_errorf(err, BERTC_ENUMERIC, "the best weights hold NaN or infinity; not writing a checkpoint");
+        if (!all_finite(bp, np)) return refuse_best(err);
     }
     const bert_param_info *info;
-    size_t nt = bert_param_table(m, &info), n = 0;
-    w->t = calloc(nt + 3, sizeof *w->t);
+    w->t = calloc(bert_param_table(m, &info) + 3, sizeof *w->t);
     w->state = state_json(s);
     w->options = strdup(options_json ? options_json : "{}");
     w->metrics = strdup(metrics ? metrics : "");
@@ -317,14 +328,7 @@ int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_st
         w->t = NULL, w->state = w->options = w->metrics = NULL;
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
     }
-    /* the same tensors in the same order as checkpoint_save, all host memory now */
-    for (; n < nt; n++)
-        w->t[n] = (st_write_tensor){.name = info[n].name, .data = wp + info[n].offset, .ndim = info[n].ndim,
-                                    .shape = {info[n].shape[0], info[n].shape[1]}, .host = 1};
-    w->t[n++] = (st_write_tensor){.name = "optimizer.exp_avg", .data = mp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
-    w->t[n++] = (st_write_tensor){.name = "optimizer.exp_avg_sq", .data = vp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
-    if (best) w->t[n++] = (st_write_tensor){.name = "best", .data = bp, .ndim = 1, .shape = {(int64_t)np}, .host = 1};
-    w->n = n;
+    w->n = checkpoint_tensors(w->t, m, wp, mp, vp, best ? bp : NULL, 1); /* checkpoint_save's, from the copy */
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     w->rc = 0;
     if (pthread_create(&w->thread, NULL, writer_run, w) == 0) {
