@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/encoded.h"
 #include "train/trainer.h"
+#include "util/background.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -251,19 +252,16 @@ struct save_ctx {
     const bertc_model *m;
     const char *dir;
     float *host;      /* the weights' host copy a thread writes from (a device's model) */
-    pthread_t thread;
-    int running, rc;  /* the thread's result, its message in err */
-    bertc_error err;
+    background job;
 };
 
-static void *save_model_run(void *arg) {
+static int save_model_run(void *arg, bertc_error *err) {
     struct save_ctx *s = arg;
-    s->rc = model_save(s->m, s->host, s->dir, &s->err);
-    return NULL;
+    return model_save(s->m, s->host, s->dir, err);
 }
 
 /* The trainer's save_model hook. On a device, the weights come to a host copy and a thread
- * writes the folder while the trainer evaluates the training set (save_model_wait joins it);
+ * writes the folder while the trainer evaluates the training set (bertc_train waits for it);
  * on the CPU the folder is written at once. */
 static int save_model(void *ctx, bertc_error *err) {
     struct save_ctx *s = ctx;
@@ -274,26 +272,7 @@ static int save_model(void *ctx, bertc_error *err) {
         !(s->host = malloc(bert_num_params(s->m->net) * sizeof *s->host)))
         return bertc_model_save(s->m, s->dir, err);
     bert_params_to_host(s->m->net, s->host);
-    if (pthread_create(&s->thread, NULL, save_model_run, s) == 0) {
-        s->running = 1;
-        return 0;
-    }
-    save_model_run(s);
-    free(s->host);
-    s->host = NULL;
-    if (s->rc && err) *err = s->err;
-    return s->rc;
-}
-
-/* Waits for the folder's write, if one is going on; its result. */
-static int save_model_wait(struct save_ctx *s, bertc_error *err) {
-    if (!s->running) return 0;
-    pthread_join(s->thread, NULL);
-    s->running = 0;
-    free(s->host);
-    s->host = NULL;
-    if (s->rc && err) *err = s->err;
-    return s->rc;
+    return background_start(&s->job, save_model_run, s, err);
 }
 
 /* ------------------------------------------------------ checkpoints, resume */
@@ -739,14 +718,8 @@ int bertc_train(const bertc_train_options *o, bertc_train_result *r, bertc_error
     trainer_hooks hooks = {.save_model = save_model, .ctx = &sc, .metrics_jsonl = mj, .label_names = train.labels,
                            .checkpoint_dir = ckdir, .options_json = fingerprint, .metrics_path = path, .resume = o->resume};
     rc = trainer_run(m->net, &etrain, o->val_spec ? &eval : NULL, o, &hooks, r, err);
-    double t_save = now_s(); /* the model folder's write, if a thread still does it */
-    bertc_error serr = {0};
-    int save_rc = save_model_wait(&sc, &serr);
-    r->save_seconds += now_s() - t_save;
-    if (save_rc && (!rc || rc == BERTC_EINTERRUPTED)) {
-        rc = save_rc;
-        if (err) *err = serr;
-    }
+    rc = background_finish(&sc.job, rc, err, &r->save_seconds); /* the model folder's write, if still going on */
+    free(sc.host);
     r->data_seconds = t_data_s; /* after trainer_run, which clears r */
     r->device_wait_seconds = t_wait_s;
     r->model_seconds = t_model_s;

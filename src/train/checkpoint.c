@@ -269,23 +269,30 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
 
 /* ---- the background writer ---- */
 
-static void *writer_run(void *arg) {
+static int writer_run(void *arg, bertc_error *err) {
     checkpoint_writer *w = arg;
     uint64_t h = CHECKPOINT_HASH_INIT;
-    w->rc = hash_tensors(w->t, w->n, NULL, 0, &h, &w->err);
-    if (!w->rc) w->rc = write_file(w->dir, w->t, w->n, h, w->state, w->options, w->metrics, NULL, &w->err);
-    return NULL;
+    int rc = hash_tensors(w->t, w->n, NULL, 0, &h, err);
+    return rc ? rc : write_file(w->dir, w->t, w->n, h, w->state, w->options, w->metrics, NULL, err);
 }
 
-int checkpoint_writer_wait(checkpoint_writer *w, bertc_error *err) {
-    if (!w->running) return 0;
-    pthread_join(w->thread, NULL);
-    w->running = 0;
+/* the finished write's strings and tensor list */
+static void writer_release(checkpoint_writer *w) {
     free(w->state), free(w->options), free(w->metrics), free(w->t);
     w->state = w->options = w->metrics = NULL;
     w->t = NULL;
-    if (w->rc && err) *err = w->err;
-    return w->rc;
+}
+
+int checkpoint_writer_wait(checkpoint_writer *w, bertc_error *err) {
+    int rc = background_wait(&w->job, err);
+    writer_release(w);
+    return rc;
+}
+
+int checkpoint_writer_finish(checkpoint_writer *w, int rc, bertc_error *err, double *seconds) {
+    rc = background_finish(&w->job, rc, err, seconds);
+    writer_release(w);
+    return rc;
 }
 
 void checkpoint_writer_free(checkpoint_writer *w) {
@@ -324,22 +331,12 @@ int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_st
     w->options = strdup(options_json ? options_json : "{}");
     w->metrics = strdup(metrics ? metrics : "");
     if (!w->t || !w->state || !w->options || !w->metrics) {
-        free(w->t), free(w->state), free(w->options), free(w->metrics);
-        w->t = NULL, w->state = w->options = w->metrics = NULL;
+        writer_release(w);
         return bertc_errorf(err, BERTC_ENOMEM, "out of memory writing a checkpoint");
     }
     w->n = checkpoint_tensors(w->t, m, wp, mp, vp, best ? bp : NULL, 1); /* checkpoint_save's, from the copy */
     snprintf(w->dir, sizeof w->dir, "%s", dir);
-    w->rc = 0;
-    if (pthread_create(&w->thread, NULL, writer_run, w) == 0) {
-        w->running = 1;
-        return 0;
-    }
-    writer_run(w); /* no thread to be had: write it here */
-    free(w->t), free(w->state), free(w->options), free(w->metrics);
-    w->t = NULL, w->state = w->options = w->metrics = NULL;
-    if (w->rc && err) *err = w->err;
-    return w->rc;
+    return background_start(&w->job, writer_run, w, err);
 }
 
 /* The header's __metadata__ object of a file safetensors_open has already checked. */

@@ -13,13 +13,13 @@
 #ifndef BERTC_TRAIN_CHECKPOINT_H
 #define BERTC_TRAIN_CHECKPOINT_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "bertc.h"
 #include "model/bert.h"
 #include "model/safetensors.h"
 #include "train/optim.h"
+#include "util/background.h"
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
 
@@ -55,16 +55,13 @@ int checkpoint_save(const char *dir, const train_state *s, bert_model *m, const 
  * (checkpoint_save). One file at a time: a new save, and checkpoint_writer_wait, first wait for
  * the one before and return its error. A zeroed struct is ready to use. */
 typedef struct checkpoint_writer {
-    pthread_t thread;
-    int running;            /* a thread is writing */
+    background job;         /* the thread that hashes and writes */
     float *snap;            /* host copy: weights | exp_avg | exp_avg_sq | best */
     size_t snap_cap;        /* floats allocated */
     st_write_tensor *t;     /* the file's tensors, pointing into snap */
     size_t n;
     char *state, *options, *metrics;
     char dir[4096];
-    int rc;                 /* the thread's result, its message in err */
-    bertc_error err;
 } checkpoint_writer;
 
 /* As checkpoint_save (the same file, the same refusal of non-finite weights, returned at once);
@@ -74,6 +71,8 @@ int checkpoint_writer_save(checkpoint_writer *w, const char *dir, const train_st
                            bertc_error *err);
 /* Waits for the write in progress, if any; its result. */
 int checkpoint_writer_wait(checkpoint_writer *w, bertc_error *err);
+/* The end of a run: background_finish on the write in progress (rc, or the write's error). */
+int checkpoint_writer_finish(checkpoint_writer *w, int rc, bertc_error *err, double *seconds);
 /* Waits, then frees the copy (the struct is zeroed, ready again). */
 void checkpoint_writer_free(checkpoint_writer *w);
 

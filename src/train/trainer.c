@@ -488,17 +488,9 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         if ((rc = evaluate_timed(m, train, o, &mt, r, err))) goto done;
         r->train = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
     }
-done:;
-    /* the last checkpoint's write, if it is still going on; a failed write is the run's error
-     * (an interrupted run's too: it cannot be resumed from that checkpoint) */
-    double t_wait = now_s();
-    bertc_error werr = {0};
-    int wrc = checkpoint_writer_wait(&ckw, &werr);
-    r->save_seconds += now_s() - t_wait;
-    if (wrc && (!rc || rc == BERTC_EINTERRUPTED)) {
-        rc = wrc;
-        if (err) *err = werr;
-    }
+done:
+    /* the last checkpoint's write, if it is still going on: a failed write is the run's error */
+    rc = checkpoint_writer_finish(&ckw, rc, err, &r->save_seconds);
     checkpoint_writer_free(&ckw);
     bert_set_no_grad_below(m, 0);
     free(dz);
