@@ -1276,6 +1276,19 @@ static double read_losses(const char *dir, double *loss, int max) {
     return n;
 }
 
+/* The per-update losses of TMP/STEM_cpu and TMP/STEM_cuda (runs of the same options on each
+ * side): as many on both; returns how many, and the largest difference in *worst. */
+static int paired_losses(const char *stem, double *lc, double *lg, int max, double *worst) {
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/%s_cpu", tmp, stem);
+    snprintf(b, sizeof b, "%s/%s_cuda", tmp, stem);
+    int na = (int)read_losses(a, lc, max), nb = (int)read_losses(b, lg, max);
+    assert_int_equal(na, nb);
+    *worst = 0;
+    for (int i = 0; i < na; i++) *worst = fmax(*worst, fabs(lc[i] - lg[i]));
+    return na;
+}
+
 static void test_train_end_to_end(void **state) {
     (void)state;
     if (standing_in || emulated()) {
@@ -1295,14 +1308,9 @@ static void test_train_end_to_end(void **state) {
         bertc_error err = {0};
         if (bertc_train(&o, side ? &rg_ : &rc_, &err)) fail_msg("%s", err.msg);
     }
-    char a[160], b[160];
-    snprintf(a, sizeof a, "%s/run_cpu", tmp);
-    snprintf(b, sizeof b, "%s/run_cuda", tmp);
-    int na = (int)read_losses(a, lc, 64), nb = (int)read_losses(b, lg, 64);
-    assert_int_equal(na, nb);
+    double worst;
+    int na = paired_losses("run", lc, lg, 64, &worst);
     assert_true(na > 10);
-    double worst = 0;
-    for (int i = 0; i < na; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
     printf("  %d updates: max |loss gpu - loss cpu| %.3g; train accuracy cpu %.4f gpu %.4f\n", na, worst,
            rc_.train.accuracy, rg_.train.accuracy);
     assert_true(worst <= 1e-3);
@@ -1330,14 +1338,9 @@ static void test_train_regularised(void **state) {
         bertc_error err = {0};
         if (bertc_train(&o, side ? &rg_ : &rc_, &err)) fail_msg("%s", err.msg);
     }
-    char a[160], b[160];
-    snprintf(a, sizeof a, "%s/reg_cpu", tmp);
-    snprintf(b, sizeof b, "%s/reg_cuda", tmp);
-    int na = (int)read_losses(a, lc, 16), nb = (int)read_losses(b, lg, 16);
-    assert_int_equal(na, nb);
+    double worst;
+    int na = paired_losses("reg", lc, lg, 16, &worst);
     assert_true(na >= 3);
-    double worst = 0;
-    for (int i = 0; i < na; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
     printf("  %d updates with freezing, lr decay and R-Drop: max |loss gpu - loss cpu| %.3g\n", na, worst);
     assert_true(worst <= 1e-4);
 }
@@ -1359,10 +1362,9 @@ static void test_pretrain_on_device(void **state) {
         bertc_pretrain_result r;
         bertc_error err = {0};
         if (bertc_pretrain(&o, &r, &err)) fail_msg("%s: %s", o.device, err.msg);
-        assert_int_equal((int)read_losses(out, side ? lg : lc, 8), 4);
     }
-    double worst = 0;
-    for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(lc[i] - lg[i]));
+    double worst;
+    assert_int_equal(paired_losses("mlm", lc, lg, 8, &worst), 4);
     printf("  bertc pretrain --device: 4 MLM updates, max |loss gpu - loss cpu| %.3g\n", worst);
     assert_true(worst <= 1e-4);
 }
