@@ -158,8 +158,8 @@ typedef struct bertc_train_result {
      * time of the earlier calls a --resume continues, counted in train_seconds too */
     double eval_seconds, save_seconds, wall_seconds, resumed_seconds;
     /* the loading part of wall_seconds: reading the data, waiting for the device to start (it
-     * starts while the data is read), opening the model (weights read and moved to the device),
-     * tokenizing */
+     * starts while the data and the weights are read), opening the model (weights read and moved
+     * to the device, the wait not counted), tokenizing */
     double data_seconds, device_wait_seconds, model_seconds, tokenize_seconds;
     long skipped_updates;           /* updates skipped for a non-finite loss or gradient */
     int paused;                     /* stopped by stop_after_epoch: train/val are the best weights' so far; resume to continue */
