@@ -34,6 +34,11 @@ def main():
     ap.add_argument("--heads", type=int, default=0, help="attention heads (default: from the graph)")
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
+    if a.heads < 0:
+        sys.exit("--heads must be positive")
+    for f in (a.onnx, a.vocab):
+        if not os.path.isfile(f):
+            sys.exit(f"{f}: no such file")
 
     m = onnx.load(a.onnx)
     g = m.graph
@@ -78,6 +83,8 @@ def main():
     P = tensors["embeddings.position_embeddings.weight"].shape[0]
     TV = tensors["embeddings.token_type_embeddings.weight"].shape[0]
     heads = a.heads
+    if heads and C % heads:
+        sys.exit(f"--heads {heads} does not divide the hidden size {C}")
     if not heads:  # the attention's (B, T, heads, C / heads) reshapes
         for name, x in inits.items():
             if x.dtype == np.int64 and x.ndim == 1 and len(x) == 4 and x[3] > 0 and x[2] > 0 and x[2] * x[3] == C:
