@@ -571,6 +571,17 @@ static void test_elementwise(void **state) {
     cpu->first_token_backward(dx, dout, B, T, C);
     gpu->first_token_backward(d_dx, d_dout, B, T, C);
     expect_equal("first_token_backward", d_dx, dx, (size_t)B * T * C);
+
+    /* rows by index (the masked-LM head): gather three rows, scatter them back into dx */
+    int32_t rows[3] = {1, 4, B * T - 1};
+    int32_t *d_rows = dev(rows, sizeof rows);
+    cpu->rows_gather(y, x, rows, 3, C);
+    gpu->rows_gather(d_y, d_x, d_rows, 3, C);
+    expect_equal("rows_gather", d_y, y, (size_t)3 * C);
+    cpu->rows_scatter(dx, dout, rows, 3, C);
+    gpu->rows_scatter(d_dx, d_dout, d_rows, 3, C);
+    expect_equal("rows_scatter", d_dx, dx, (size_t)B * T * C);
+    gpu->free(d_rows);
     void *all[] = {d_x, d_dout, d_res, d_y, d_dx};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
     free(x), free(dout), free(res), free(y), free(dx), free(xc), free(out);

@@ -149,6 +149,24 @@ static void test_crossentropy(void **state) {
     assert_true(losses[1] == 0.0f && dl[3] == 0.0f && dl[4] == 0.0f && dl[5] == 0.0f);
 }
 
+/* gather picks rows by index; scatter writes them back and leaves the other rows alone */
+static void test_rows(void **state) {
+    (void)state;
+    const bertc_backend *be = bertc_backend_cpu();
+    enum { R = 5, C = 3 };
+    float x[R * C], picked[2 * C], back[R * C];
+    for (int i = 0; i < R * C; i++) x[i] = (float)i, back[i] = -1.0f;
+    int32_t rows[2] = {3, 0};
+    be->rows_gather(picked, x, rows, 2, C);
+    for (int c = 0; c < C; c++) {
+        assert_true(picked[c] == x[3 * C + c]);
+        assert_true(picked[C + c] == x[c]);
+    }
+    be->rows_scatter(back, picked, rows, 2, C);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) assert_true(back[r * C + c] == (r == 0 || r == 3 ? x[r * C + c] : -1.0f));
+}
+
 static void test_matmul(void **state) {
     (void)state;
     const bertc_backend *be = bertc_backend_cpu();
@@ -437,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_rows),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_residual_layernorm),
         cmocka_unit_test(test_bias_act),

@@ -175,6 +175,13 @@ typedef struct bertc_backend {
     /* dinp (B,T,C) written: zero except dinp[:, 0, :] = dout (B,C). */
     void (*first_token_backward)(float *dinp, const float *dout, int B, int T, int C);
 
+    /* ---- rows of a (rows, C) tensor picked by index: the masked-LM head's masked tokens ----
+     * rows (n) in device memory, each in range. gather: out (n,C), out[i] = inp[rows[i]].
+     * scatter: out[rows[i]] = inp (n,C)[i], written; the rows must be distinct and the other
+     * rows of out are left as they are. One launch on a GPU instead of a copy per row. */
+    void (*rows_gather)(float *out, const float *inp, const int32_t *rows, int n, int C);
+    void (*rows_scatter)(float *out, const float *inp, const int32_t *rows, int n, int C);
+
     /* ---- softmax cross-entropy with label smoothing eps, as torch.nn.CrossEntropyLoss ----
      * logits, probs (B,K); labels (B), a label < 0 is ignored (torch's ignore_index);
      * losses (B): per-example loss (0 for ignored). Target distribution

@@ -40,10 +40,10 @@ struct mlm_head {
     float *probs;       /* (N,V) */
     float *losses;      /* (N) */
     int32_t *labels;    /* (N) on the device */
+    int32_t *pos;       /* (N) on the device: positions of the last forward, for backward's scatter */
     float *g_t, *g_h;   /* (N,C) */
     float *dhidden;     /* (BT,C) */
     float *losses_host; /* (N) */
-    int32_t *pos_host;  /* (N) positions of the last forward */
 
     int N, BT; /* last forward; N < 0 when there is none to go back through */
 };
@@ -198,7 +198,6 @@ void mlm_head_free(mlm_head *h) {
     h->be->free(h->grads);
     h->be->free(h->act_arena);
     free(h->losses_host);
-    free(h->pos_host);
     free(h);
 }
 
@@ -214,16 +213,14 @@ int mlm_head_prepare(mlm_head *h, int BT, int N, bertc_error *err) {
     if (N < h->maxN) N = h->maxN;
     h->be->free(h->act_arena);
     free(h->losses_host);
-    free(h->pos_host);
     h->act_arena = NULL;
     h->maxN = h->maxBT = 0;
     h->N = -1;
     size_t nc = up16((size_t)N * h->C), nv = up16((size_t)N * h->V), n1 = up16((size_t)N);
-    size_t total = 5 * nc + 2 * n1 + 2 * nv + 2 * n1 + 2 * nc + up16((size_t)BT * h->C);
+    size_t total = 5 * nc + 2 * n1 + 2 * nv + 3 * n1 + 2 * nc + up16((size_t)BT * h->C);
     h->act_arena = h->be->alloc(total * sizeof(float));
     h->losses_host = malloc((size_t)N * sizeof(float));
-    h->pos_host = malloc((size_t)N * sizeof(int32_t));
-    if (!h->act_arena || !h->losses_host || !h->pos_host)
+    if (!h->act_arena || !h->losses_host)
         return bertc_errorf(err, BERTC_ENOMEM, "mlm head: out of memory for %d masked positions (%zu MB)", N,
                             total * sizeof(float) >> 20);
     float *p = h->act_arena;
@@ -238,6 +235,7 @@ int mlm_head_prepare(mlm_head *h, int BT, int N, bertc_error *err) {
     h->probs = p, p += nv;
     h->losses = p, p += n1;
     h->labels = (int32_t *)p, p += n1;
+    h->pos = (int32_t *)p, p += n1;
     h->g_h = p, p += nc;
     p += nc; /* spare, keeps the count above simple */
     h->dhidden = p;
@@ -260,10 +258,8 @@ float mlm_head_forward(mlm_head *h, const float *hidden, int BT, const int32_t *
     h->BT = BT;
     h->N = N;
     if (N == 0) return 0.0f;
-    memcpy(h->pos_host, positions, (size_t)N * sizeof(int32_t));
-    /* gather the masked rows: h (N,C) */
-    for (int i = 0; i < N; i++)
-        be->copy(h->h + (size_t)i * C, hidden + (size_t)positions[i] * C, (size_t)C * sizeof(float));
+    be->to_device(h->pos, positions, (size_t)N * sizeof(int32_t));
+    be->rows_gather(h->h, hidden, h->pos, N, C); /* the masked rows: h (N,C) */
     /* transform: dense, activation, LayerNorm */
     be->matmul_forward(h->pre, h->h, h->dense_w, h->dense_b, N, C, C);
     be->act_forward(h->act, h->post, h->pre, (size_t)N * C);
@@ -291,9 +287,7 @@ const float *mlm_head_backward(mlm_head *h, float loss_scale) {
     be->layernorm_backward(h->g_t, h->g_ln_w, h->g_ln_b, h->g_t, h->post, h->ln_w, h->mean, h->rstd, N, C);
     be->act_backward(h->act, h->g_t, h->g_t, h->pre, (size_t)N * C);
     be->matmul_backward(h->g_h, h->g_dense_w, h->g_dense_b, h->g_t, h->h, h->dense_w, N, C, C, 0);
-    /* scatter: the positions are distinct, so each row is a copy */
-    for (int i = 0; i < N; i++)
-        be->copy(h->dhidden + (size_t)h->pos_host[i] * C, h->g_h + (size_t)i * C, (size_t)C * sizeof(float));
+    be->rows_scatter(h->dhidden, h->g_h, h->pos, N, C); /* the positions are distinct */
     return h->dhidden;
 }
 

@@ -786,6 +786,13 @@ static void cpu_first_token_backward(float *dinp, const float *dout, int B, int 
     }
 }
 
+static void cpu_rows_gather(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * C, inp + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+}
+static void cpu_rows_scatter(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)rows[i] * C, inp + (size_t)i * C, (size_t)C * sizeof(float));
+}
+
 /* ------------------------------------------------------------------------------------------
  * softmax cross-entropy */
 
@@ -872,6 +879,8 @@ static const bertc_backend cpu_backend = {
     .dropout_residual_forward = cpu_dropout_residual_forward,
     .first_token_forward = cpu_first_token_forward,
     .first_token_backward = cpu_first_token_backward,
+    .rows_gather = cpu_rows_gather,
+    .rows_scatter = cpu_rows_scatter,
     .crossentropy_forward = cpu_crossentropy_forward,
     .crossentropy_backward = cpu_crossentropy_backward,
     .adamw_update = cpu_adamw_update,

@@ -1260,6 +1260,28 @@ static void cu_first_token_backward(float *dinp, const float *dout, int B, int T
 }
 
 /* ------------------------------------------------------------------------------------------
+ * rows by index (the masked-LM head's gather and scatter) */
+
+__global__ void k_rows_gather(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < (size_t)n * C) out[i] = inp[(size_t)rows[i / C] * C + i % C];
+}
+__global__ void k_rows_scatter(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < (size_t)n * C) out[(size_t)rows[i / C] * C + i % C] = inp[i];
+}
+static void cu_rows_gather(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    if (n <= 0) return;
+    LAUNCH(k_rows_gather, blocks_for((size_t)n * C, 256), 256)(out, inp, rows, n, C);
+    LAUNCHED(k_rows_gather);
+}
+static void cu_rows_scatter(float *out, const float *inp, const int32_t *rows, int n, int C) {
+    if (n <= 0) return;
+    LAUNCH(k_rows_scatter, blocks_for((size_t)n * C, 256), 256)(out, inp, rows, n, C);
+    LAUNCHED(k_rows_scatter);
+}
+
+/* ------------------------------------------------------------------------------------------
  * cross-entropy: one thread per row, in double as on the CPU (K is a handful of labels) */
 
 __global__ void k_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *labels, int B,
@@ -1458,6 +1480,8 @@ static const bertc_backend cuda_backend = {
     .dropout_residual_forward = cu_dropout_residual_forward,
     .first_token_forward = cu_first_token_forward,
     .first_token_backward = cu_first_token_backward,
+    .rows_gather = cu_rows_gather,
+    .rows_scatter = cu_rows_scatter,
     .crossentropy_forward = cu_crossentropy_forward,
     .crossentropy_backward = cu_crossentropy_backward,
     .adamw_update = cu_adamw_update,
@@ -1486,7 +1510,7 @@ static const bertc_backend cuda_backend = {
  * a table of time per op and the products' TFLOP/s. For finding where a step's time goes with
  * no profiler at hand; it slows the run. */
 
-enum { PROF_MAX = 40 };
+enum { PROF_MAX = 42 };
 static const char *g_prof_name[PROF_MAX];
 static double g_prof_ms[PROF_MAX], g_prof_flops[PROF_MAX];
 static long g_prof_calls[PROF_MAX];
@@ -1581,6 +1605,8 @@ static bertc_backend profiled_table(void) {
     t.residual_layernorm_backward_bf16 = TIMED(37, cu_residual_layernorm_backward_bf16);
     t.act_bias_backward_bf16 = TIMED(38, cu_act_bias_backward_bf16);
     t.adamw_update_segments = TIMED(39, cu_adamw_update_segments);
+    t.rows_gather = TIMED(40, cu_rows_gather);
+    t.rows_scatter = TIMED(41, cu_rows_scatter);
     return t;
 }
 
