@@ -439,36 +439,52 @@ static void test_tiny_model_bf16_vs_fp32(void **state) {
     free_batch(&b);
 }
 
-/* bias_act_forward_bf16 (the activation written straight to bf16, no fp32 copy) against the
- * composition it replaces (a backend table without it: bias_act_forward then the rounding in the
- * product): the same bits in loss, logits and every gradient, with dropout on. */
-static void test_fused_activation_bf16_bit_identical(void **state) {
+/* The bf16 fused ops (bias_act_forward_bf16: the activation written straight to bf16, no fp32
+ * copy; residual_layernorm_forward_bf16, residual_layernorm_backward_bf16 and
+ * act_bias_backward_bf16: the next product's bf16 operand rounded in the op's own pass) against
+ * the composition they replace (a backend table without them: the fp32 op, then the rounding in
+ * the product): the same bits in loss, logits and every gradient, with dropout on and with the
+ * hidden dropout off (the backward's dx is then dres). */
+static void test_fused_bf16_bit_identical(void **state) {
     (void)state;
     batch_ref b;
     load_batch(&b);
-    bert_model *fused = tiny(1, &b), *plain = NULL;
-    bertc_error err;
-    if (bert_load(&plain, TINY, NULL, &err)) fail_msg("bert_load: %s", err.msg);
-    assert_int_equal(bert_set_precision(plain, 1, &err), 0);
-    static bertc_backend unfused;
-    unfused = *bert_backend(plain);
-    assert_non_null(unfused.bias_act_forward_bf16);
-    unfused.bias_act_forward_bf16 = NULL;
-    bert_swap_ops(plain, &unfused); /* before bert_prepare: it then plans the fp32 copy */
-    assert_int_equal(bert_prepare(plain, b.B, b.T, &err), 0);
-    int K = bert_get_config(fused)->num_labels;
-    size_t np = bert_num_params(fused);
-    bert_zero_grad(fused);
-    bert_zero_grad(plain);
-    float lf = bert_forward(fused, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
-    float lp = bert_forward(plain, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
-    bert_backward(fused, 1.0f);
-    bert_backward(plain, 1.0f);
-    assert_true(isfinite(lf) && bits_of(lf) == bits_of(lp));
-    assert_memory_equal(bert_logits(fused), bert_logits(plain), (size_t)b.B * K * sizeof(float));
-    assert_memory_equal(bert_grads(fused), bert_grads(plain), np * sizeof(float));
-    bert_free(fused);
-    bert_free(plain);
+    for (int no_hidden_dropout = 0; no_hidden_dropout < 2; no_hidden_dropout++) {
+        bert_model *fused = tiny(1, &b), *plain = NULL;
+        bertc_error err;
+        if (bert_load(&plain, TINY, NULL, &err)) fail_msg("bert_load: %s", err.msg);
+        assert_int_equal(bert_set_precision(plain, 1, &err), 0);
+        static bertc_backend unfused;
+        unfused = *bert_backend(plain);
+        assert_non_null(unfused.bias_act_forward_bf16);
+        assert_non_null(unfused.residual_layernorm_forward_bf16);
+        assert_non_null(unfused.residual_layernorm_backward_bf16);
+        assert_non_null(unfused.act_bias_backward_bf16);
+        unfused.bias_act_forward_bf16 = NULL;
+        unfused.residual_layernorm_forward_bf16 = NULL;
+        unfused.residual_layernorm_backward_bf16 = NULL;
+        unfused.act_bias_backward_bf16 = NULL;
+        bert_swap_ops(plain, &unfused); /* before bert_prepare: it then plans the fp32 copy */
+        assert_int_equal(bert_prepare(plain, b.B, b.T, &err), 0);
+        if (no_hidden_dropout) {
+            assert_true(bert_config_mut(fused)->hidden_dropout_prob > 0.0f); /* so the first pass had it */
+            bert_config_mut(fused)->hidden_dropout_prob = 0.0f;
+            bert_config_mut(plain)->hidden_dropout_prob = 0.0f;
+        }
+        int K = bert_get_config(fused)->num_labels;
+        size_t np = bert_num_params(fused);
+        bert_zero_grad(fused);
+        bert_zero_grad(plain);
+        float lf = bert_forward(fused, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
+        float lp = bert_forward(plain, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
+        bert_backward(fused, 1.0f);
+        bert_backward(plain, 1.0f);
+        assert_true(isfinite(lf) && bits_of(lf) == bits_of(lp));
+        assert_memory_equal(bert_logits(fused), bert_logits(plain), (size_t)b.B * K * sizeof(float));
+        assert_memory_equal(bert_grads(fused), bert_grads(plain), np * sizeof(float));
+        bert_free(fused);
+        bert_free(plain);
+    }
     free_batch(&b);
 }
 
@@ -639,7 +655,7 @@ int main(void) {
         cmocka_unit_test(test_products_vs_fp32),
         cmocka_unit_test(test_linear_ops),
         cmocka_unit_test(test_tiny_model_bf16_vs_fp32),
-        cmocka_unit_test(test_fused_activation_bf16_bit_identical),
+        cmocka_unit_test(test_fused_bf16_bit_identical),
         cmocka_unit_test(test_training_steps_decrease_loss),
         cmocka_unit_test(test_train_bf16_end_to_end),
         cmocka_unit_test(test_bench_bf16),

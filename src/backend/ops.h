@@ -265,7 +265,7 @@ typedef struct bertc_backend {
     /* The same two for a bf16 model, whose outputs feed bf16 products: also out16 (N,C), out
      * rounded to bf16 (the next Linear's inp16), and dx16 (N,C), the rounding of dx (of dres
      * when dx is NULL: the preceding Linear's dout, its scratch). = the op + to_bf16, bit for bit.
-     * NULL in a backend without them (the CPU): bert.c composes them. */
+     * NULL in a backend without them: bert.c composes them. */
     void (*residual_layernorm_forward_bf16)(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
                                             const float *x, const float *xbias, const float *inp_res,
                                             const float *weight, const float *bias, int N, int C, float eps,

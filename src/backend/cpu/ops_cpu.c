@@ -561,12 +561,13 @@ static void cpu_dropout_residual_forward(float *out, float *x, const float *res,
  * fused ops (see backend/ops.h): each reads and writes its tensors once, where the unfused
  * composition makes a pass per op (and a thread fork/join per pass). */
 
-/* res = inp_res + dropout(x + xbias), out = LayerNorm(res): one parallel loop over rows, each
- * row built, reduced and normalised while it sits in L1. */
-static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
-                                           const float *xbias, const float *inp_res, const float *weight,
-                                           const float *bias, int N, int C, float eps, float p, uint64_t seed,
-                                           uint64_t stream) {
+/* res = inp_res + dropout(x + xbias), out = LayerNorm(res), and out16 = out rounded to bf16
+ * unless out16 is NULL: one parallel loop over rows, each row built, reduced, normalised and
+ * rounded while it sits in L1. */
+static void residual_layernorm_forward(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                       const float *x, const float *xbias, const float *inp_res, const float *weight,
+                                       const float *bias, int N, int C, float eps, float p, uint64_t seed,
+                                       uint64_t stream) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     #pragma omp parallel for if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -586,12 +587,32 @@ static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, 
         }
         /* the row is in L1 now: layernorm_row's separate reduction loops vectorise, fused ones did not */
         layernorm_row(o, &mean[n], &rstd[n], r, weight, bias, C, eps);
+        if (out16) {
+            uint16_t *o16 = out16 + row;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o16[c] = bf16_from_f32(o[c]);
+        }
     }
 }
 
+static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
+                                           const float *xbias, const float *inp_res, const float *weight,
+                                           const float *bias, int N, int C, float eps, float p, uint64_t seed,
+                                           uint64_t stream) {
+    residual_layernorm_forward(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+}
+
+static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                                const float *x, const float *xbias, const float *inp_res,
+                                                const float *weight, const float *bias, int N, int C, float eps,
+                                                float p, uint64_t seed, uint64_t stream) {
+    residual_layernorm_forward(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
+                               stream);
+}
+
 /* Rows [n0, n1) of residual_layernorm_backward, their column sums added into gw, gb and gxb
- * (gxb may be NULL). */
-static void residual_layernorm_backward_rows(float *dres, float *dx, float *gxb, float *gw, float *gb,
+ * (gxb may be NULL); dx16, unless NULL, gets dx (dres when dx is NULL) rounded to bf16. */
+static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *dx16, float *gxb, float *gw, float *gb,
                                              const float *dout, const float *res, const float *weight,
                                              const float *mean, const float *rstd, size_t n0, size_t n1, int C,
                                              float p, float scale, uint64_t seed, uint64_t stream) {
@@ -634,6 +655,12 @@ static void residual_layernorm_backward_rows(float *dres, float *dx, float *gxb,
                 if (gxb) gxb[c] += g;
             }
         }
+        if (dx16) { /* the row just written, still in L1 */
+            const float *g = dx ? dx + row : dr;
+            uint16_t *g16 = dx16 + row;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) g16[c] = bf16_from_f32(g[c]);
+        }
     }
 }
 
@@ -644,14 +671,14 @@ static void residual_layernorm_backward_rows(float *dres, float *dx, float *gxb,
  * dbias, dxbias contributions in its own (3,C) partials; after a barrier the partials are added
  * in thread order, a slice of channels per thread. So a given thread count always gives the
  * same sums (the row split, hence the summation order, depends on the thread count). */
-static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
-                                            const float *dout, const float *res, const float *weight,
-                                            const float *mean, const float *rstd, int N, int C, float p,
-                                            uint64_t seed, uint64_t stream) {
+static void residual_layernorm_backward(float *dres, float *dx, uint16_t *dx16, float *dxbias, float *dweight,
+                                        float *dbias, const float *dout, const float *res, const float *weight,
+                                        const float *mean, const float *rstd, int N, int C, float p, uint64_t seed,
+                                        uint64_t stream) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     if (p <= 0.0f) dx = NULL; /* no dropout: dx would be a copy of dres */
     if (C > LN_STACK_C) { /* wide rows: one thread (no stack partials to share), still one pass */
-        residual_layernorm_backward_rows(dres, dx, dxbias, dweight, dbias, dout, res, weight, mean, rstd, 0,
+        residual_layernorm_backward_rows(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, 0,
                                          (size_t)N, C, p, scale, seed, stream);
         return;
     }
@@ -665,7 +692,7 @@ static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbia
         parts[tid] = local;
         size_t n0, n1;
         thread_slice((size_t)N, tid, nth, &n0, &n1);
-        residual_layernorm_backward_rows(dres, dx, local + 2 * (size_t)C, local, local + C, dout, res, weight, mean,
+        residual_layernorm_backward_rows(dres, dx, dx16, local + 2 * (size_t)C, local, local + C, dout, res, weight, mean,
                                          rstd, n0, n1, C, p, scale, seed, stream);
         #pragma omp barrier
         size_t c0, c1;
@@ -683,6 +710,22 @@ static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbia
         }
         #pragma omp barrier /* keep every thread's partials alive until all are read */
     }
+}
+
+static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
+                                            const float *dout, const float *res, const float *weight,
+                                            const float *mean, const float *rstd, int N, int C, float p,
+                                            uint64_t seed, uint64_t stream) {
+    residual_layernorm_backward(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
+                                stream);
+}
+
+static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                                 float *dweight, float *dbias, const float *dout, const float *res,
+                                                 const float *weight, const float *mean, const float *rstd, int N,
+                                                 int C, float p, uint64_t seed, uint64_t stream) {
+    residual_layernorm_backward(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
+                                stream);
 }
 
 /* One row of cpu_bias_act_forward: x += bias, o = f(x), or (to16) o16 = f(x) rounded to bf16
@@ -728,23 +771,25 @@ static void cpu_bias_act_forward_bf16(ops_act act, uint16_t *out16, float *pre, 
     }
 }
 
-/* Columns [c0, c1) of one row of cpu_act_bias_backward: g = d * df(x), dbias += g. Always inlined
- * with df a constant, as bias_act_row. */
-static inline __attribute__((always_inline)) void act_bias_row(float *g, float *dbias, const float *d,
-                                                                const float *x, size_t c0, size_t c1,
-                                                                float (*df)(float)) {
+/* Columns [c0, c1) of one row of act_bias_backward: g = d * df(x), dbias += g, and (to16)
+ * g16 = g rounded to bf16. Always inlined with df and to16 constant, as bias_act_row. */
+static inline __attribute__((always_inline)) void act_bias_row(float *g, uint16_t *g16, int to16, float *dbias,
+                                                                const float *d, const float *x, size_t c0,
+                                                                size_t c1, float (*df)(float)) {
     #pragma omp simd
     for (size_t c = c0; c < c1; c++) {
         float v = d[c] * df(x[c]);
         g[c] = v;
+        if (to16) g16[c] = bf16_from_f32(v);
         dbias[c] += v;
     }
 }
 
-/* dinp = dout * act'(pre), dbias += column sums of dinp. Each thread owns a slice of columns
- * and walks every row in order, so the sums do not depend on the thread count. */
-static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre,
-                                  int N, int F) {
+/* dinp = dout * act'(pre), dbias += column sums of dinp, dinp16 = dinp rounded to bf16 unless
+ * NULL. Each thread owns a slice of columns and walks every row in order, so the sums do not
+ * depend on the thread count. */
+static void act_bias_backward(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
+                              const float *pre, int N, int F) {
     #pragma omp parallel if ((size_t)N * F >= PAR_MIN)
     {
         size_t c0, c1;
@@ -753,9 +798,16 @@ static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const 
             size_t row = (size_t)n * F;
             const float *x = pre + row, *d = dout + row;
             float *g = dinp + row;
+            uint16_t *g16 = dinp16 ? dinp16 + row : NULL;
             switch (act) {
-            case OPS_ACT_GELU: act_bias_row(g, dbias, d, x, c0, c1, gelu_d); break;
-            case OPS_ACT_GELU_NEW: act_bias_row(g, dbias, d, x, c0, c1, gelu_new_d); break;
+            case OPS_ACT_GELU:
+                if (g16) act_bias_row(g, g16, 1, dbias, d, x, c0, c1, gelu_d);
+                else act_bias_row(g, NULL, 0, dbias, d, x, c0, c1, gelu_d);
+                break;
+            case OPS_ACT_GELU_NEW:
+                if (g16) act_bias_row(g, g16, 1, dbias, d, x, c0, c1, gelu_new_d);
+                else act_bias_row(g, NULL, 0, dbias, d, x, c0, c1, gelu_new_d);
+                break;
             case OPS_ACT_RELU: /* a select, not d * relu_d(x): a non-finite d stays out where x <= 0 */
                 #pragma omp simd
                 for (size_t c = c0; c < c1; c++) {
@@ -763,10 +815,24 @@ static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const 
                     g[c] = v;
                     dbias[c] += v;
                 }
+                if (g16) {
+                    #pragma omp simd
+                    for (size_t c = c0; c < c1; c++) g16[c] = bf16_from_f32(g[c]);
+                }
                 break;
             }
         }
     }
+}
+
+static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre,
+                                  int N, int F) {
+    act_bias_backward(act, dinp, NULL, dbias, dout, pre, N, F);
+}
+
+static void cpu_act_bias_backward_bf16(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
+                                       const float *pre, int N, int F) {
+    act_bias_backward(act, dinp, dinp16, dbias, dout, pre, N, F);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -895,6 +961,9 @@ static const bertc_backend cpu_backend = {
     .bias_act_forward = cpu_bias_act_forward,
     .bias_act_forward_bf16 = cpu_bias_act_forward_bf16,
     .act_bias_backward = cpu_act_bias_backward,
+    .residual_layernorm_forward_bf16 = cpu_residual_layernorm_forward_bf16,
+    .residual_layernorm_backward_bf16 = cpu_residual_layernorm_backward_bf16,
+    .act_bias_backward_bf16 = cpu_act_bias_backward_bf16,
 };
 
 const bertc_backend *bertc_backend_cpu(void) {
