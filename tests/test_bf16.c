@@ -331,6 +331,14 @@ static bert_model *tiny(int bf16, const batch_ref *b) {
     return m;
 }
 
+/* One forward and backward of the fixture batch from zeroed gradients; returns the loss. */
+static float step(bert_model *m, const batch_ref *b, int train, uint64_t seed) {
+    bert_zero_grad(m);
+    float loss = bert_forward(m, b->ids, b->mask, b->types, b->labels, b->B, b->T, train, seed);
+    bert_backward(m, 1.0f);
+    return loss;
+}
+
 /* max |a-b| / max |b| */
 static double rel_err(const float *a, const float *b, size_t n) {
     double worst = 0, scale = 0;
@@ -365,12 +373,7 @@ static void test_tiny_model_bf16_vs_fp32(void **state) {
     assert_true(bert_precision_bf16(m16));
     int K = bert_get_config(m32)->num_labels;
     size_t np = bert_num_params(m32);
-    bert_zero_grad(m32);
-    bert_zero_grad(m16);
-    float l32 = bert_forward(m32, b.ids, b.mask, b.types, b.labels, b.B, b.T, 0, 0);
-    float l16 = bert_forward(m16, b.ids, b.mask, b.types, b.labels, b.B, b.T, 0, 0);
-    bert_backward(m32, 1.0f);
-    bert_backward(m16, 1.0f);
+    float l32 = step(m32, &b, 0, 0), l16 = step(m16, &b, 0, 0);
     double el = rel_err(bert_logits(m16), bert_logits(m32), (size_t)b.B * K);
     printf("  loss fp32 %.6f bf16 %.6f; logits relative error %.3g\n", l32, l16, el);
     assert_true(isfinite(l16));
@@ -404,18 +407,14 @@ static void test_tiny_model_bf16_vs_fp32(void **state) {
     float *logits16 = malloc((size_t)b.B * K * sizeof(float)), *grads16 = malloc(np * sizeof(float));
     memcpy(logits16, bert_logits(m16), (size_t)b.B * K * sizeof(float));
     memcpy(grads16, bert_grads(m16), np * sizeof(float));
-    bert_zero_grad(m16);
-    float lfb = bert_forward(m16, b.ids, b.mask, b.types, b.labels, b.B, b.T, 0, 0);
-    bert_backward(m16, 1.0f);
+    float lfb = step(m16, &b, 0, 0);
     gemm_bf16_set_path(GEMM_BF16_AUTO);
     double efb = rel_err(bert_logits(m16), logits16, (size_t)b.B * K), gfb = rel_err(bert_grads(m16), grads16, np);
     printf("  fallback vs %s: loss %.7f vs %.7f, logits %.3g, gradients %.3g\n", gemm_bf16_impl(), lfb, l16, efb, gfb);
     assert_true(efb <= 1e-4);
     assert_true(gfb <= 1e-3);
     /* --deterministic: the same step twice on the same threads gives the same bits */
-    bert_zero_grad(m16);
-    float again = bert_forward(m16, b.ids, b.mask, b.types, b.labels, b.B, b.T, 0, 0);
-    bert_backward(m16, 1.0f);
+    float again = step(m16, &b, 0, 0);
     assert_true(bits_of(again) == bits_of(l16));
     assert_memory_equal(bert_logits(m16), logits16, (size_t)b.B * K * sizeof(float));
     assert_memory_equal(bert_grads(m16), grads16, np * sizeof(float));
@@ -424,12 +423,7 @@ static void test_tiny_model_bf16_vs_fp32(void **state) {
     bertc_error err;
     assert_int_equal(bert_set_precision(m16, 0, &err), 0);
     assert_int_equal(bert_prepare(m16, b.B, b.T, &err), 0);
-    bert_zero_grad(m16);
-    bert_zero_grad(m32);
-    float a = bert_forward(m16, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 7);
-    float c = bert_forward(m32, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 7);
-    bert_backward(m16, 1.0f);
-    bert_backward(m32, 1.0f);
+    float a = step(m16, &b, 1, 7), c = step(m32, &b, 1, 7);
     assert_true(bits_of(a) == bits_of(c));
     assert_memory_equal(bert_grads(m16), bert_grads(m32), np * sizeof(float));
     free(logits16);
@@ -473,12 +467,7 @@ static void test_fused_bf16_bit_identical(void **state) {
         }
         int K = bert_get_config(fused)->num_labels;
         size_t np = bert_num_params(fused);
-        bert_zero_grad(fused);
-        bert_zero_grad(plain);
-        float lf = bert_forward(fused, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
-        float lp = bert_forward(plain, b.ids, b.mask, b.types, b.labels, b.B, b.T, 1, 11);
-        bert_backward(fused, 1.0f);
-        bert_backward(plain, 1.0f);
+        float lf = step(fused, &b, 1, 11), lp = step(plain, &b, 1, 11);
         assert_true(isfinite(lf) && bits_of(lf) == bits_of(lp));
         assert_memory_equal(bert_logits(fused), bert_logits(plain), (size_t)b.B * K * sizeof(float));
         assert_memory_equal(bert_grads(fused), bert_grads(plain), np * sizeof(float));
