@@ -278,6 +278,7 @@ BEST_EPS=0
 # machine-to-machine spread: docs/GPU.md)
 RUNS="bf16|--device cuda --precision bf16
 bf16-nockpt|--device cuda --precision bf16 --no-checkpoint
+bf16-nockpt-fastexit|--device cuda --precision bf16 --no-checkpoint
 bf16-ckpt-each|--device cuda --precision bf16 --checkpoint-min-seconds 0
 bf16-wd|--device cuda --precision bf16 --weight-decay 0.01
 cuda-bf16-math|--device cuda:bf16
@@ -285,12 +286,22 @@ cuda-fp32|--device cuda"
 while IFS='|' read -r name opts; do
     # GPU_CHECK_DFIX="NAME ...": only those runs (a later call in a session short of device time)
     case " ${GPU_CHECK_DFIX:-$name} " in *" $name "*) ;; *) continue ;; esac
+    # *-fastexit: the process ends with _exit after main (BERTC_FAST_EXIT, src/cli/main.c), skipping
+    # cudart's exit-time teardown; BERTC_EXIT_TIMING splits every run's command time below
+    case $name in *-fastexit) fast=1 ;; *) fast=0 ;; esac
     t=$(now)
     out="$WORK/dfix-$name"
     # shellcheck disable=SC2086
-    guarded 240 ./bertc train --recipe recipes/imdb-dropout-fix.conf --model "$WORK/bert-base-random" \
-        --train "$WORK/train.jsonl" --val "$WORK/val.jsonl" $opts --quiet --out "$out" < /dev/null || true
-    wall=$(elapsed "$t" "$(now)")
+    BERTC_EXIT_TIMING=1 BERTC_FAST_EXIT=$fast guarded 240 ./bertc train --recipe recipes/imdb-dropout-fix.conf \
+        --model "$WORK/bert-base-random" --train "$WORK/train.jsonl" --val "$WORK/val.jsonl" $opts --quiet \
+        --out "$out" < /dev/null || true
+    t_end=$(now)
+    wall=$(elapsed "$t" "$t_end")
+    mains=$(tail -n 40 "$REPORT" | grep -o 'main started [0-9.]* returned [0-9.]*' | tail -1)
+    if [ -n "$mains" ]; then
+        read -r _ _ m0 _ m1 <<< "$mains"
+        say "$(printf '%-15s ' "$name")command $wall s = start to main $(elapsed "$t" "$m0") + main $(elapsed "$m0" "$m1") + after main (exit handlers, CUDA teardown) $(elapsed "$m1" "$t_end") s"
+    fi
     if [ -f "$out/summary.json" ]; then
         eps=$(json_num "$out/summary.json" examples_per_s)
         tsec=$(json_num "$out/summary.json" train_seconds)

@@ -83,6 +83,12 @@ expect 0 "predict in bf16" sh -c "$BERTC predict --model $T/o --max-length 16 --
 
 expect 0 "tokenize" sh -c "echo '{\"text\":\"good bad w9\"}' | $BERTC tokenize --model $T/model --max-length 8"
 grep -q '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out" && ok || bad "tokenize output: $(cat "$T/out")"
+# BERTC_FAST_EXIT=1 (_exit after main, for gpu-check) must not lose buffered output or the exit status
+expect 0 "fast exit" sh -c "i=0; while [ \$i -lt 3000 ]; do echo '{\"text\":\"good bad w9\"}'; i=\$((i + 1)); done | BERTC_FAST_EXIT=1 $BERTC tokenize --model $T/model --max-length 8"
+[ "$(grep -c '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out")" -eq 3000 ] && ok || bad "fast exit: $(wc -l <"$T/out") lines, want 3000"
+expect 1 "fast exit keeps the status" env BERTC_FAST_EXIT=1 "$BERTC" eval --model "$T/no-such-model" --data "$T/val.jsonl"
+BERTC_EXIT_TIMING=1 "$BERTC" tokenize --help >/dev/null 2>"$T/err"
+grep -q '^bertc: main started [0-9.]* returned [0-9.]*' "$T/err" && ok || bad "BERTC_EXIT_TIMING: $(cat "$T/err")"
 expect 1 "tokenize bad JSON" sh -c "echo '[1,2' | $BERTC tokenize --model $T/model"
 
 # A corrupted model file: a clear error, never a crash.
