@@ -564,10 +564,10 @@ static void cpu_dropout_residual_forward(float *out, float *x, const float *res,
 /* res = inp_res + dropout(x + xbias), out = LayerNorm(res), and out16 = out rounded to bf16
  * unless out16 is NULL: one parallel loop over rows, each row built, reduced, normalised and
  * rounded while it sits in L1. */
-static void residual_layernorm_forward(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
-                                       const float *x, const float *xbias, const float *inp_res, const float *weight,
-                                       const float *bias, int N, int C, float eps, float p, uint64_t seed,
-                                       uint64_t stream) {
+static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                                const float *x, const float *xbias, const float *inp_res,
+                                                const float *weight, const float *bias, int N, int C, float eps,
+                                                float p, uint64_t seed, uint64_t stream) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     #pragma omp parallel for if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -599,18 +599,11 @@ static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, 
                                            const float *xbias, const float *inp_res, const float *weight,
                                            const float *bias, int N, int C, float eps, float p, uint64_t seed,
                                            uint64_t stream) {
-    residual_layernorm_forward(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+    cpu_residual_layernorm_forward_bf16(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
+                                        stream);
 }
 
-static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
-                                                const float *x, const float *xbias, const float *inp_res,
-                                                const float *weight, const float *bias, int N, int C, float eps,
-                                                float p, uint64_t seed, uint64_t stream) {
-    residual_layernorm_forward(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
-                               stream);
-}
-
-/* Rows [n0, n1) of residual_layernorm_backward, their column sums added into gw, gb and gxb
+/* Rows [n0, n1) of cpu_residual_layernorm_backward_bf16, their column sums added into gw, gb and gxb
  * (gxb may be NULL); dx16, unless NULL, gets dx (dres when dx is NULL) rounded to bf16. */
 static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *dx16, float *gxb, float *gw, float *gb,
                                              const float *dout, const float *res, const float *weight,
@@ -671,10 +664,10 @@ static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *d
  * dbias, dxbias contributions in its own (3,C) partials; after a barrier the partials are added
  * in thread order, a slice of channels per thread. So a given thread count always gives the
  * same sums (the row split, hence the summation order, depends on the thread count). */
-static void residual_layernorm_backward(float *dres, float *dx, uint16_t *dx16, float *dxbias, float *dweight,
-                                        float *dbias, const float *dout, const float *res, const float *weight,
-                                        const float *mean, const float *rstd, int N, int C, float p, uint64_t seed,
-                                        uint64_t stream) {
+static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                                 float *dweight, float *dbias, const float *dout, const float *res,
+                                                 const float *weight, const float *mean, const float *rstd, int N,
+                                                 int C, float p, uint64_t seed, uint64_t stream) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     if (p <= 0.0f) dx = NULL; /* no dropout: dx would be a copy of dres */
     if (C > LN_STACK_C) { /* wide rows: one thread (no stack partials to share), still one pass */
@@ -716,16 +709,8 @@ static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbia
                                             const float *dout, const float *res, const float *weight,
                                             const float *mean, const float *rstd, int N, int C, float p,
                                             uint64_t seed, uint64_t stream) {
-    residual_layernorm_backward(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
-                                stream);
-}
-
-static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
-                                                 float *dweight, float *dbias, const float *dout, const float *res,
-                                                 const float *weight, const float *mean, const float *rstd, int N,
-                                                 int C, float p, uint64_t seed, uint64_t stream) {
-    residual_layernorm_backward(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
-                                stream);
+    cpu_residual_layernorm_backward_bf16(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p,
+                                         seed, stream);
 }
 
 /* One row of cpu_bias_act_forward: x += bias, o = f(x), or (to16) o16 = f(x) rounded to bf16
@@ -771,7 +756,7 @@ static void cpu_bias_act_forward_bf16(ops_act act, uint16_t *out16, float *pre, 
     }
 }
 
-/* Columns [c0, c1) of one row of act_bias_backward: g = d * df(x), dbias += g, and (to16)
+/* Columns [c0, c1) of one row of cpu_act_bias_backward_bf16: g = d * df(x), dbias += g, and (to16)
  * g16 = g rounded to bf16. Always inlined with df and to16 constant, as bias_act_row. */
 static inline __attribute__((always_inline)) void act_bias_row(float *g, uint16_t *g16, int to16, float *dbias,
                                                                 const float *d, const float *x, size_t c0,
@@ -788,8 +773,8 @@ static inline __attribute__((always_inline)) void act_bias_row(float *g, uint16_
 /* dinp = dout * act'(pre), dbias += column sums of dinp, dinp16 = dinp rounded to bf16 unless
  * NULL. Each thread owns a slice of columns and walks every row in order, so the sums do not
  * depend on the thread count. */
-static void act_bias_backward(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
-                              const float *pre, int N, int F) {
+static void cpu_act_bias_backward_bf16(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
+                                       const float *pre, int N, int F) {
     #pragma omp parallel if ((size_t)N * F >= PAR_MIN)
     {
         size_t c0, c1;
@@ -827,12 +812,7 @@ static void act_bias_backward(ops_act act, float *dinp, uint16_t *dinp16, float 
 
 static void cpu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre,
                                   int N, int F) {
-    act_bias_backward(act, dinp, NULL, dbias, dout, pre, N, F);
-}
-
-static void cpu_act_bias_backward_bf16(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
-                                       const float *pre, int N, int F) {
-    act_bias_backward(act, dinp, dinp16, dbias, dout, pre, N, F);
+    cpu_act_bias_backward_bf16(act, dinp, NULL, dbias, dout, pre, N, F);
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -1076,11 +1076,12 @@ __global__ void k_residual_layernorm_forward_v(float *out, float *res, float *me
 }
 
 
-/* with out16 (may be NULL), also out rounded to bf16: in the kernel's pass where it can, else by
- * cu_to_bf16 after it */
-static void rln_forward(float *out, uint16_t *out16, float *res, float *mean, float *rstd, const float *x,
-                        const float *xbias, const float *inp_res, const float *weight, const float *bias, int N, int C,
-                        float eps, float p, uint64_t seed, uint64_t stream) {
+/* with out16 (NULL: the fp32 op), also out rounded to bf16: in the kernel's pass where it can,
+ * else by cu_to_bf16 after it */
+static void cu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
+                                               const float *x, const float *xbias, const float *inp_res,
+                                               const float *weight, const float *bias, int N, int C, float eps,
+                                               float p, uint64_t seed, uint64_t stream) {
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     if (C % 128 == 0 && C <= 1024 && aligned16(out) && aligned16(res) && aligned16(x) && aligned16(inp_res) &&
         aligned16(weight) && aligned16(bias) && (!xbias || aligned16(xbias)) && (uintptr_t)out16 % 8 == 0) {
@@ -1107,14 +1108,8 @@ static void cu_residual_layernorm_forward(float *out, float *res, float *mean, f
                                           const float *xbias, const float *inp_res, const float *weight,
                                           const float *bias, int N, int C, float eps, float p, uint64_t seed,
                                           uint64_t stream) {
-    rln_forward(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
-}
-
-static void cu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
-                                               const float *x, const float *xbias, const float *inp_res,
-                                               const float *weight, const float *bias, int N, int C, float eps,
-                                               float p, uint64_t seed, uint64_t stream) {
-    rln_forward(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+    cu_residual_layernorm_forward_bf16(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
+                                       stream);
 }
 
 /* LayerNorm backward, one warp per row: dres = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm *
@@ -1153,11 +1148,12 @@ static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, con
     LAUNCHED(k_residual_layernorm_backward);
 }
 
-/* with dx16 (may be NULL): the bf16 rounding of the result (dx, or dres without dropout), written
- * in dxbias's column-sum pass */
-static void rln_backward(float *dres, float *dx, uint16_t *dx16, float *dxbias, float *dweight, float *dbias,
-                         const float *dout, const float *res, const float *weight, const float *mean,
-                         const float *rstd, int N, int C, float p, uint64_t seed, uint64_t stream) {
+/* with dx16 (NULL: the fp32 op): the bf16 rounding of the result (dx, or dres without dropout),
+ * written in dxbias's column-sum pass */
+static void cu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
+                                                float *dweight, float *dbias, const float *dout, const float *res,
+                                                const float *weight, const float *mean, const float *rstd, int N,
+                                                int C, float p, uint64_t seed, uint64_t stream) {
     if (p <= 0.0f) dx = NULL; /* no dropout: dres is dx */
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     colsum(dbias, dweight, dout, res, mean, rstd, N, C); /* before dres may overwrite dout */
@@ -1172,14 +1168,8 @@ static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias
                                            const float *dout, const float *res, const float *weight,
                                            const float *mean, const float *rstd, int N, int C, float p,
                                            uint64_t seed, uint64_t stream) {
-    rln_backward(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed, stream);
-}
-
-static void cu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
-                                                float *dweight, float *dbias, const float *dout, const float *res,
-                                                const float *weight, const float *mean, const float *rstd, int N,
-                                                int C, float p, uint64_t seed, uint64_t stream) {
-    rln_backward(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed, stream);
+    cu_residual_layernorm_backward_bf16(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p,
+                                        seed, stream);
 }
 
 __device__ inline float act_value(int act, float x) {
@@ -1218,23 +1208,20 @@ static void cu_bias_act_forward_bf16(ops_act act, uint16_t *out16, float *pre, c
     LAUNCHED(k_bias_act_forward_bf16);
 }
 
-/* dinp = dout * act'(pre) (k_act_backward, may alias dout), then dbias += its column sums */
-static void cu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre, int N,
-                                 int F) {
-    size_t n = (size_t)N * F;
-    LAUNCH(k_act_backward, blocks_for(n, 256), 256)((int)act, dinp, dout, pre, n);
-    LAUNCHED(k_act_backward);
-    colsum(dbias, NULL, dinp, NULL, NULL, NULL, N, F);
-}
-
-/* the same, dinp's bf16 rounding written in the column sums' pass */
+/* dinp = dout * act'(pre) (k_act_backward, may alias dout), then dbias += its column sums, with
+ * dinp's bf16 rounding (dinp16; NULL: the fp32 op) written in the column sums' pass */
 static void cu_act_bias_backward_bf16(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
                                       const float *pre, int N, int F) {
     size_t n = (size_t)N * F;
     LAUNCH(k_act_backward, blocks_for(n, 256), 256)((int)act, dinp, dout, pre, n);
     LAUNCHED(k_act_backward);
     if (dbias) colsum(dbias, NULL, dinp, NULL, NULL, NULL, N, F, dinp16);
-    else cu_to_bf16(dinp16, dinp, n);
+    else if (dinp16) cu_to_bf16(dinp16, dinp, n);
+}
+
+static void cu_act_bias_backward(ops_act act, float *dinp, float *dbias, const float *dout, const float *pre, int N,
+                                 int F) {
+    cu_act_bias_backward_bf16(act, dinp, NULL, dbias, dout, pre, N, F);
 }
 
 /* ------------------------------------------------------------------------------------------
