@@ -268,8 +268,12 @@ static int save_model(void *ctx, bertc_error *err) {
     /* Never write a NaN model: the previous model.safetensors stays as it was. */
     if (!bert_params_finite(s->m->net))
         return bertc_errorf(err, BERTC_ENUMERIC, "%s: the weights hold NaN or infinity; not writing the model", s->dir);
+    /* a write before this one finishes first, and its host copy is reused (the trainer calls the
+     * hook once per run today; a second call must not free or fill a copy a thread still reads) */
+    int rc = background_wait(&s->job, err);
+    if (rc) return rc;
     if (!strcmp(bert_backend(s->m->net)->name, "cpu") ||
-        !(s->host = malloc(bert_num_params(s->m->net) * sizeof *s->host)))
+        (!s->host && !(s->host = malloc(bert_num_params(s->m->net) * sizeof *s->host))))
         return bertc_model_save(s->m, s->dir, err);
     bert_params_to_host(s->m->net, s->host);
     return background_start(&s->job, save_model_run, s, err);
