@@ -35,7 +35,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
     if a.heads < 0:
-        sys.exit("--heads must be positive")
+        sys.exit("--heads must be positive (or 0: read from the graph)")
     for f in (a.onnx, a.vocab):
         if not os.path.isfile(f):
             sys.exit(f"{f}: no such file")

