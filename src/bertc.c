@@ -88,6 +88,8 @@ static int model_open(bertc_model **out, const char *dir, const bertc_open_optio
     if (device_wait) device_wait(wait_ctx);
     if ((rc = bert_set_device(m->net, o->device, err))) goto fail; /* loaded on the host, then moved */
     if ((rc = bert_set_precision(m->net, bf16, err))) goto fail;
+    char line[256];
+    if (lo.notices && bert_bf16_notice(m->net, line, sizeof line)) fprintf(lo.notices, "%s\n", line);
     if (wordpiece_vocab_size(m->tok) > bert_get_config(m->net)->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d", dir,
                           wordpiece_vocab_size(m->tok), bert_get_config(m->net)->vocab_size);

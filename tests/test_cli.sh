@@ -80,6 +80,11 @@ expect 1 "predict missing model" "$BERTC" predict --model "$T/nope"
 expect 2 "unknown precision" "$BERTC" predict --model "$T/o" --precision fp16
 expect 0 "eval in bf16" "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --precision bf16
 expect 0 "predict in bf16" sh -c "$BERTC predict --model $T/o --max-length 16 --precision bf16 <$T/in.jsonl"
+# bf16 on the fallback (no AVX512-BF16, no oneDNN, or forced) says it once, since fp32 is faster there
+expect 0 "eval in bf16, fallback forced" env BERTC_BF16_FALLBACK=1 "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16 --precision bf16
+[ "$(grep -c 'bf16 without bf16 hardware (the fallback is forced' "$T/err")" -eq 1 ] && ok || bad "bf16 fallback notice: $(cat "$T/err")"
+expect 0 "eval in fp32, fallback forced" env BERTC_BF16_FALLBACK=1 "$BERTC" eval --model "$T/o" --data "$T/val.jsonl" --max-length 16
+grep -q 'bf16 without' "$T/err" && bad "bf16 notice in an fp32 run: $(cat "$T/err")" || ok
 
 expect 0 "tokenize" sh -c "echo '{\"text\":\"good bad w9\"}' | $BERTC tokenize --model $T/model --max-length 8"
 grep -q '"input_ids":\[2,5,6,9,3,0,0,0\]' "$T/out" && ok || bad "tokenize output: $(cat "$T/out")"
@@ -127,6 +132,9 @@ expect 0 "pretrain --mlm" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/
 grep -q '"loss"' "$T/pre/metrics.jsonl" && grep -q BertForMaskedLM "$T/pre/config.json" && ok || bad "pretrain output incomplete"
 expect 0 "train from a pretrained folder" "$BERTC" train --model "$T/pre" --train "$T/train.jsonl" --out "$T/pre-ft" \
     --epochs 1 --max-length 16 --threads 1 --no-eval-train --quiet
+expect 0 "pretrain in bf16, fallback forced" env BERTC_BF16_FALLBACK=1 "$BERTC" pretrain --mlm --model "$T/model" \
+    --data "$T/train.jsonl" --out "$T/pre16" --steps 1 --batch-size 8 --max-length 16 --threads 1 --precision bf16
+[ "$(grep -c 'bf16 without bf16 hardware (the fallback is forced' "$T/err")" -eq 1 ] && ok || bad "pretrain bf16 fallback notice: $(cat "$T/err")"
 expect 2 "pretrain without --mlm" "$BERTC" pretrain --model "$T/model" --data "$T/train.jsonl" --out "$T/pre2"
 expect 1 "pretrain on missing data" "$BERTC" pretrain --mlm --model "$T/model" --data "$T/nothing.jsonl" --out "$T/pre2"
 

@@ -285,6 +285,10 @@ typedef struct bertc_backend {
      * scratch); NULL in a backend without it. */
     void (*act_bias_backward_bf16)(ops_act act, float *dinp, uint16_t *dinp16, float *dbias, const float *dout,
                                    const float *pre, int N, int F);
+    /* Why this backend's bf16 products are emulated rather than run on bf16 hardware (the CPU's
+     * fallback widens both operands to fp32 and is slower than fp32 itself), or NULL when they are
+     * not; a NULL function means never. bertc prints it as a notice for --precision bf16. */
+    const char *(*bf16_emulated)(void);
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */

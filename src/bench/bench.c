@@ -514,6 +514,8 @@ int bertc_bench(const bertc_bench_options *o, FILE *jsonl, FILE *human, bertc_er
         fprintf(human, "bertc bench: %s (%d layers, hidden %d, %d heads, ffn %d), %s, %s, %d thread%s, %d warm-up + %d timed runs\n",
                 x.shape, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, c->intermediate_size, device,
                 x.precision, x.threads, x.threads == 1 ? "" : "s", o->warmup, o->reps);
+        char line[256];
+        if (bert_bf16_notice(m, line, sizeof line)) fprintf(human, "%s\n", line);
         human_header(human);
     }
     /* From the smallest footprint to the largest, so that each row's peak RSS is its own. */

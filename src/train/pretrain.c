@@ -291,6 +291,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     int bf16 = 0;
     bert_parse_precision(o->precision, &bf16, err); /* checked in check_options */
     if ((rc = bert_set_precision(net, bf16, err))) goto done;
+    if (bert_bf16_notice(net, path, sizeof path)) logf_line(o, "%s", path);
     const bert_config *cfg = bert_get_config(net);
     if (wordpiece_vocab_size(wp) > cfg->vocab_size) {
         rc = bertc_errorf(err, BERTC_EFORMAT, "%s: vocab.txt has %d tokens but config.json's vocab_size is %d",

@@ -50,19 +50,22 @@ static int forced_fallback = -1; /* -1: not decided yet (reads BERTC_BF16_FALLBA
 
 void gemm_bf16_set_path(gemm_bf16_path p) { forced_fallback = p == GEMM_BF16_FALLBACK; }
 
-static int use_fallback(void) {
+const char *gemm_bf16_fallback_reason(void) {
     if (forced_fallback < 0) {
         const char *e = getenv("BERTC_BF16_FALLBACK");
         forced_fallback = e && *e && strcmp(e, "0") != 0;
     }
+    if (forced_fallback) return "the fallback is forced (BERTC_BF16_FALLBACK)";
 #ifdef BERTC_HAVE_DNNL
     /* Without AVX512-BF16 oneDNN would emulate bf16 (or run its reference kernels): the
      * fallback's fp32 sgemm is the faster and simpler choice there. */
-    return forced_fallback || !__builtin_cpu_supports("avx512bf16");
+    return __builtin_cpu_supports("avx512bf16") ? NULL : "this CPU has no AVX512-BF16";
 #else
-    return 1;
+    return "bertc was built without oneDNN (libdnnl-dev)";
 #endif
 }
+
+static int use_fallback(void) { return gemm_bf16_fallback_reason() != NULL; }
 
 const char *gemm_bf16_impl(void) { return use_fallback() ? "fallback" : "onednn"; }
 

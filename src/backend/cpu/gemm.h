@@ -53,6 +53,9 @@ typedef enum gemm_bf16_path { GEMM_BF16_AUTO, GEMM_BF16_FALLBACK } gemm_bf16_pat
 void gemm_bf16_set_path(gemm_bf16_path p);
 /* What the next gemm_bf16 call will run: "onednn" or "fallback". */
 const char *gemm_bf16_impl(void);
+/* Why the next gemm_bf16 call will run on the fallback, in a few words, or NULL when it runs on
+ * oneDNN. */
+const char *gemm_bf16_fallback_reason(void);
 
 /* C (M,N) = A (M,K) @ B^T + beta C, row-major, B (N,K) with row stride ldb, fp32, on the calling
  * thread (called from inside a parallel region, one chunk of a product each). oneDNN's sgemm

@@ -944,6 +944,7 @@ static const bertc_backend cpu_backend = {
     .residual_layernorm_forward_bf16 = cpu_residual_layernorm_forward_bf16,
     .residual_layernorm_backward_bf16 = cpu_residual_layernorm_backward_bf16,
     .act_bias_backward_bf16 = cpu_act_bias_backward_bf16,
+    .bf16_emulated = gemm_bf16_fallback_reason,
 };
 
 const bertc_backend *bertc_backend_cpu(void) {
