@@ -7,7 +7,10 @@
 # Environment: STEPS (pretraining updates, default 1000), FREEZE (the first updates that train the
 # MLM head alone, for a checkpoint without one such as all-MiniLM-L6-v2; default 0), PRECISION
 # (fp32 or bf16, for pretraining and fine-tuning alike; default fp32), SEEDS (default "42 43 44"),
-# THREADS (default 2), BERTC (default ./bertc), IMDB (default ../shared/data/aclImdb_v1.tar.gz).
+# THREADS (default 2), BERTC (default ./bertc), IMDB (default ../shared/data/aclImdb_v1.tar.gz),
+# HEAD_STEPS and HEAD_LR: when HEAD_STEPS > 0 (default 0), a first run trains only a new MLM head
+# for HEAD_STEPS updates at HEAD_LR (default 1e-3; a new head learns little at the encoder's 5e-5)
+# into OUT_DIR/head, and the pretraining (seed 43) starts from it, head and all.
 # Steps already done (a folder with summary.json) are skipped, so the script can be rerun after an
 # interruption. Prints a table (validation and training accuracy per seed, and the means) at the end.
 set -eu
@@ -23,12 +26,28 @@ IMDB=${IMDB:-../shared/data/aclImdb_v1.tar.gz}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
 
+# 0. Optionally the new head alone first, at its own learning rate.
+HEAD_STEPS=${HEAD_STEPS:-0}
+HEAD_LR=${HEAD_LR:-1e-3}
+start=$MODEL
+pseed=42
+if [ "$HEAD_STEPS" -gt 0 ]; then
+    if [ ! -f "$OUT/head/summary.json" ]; then
+        /usr/bin/time -f "head: %e s wall, %U s user" \
+            "$BERTC" pretrain --mlm --model "$MODEL" --data "$IMDB:aclImdb/train/unsup" --out "$OUT/head" \
+            --steps "$HEAD_STEPS" --freeze-encoder-steps "$HEAD_STEPS" --lr "$HEAD_LR" --batch-size 32 \
+            --max-length 128 --seed 42 --precision "$PRECISION" --threads "$THREADS"
+    fi
+    start=$OUT/head
+    pseed=43 # another shuffle of the texts than the head's run
+fi
+
 # 1. Pretraining: 32 reviews x 128 tokens per update, BERT's masking, lr 5e-5 with 6% warm-up and
 #    linear decay, weight decay 0.01, gradient clipping at 1.0 (the bertc pretrain defaults).
 if [ ! -f "$OUT/pretrained/summary.json" ]; then
     /usr/bin/time -f "pretrain: %e s wall, %U s user" \
-        "$BERTC" pretrain --mlm --model "$MODEL" --data "$IMDB:aclImdb/train/unsup" --out "$OUT/pretrained" \
-        --steps "$STEPS" --freeze-encoder-steps "$FREEZE" --batch-size 32 --max-length 128 --seed 42 \
+        "$BERTC" pretrain --mlm --model "$start" --data "$IMDB:aclImdb/train/unsup" --out "$OUT/pretrained" \
+        --steps "$STEPS" --freeze-encoder-steps "$FREEZE" --batch-size 32 --max-length 128 --seed "$pseed" \
         --precision "$PRECISION" --threads "$THREADS"
 fi
 
