@@ -219,7 +219,7 @@ def report(rows, title):
     pol = sorted({r.get("omp_wait_policy", "default") for r in rows if r.get("tool") == "bertc" and "omp_wait_policy" in r})
     if pol:
         L.append(f"- bertc OMP_WAIT_POLICY: {', '.join(pol)}")
-    if not bertc_bf16:
+    if not bertc_bf16 and any(k[3] == "bf16" for k in by):  # bf16 asked for, and bertc had none
         L.append("- bertc bf16: n/a (this bertc has no `--precision bf16`)")
     L.append("- model FLOPs (both tools): forward = 2·B·T·L·(4C² + 2CF) + 4·B·T²·C·L + 2·B·(C² + CK); "
              "training step = 3 × forward (docs/PERFORMANCE.md)")
