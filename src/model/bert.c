@@ -596,12 +596,8 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 void bert_params_changed(bert_model *m) { m->params16_stale = 1; }
 int bert_precision_bf16(const bert_model *m) { return m->bf16; }
 
-const char *bert_bf16_emulated(const bert_model *m) {
-    return m->bf16 && m->be->bf16_emulated ? m->be->bf16_emulated() : NULL;
-}
-
 int bert_bf16_notice(const bert_model *m, char *buf, size_t n) {
-    const char *why = bert_bf16_emulated(m);
+    const char *why = m->bf16 && m->be->bf16_emulated ? m->be->bf16_emulated() : NULL;
     if (!why) return 0;
     snprintf(buf, n, "precision: bf16 without bf16 hardware (%s): the products are widened to fp32, slower than "
                      "--precision fp32", why);

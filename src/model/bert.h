@@ -115,10 +115,8 @@ int bert_set_precision(bert_model *m, int bf16, bertc_error *err);
 int bert_parse_precision(const char *name, int *bf16, bertc_error *err);
 int bert_precision_bf16(const bert_model *m);
 /* For a bf16 model whose backend emulates bf16 products (the CPU without AVX512-BF16 or
- * oneDNN): why, in a few words; NULL otherwise. bert_bf16_notice writes the one-line notice
- * users get (why, and that fp32 would be faster; no newline) into buf and returns 1, or
- * returns 0 when there is nothing to say. */
-const char *bert_bf16_emulated(const bert_model *m);
+ * oneDNN): writes the one-line notice users get (why, and that fp32 would be faster; no
+ * newline) into buf and returns 1; returns 0 when there is nothing to say. */
 int bert_bf16_notice(const bert_model *m, char *buf, size_t n);
 /* Tells the model its parameters changed (the optimiser wrote them through a pointer it kept):
  * the bf16 copy is refreshed before the next forward. bert_params() implies it. */
