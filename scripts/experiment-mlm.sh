@@ -23,12 +23,15 @@ SEEDS=${SEEDS:-42 43 44}
 THREADS=${THREADS:-2}
 BERTC=${BERTC:-./bertc}
 IMDB=${IMDB:-../shared/data/aclImdb_v1.tar.gz}
+HEAD_STEPS=${HEAD_STEPS:-0}
+HEAD_LR=${HEAD_LR:-1e-3} # bertc pretrain checks it
+case $HEAD_STEPS in
+    '' | *[!0-9]*) echo "experiment-mlm.sh: HEAD_STEPS must be a whole number, not '$HEAD_STEPS'" >&2; exit 2 ;;
+esac
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
 
 # 0. Optionally the new head alone first, at its own learning rate.
-HEAD_STEPS=${HEAD_STEPS:-0}
-HEAD_LR=${HEAD_LR:-1e-3}
 start=$MODEL
 pseed=42
 if [ "$HEAD_STEPS" -gt 0 ]; then
