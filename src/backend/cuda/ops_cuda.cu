@@ -1489,6 +1489,7 @@ static const bertc_backend cuda_backend = {
     .bias_act_forward = cu_bias_act_forward,
     .act_bias_backward = cu_act_bias_backward,
     .act_bias_backward_bf16 = cu_act_bias_backward_bf16,
+    .bf16_emulated = nullptr, /* bf16 products run on the tensor cores */
 };
 
 /* ------------------------------------------------------------------------------------------
