@@ -56,6 +56,31 @@ static void test_activations(void **state) {
     }
 }
 
+/* dropout_keep compares integers; its answers must be the documented u = (h >> 40) * 2^-24 >= p
+ * in float, for every p, including those that land exactly on a multiple of 2^-24 and those
+ * between two (where a ceiling one off would show). */
+static void test_dropout_threshold(void **state) {
+    (void)state;
+    const float ps[] = {0.0f, 1e-9f, 0x1p-24f, 0x1.8p-24f, 0.1f, 0.3f, 0.5f, 0.75f, 0.9f, 0x1.fffffep-1f, 1.0f, -0.5f, 1.5f};
+    long checked = 0;
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        for (uint64_t i = 0; i < 200000; i++) {
+            uint64_t h = ops_mix64(7 ^ ops_mix64(2 * 0x9E3779B97F4A7C15ULL + i));
+            int want = (float)(h >> 40) * (1.0f / 16777216.0f) >= ps[k];
+            assert_int_equal(dropout_keep(7, 2, i, ps[k]), want);
+            checked++;
+        }
+        /* the integers either side of the threshold, where the answer flips */
+        int64_t t = dropout_threshold(ps[k]);
+        for (int64_t u = t - 2; u <= t + 2; u++) {
+            if (u < 0 || u >= (1 << 24)) continue;
+            assert_int_equal(u >= t, (float)u * (1.0f / 16777216.0f) >= ps[k]);
+        }
+    }
+    assert_int_equal(dropout_threshold(NAN), 1 << 24); /* u >= NaN is false: all dropped */
+    printf("  %ld keep decisions match the float formula\n", checked);
+}
+
 static void test_dropout(void **state) {
     (void)state;
     const bertc_backend *be = bertc_backend_cpu();
@@ -452,6 +477,7 @@ static void test_fused_determinism(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_dropout_threshold),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_crossentropy),

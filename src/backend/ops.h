@@ -47,9 +47,17 @@ OPS_HOSTDEV static inline uint64_t ops_mix64(uint64_t z) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
+/* u >= p, asked of the integer h >> 40 as h >> 40 >= ceil(p * 2^24): the same answer (both sides
+ * are exact in float), without the 64-bit integer to float conversion that AVX2 has no vector
+ * instruction for (the dropout loops ran one element at a time there). A NaN p drops everything,
+ * as u >= NaN is false. */
+OPS_HOSTDEV static inline int64_t dropout_threshold(float p) {
+    if (p > 0.0f && p < 1.0f) return (int64_t)ceilf(p * 16777216.0f);
+    return p <= 0.0f ? 0 : (int64_t)1 << 24;
+}
 OPS_HOSTDEV static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
     uint64_t h = ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index));
-    return (float)(h >> 40) * (1.0f / 16777216.0f) >= p;
+    return (int64_t)(h >> 40) >= dropout_threshold(p);
 }
 
 /* One row of crossentropy_forward, the same code on the CPU and the GPU: p (K) = softmax(z),
