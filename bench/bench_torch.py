@@ -22,10 +22,11 @@ peak of the whole configuration, as for bertc.
 
 PyTorch's best settings: torch.set_num_threads(N) with OMP_NUM_THREADS=MKL_NUM_THREADS=N; the
 default attention (SDPA in transformers 5); AdamW fused=True where torch has it (else foreach).
-OMP_WAIT_POLICY: with --wait-policy auto (default) a short probe (--probe-reps training steps
-after one warm-up) runs with OMP_WAIT_POLICY=PASSIVE and with the default (unset), and the
-faster is kept; each row says which ("omp_wait_policy") and the probe's medians
-("wait_policy_probe_s"). torch.compile is off unless --compile (see docs/PERFORMANCE.md).
+OMP_WAIT_POLICY: with --wait-policy auto (default) a short probe (--probe-reps runs of the one
+measurement --only names, or of training steps, after one warm-up) runs with
+OMP_WAIT_POLICY=PASSIVE and with the default (unset), and the faster is kept; each row says which
+("omp_wait_policy"), the probe's medians ("wait_policy_probe_s") and what it timed
+("wait_policy_probe_of"). bench/run.sh runs one measurement per process, each with its own probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md).
 
 The model FLOP count is bertc's (docs/PERFORMANCE.md, "Benchmark"):
   forward = 2*B*T*L*(4*C*C + 2*C*F) + 4*B*T*T*C*L + 2*B*(C*C + C*K);  training step = 3 * forward
@@ -239,15 +240,18 @@ def main(argv):
     policy = {"passive": "PASSIVE", "default": None}.get(a.wait_policy)
     info = {}
     if a.wait_policy == "auto" and a.device == "cpu":
+        # the measurement asked for when there is one (a policy that suits the training step can
+        # slow one example down), else the training step
+        what = a.only if "," not in a.only else "step"
         probe = {}
         for name, pol in (("PASSIVE", "PASSIVE"), ("default", None)):
-            rows = run_worker(a, argv, pol, only="step", reps=a.probe_reps)
+            rows = run_worker(a, argv, pol, only=what, reps=a.probe_reps)
             probe[name] = rows[0]["seconds_median"]
-            print(f"bench_torch.py: probe OMP_WAIT_POLICY={name}: train step {probe[name]:.3f} s",
+            print(f"bench_torch.py: probe OMP_WAIT_POLICY={name}: {what} {probe[name]:.3f} s",
                   file=sys.stderr)
         best = min(probe, key=probe.get)
         policy = "PASSIVE" if best == "PASSIVE" else None
-        info = {"wait_policy_probe_s": probe}
+        info = {"wait_policy_probe_s": probe, "wait_policy_probe_of": what}
     for row in run_worker(a, argv, policy, probe_info=info):
         print(json.dumps(row), flush=True)
 

@@ -23,6 +23,7 @@ import json
 import sys
 
 WHATS = [("train_step", "training step"), ("eval_forward", "evaluation"), ("latency", "latency (batch 1)")]
+WHAT_NAMES = dict(WHATS + [("matmul_step", "matrix products")])
 PRECISIONS = ["fp32", "bf16"]
 
 
@@ -146,8 +147,9 @@ def merge_rounds(rows):
         if "peak_rss_mib" in m:
             m["peak_rss_mib"] = max(r.get("peak_rss_mib", 0) for r in g)
         for r in g:  # bench_torch.py probes OMP_WAIT_POLICY in the first round only
-            if "wait_policy_probe_s" in r:
-                m.setdefault("wait_policy_probe_s", r["wait_policy_probe_s"])
+            for k in ("wait_policy_probe_s", "wait_policy_probe_of"):
+                if k in r:
+                    m.setdefault(k, r[k])
         m["rounds"] = n
         out.append(m)
     return out, per_round
@@ -224,12 +226,16 @@ def report(rows, title):
     if torch_row:
         L.append(f"- PyTorch {torch_row.get('torch_version')}, transformers {torch_row.get('transformers_version')}, "
                  f"attention {torch_row.get('attn_implementation')}, torch.compile {torch_row.get('compile')}; "
-                 f"OMP_WAIT_POLICY per configuration in the last column of the PyTorch table")
+                 f"OMP_WAIT_POLICY in the PyTorch probe table below")
     else:
         L.append("- PyTorch: not run (torch or transformers not installed): bertc rows only")
-    pol = sorted({r.get("omp_wait_policy", "default") for r in rows if r.get("tool") == "bertc" and "omp_wait_policy" in r})
+    pol = {}
+    for r in rows:
+        if r.get("tool") == "bertc" and "omp_wait_policy" in r and r.get("what") in WHAT_NAMES:
+            pol.setdefault(r["omp_wait_policy"], []).append(f"{r['shape']} {WHAT_NAMES[r['what']]}")
     if pol:
-        L.append(f"- bertc OMP_WAIT_POLICY: {', '.join(pol)}")
+        L.append("- bertc OMP_WAIT_POLICY, by measurement: "
+                 + "; ".join(f"{k}: {', '.join(dict.fromkeys(v))}" for k, v in sorted(pol.items())))
     if not bertc_bf16 and any(k[3] == "bf16" for k in by):  # bf16 asked for, and bertc had none
         L.append("- bertc bf16: n/a (this bertc has no `--precision bf16`)")
     L.append("- model FLOPs (both tools): forward = 2·B·T·L·(4C² + 2CF) + 4·B·T²·C·L + 2·B·(C² + CK); "
@@ -314,15 +320,24 @@ def report(rows, title):
                      f"| {r['gflop_per_s']:.1f} |")
         L.append("")
 
-    tr = [r for r in rows if r.get("tool") == "pytorch" and r.get("what") == "train_step"]
+    # one line per probe: rows that carry one (older runs probed the training step once per
+    # configuration and every row of it carried the same probe)
+    tr, seen = [], set()
+    for r in rows:
+        if r.get("tool") == "pytorch" and r.get("wait_policy_probe_s"):
+            what = r.get("wait_policy_probe_of", "step")
+            key = (r["shape"], r["precision"], what, json.dumps(r["wait_policy_probe_s"], sort_keys=True))
+            if key not in seen:
+                seen.add(key)
+                tr.append((r, what))
     if tr:
-        L.append("PyTorch OMP_WAIT_POLICY (probe: median seconds of a training step with each; the faster kept):")
+        L.append("PyTorch OMP_WAIT_POLICY (probe: median seconds of the measurement with each; the faster kept):")
         L.append("")
-        L.append("| shape | precision | PASSIVE s | default s | used |")
-        L.append("| --- | --- | ---: | ---: | --- |")
-        for r in tr:
-            pr = r.get("wait_policy_probe_s") or {}
-            L.append(f"| {r['shape']} | {r['precision']} | {fmt(pr.get('PASSIVE'), '.3f')} "
+        L.append("| shape | precision | probed on | PASSIVE s | default s | used |")
+        L.append("| --- | --- | --- | ---: | ---: | --- |")
+        for r, what in tr:
+            pr = r["wait_policy_probe_s"]
+            L.append(f"| {r['shape']} | {r['precision']} | {what} | {fmt(pr.get('PASSIVE'), '.3f')} "
                      f"| {fmt(pr.get('default'), '.3f')} | {r.get('omp_wait_policy')} |")
         L.append("")
     if gpu:

@@ -14,12 +14,12 @@
 #                    gives the median over rounds and each round's speed-up
 #   --precisions L   which precisions (default "fp32 bf16")
 #   --wait-policy    OMP_WAIT_POLICY for bertc: auto (default) probes PASSIVE and unset on a short
-#                    training-step run per shape and keeps the faster (bench_torch.py does the same
-#                    for PyTorch, in the first round; later rounds reuse its choice); passive or
-#                    default force bertc's
+#                    run of each measurement per shape and keeps the faster for that measurement
+#                    (PASSIVE can suit a training step and slow a single example down by a third);
+#                    bench_torch.py does the same for PyTorch in the first round, later rounds
+#                    reuse its choice; passive or default force bertc's
 #   --no-torch       bertc only (also automatic when python3, torch or transformers is missing)
-#   --only LIST      some of the measurements, for both tools (default all); without step, bertc's
-#                    auto wait policy is PASSIVE (its probe times training steps)
+#   --only LIST      some of the measurements, for both tools (default all)
 #   --save           also write bench/results/<UTC date-time>.md and the raw .jsonl beside it
 #   --out FILE.md    also write the report here; --jsonl FILE keeps the raw JSON Lines
 # Run it on a quiet machine: every figure is a wall-clock time.
@@ -62,10 +62,11 @@ case $WAIT in auto|passive|default) ;; *) echo "bench/run.sh: --wait-policy auto
 case $ROUNDS in '' | *[!0-9]* | 0) echo "bench/run.sh: --rounds takes a whole number >= 1" >&2; exit 2 ;; esac
 for p in $PRECISIONS; do case $p in fp32|bf16) ;; *) echo "bench/run.sh: --precisions: fp32 and/or bf16" >&2; exit 2 ;; esac; done
 [ -x "$BERTC" ] || { echo "bench/run.sh: $BERTC not found (run make first)" >&2; exit 1; }
-# --only, passed on to both tools
-set --
-[ -n "$ONLY" ] && set -- --only "$ONLY"
-case ,$ONLY, in ,, | *,step,*) ;; *) [ "$WAIT" = auto ] && WAIT=passive ;; esac
+# The measurements, each its own process per tool, so that each runs with its own wait policy.
+MEASURES=$(echo "${ONLY:-step,eval,latency,matmul}" | tr ',' ' ')
+for m in $MEASURES; do
+    case $m in step|eval|latency|matmul) ;; *) echo "bench/run.sh: --only: some of latency,eval,step,matmul" >&2; exit 2 ;; esac
+done
 
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 if [ "$SAVE" = 1 ]; then
@@ -115,51 +116,59 @@ measure_peak() {
 }
 measure_peak "before the runs"
 
-# The OMP_WAIT_POLICY each tool uses, kept in $tmp/policy.TOOL.SHAPE[.PREC] (empty: unset).
-# bertc's is probed once per shape, before the first round; bench_torch.py probes its own in the
-# first round (--wait-policy auto) and later rounds reuse what it chose.
+# The OMP_WAIT_POLICY each tool uses, kept in $tmp/policy.TOOL.SHAPE.MEASURE[.PREC] (empty:
+# unset). bertc's is probed once per shape and measurement, before the first round (matmul, which
+# replays a training step's products, takes the step's when the step is measured); bench_torch.py
+# probes its own in the first round (--wait-policy auto) and later rounds reuse what it chose.
 for shape in $SHAPES; do
-    policy=
-    case $WAIT in
-        passive) policy=PASSIVE ;;
-        auto)
-            # Probe: a few training steps with each policy; keep the faster.
-            OMP_WAIT_POLICY=PASSIVE "$BERTC" bench --shape "$shape" --only step --reps 2 --threads "$THREADS" >"$tmp/p" || exit 1
-            tp=$(median_of "$tmp/p")
-            env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --only step --reps 2 --threads "$THREADS" >"$tmp/d" || exit 1
-            td=$(median_of "$tmp/d")
-            policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
-            say "bertc $shape: probe OMP_WAIT_POLICY=PASSIVE step $tp s, default $td s: using ${policy:-default}" ;;
-    esac
-    echo "$policy" >"$tmp/policy.bertc.$shape"
+    for m in $MEASURES; do
+        policy=
+        case $WAIT in
+            passive) policy=PASSIVE ;;
+            auto)
+                if [ "$m" = matmul ] && [ -f "$tmp/policy.bertc.$shape.step" ]; then
+                    cp "$tmp/policy.bertc.$shape.step" "$tmp/policy.bertc.$shape.$m"; continue
+                fi
+                # Probe: a few runs of the measurement with each policy; keep the faster.
+                OMP_WAIT_POLICY=PASSIVE "$BERTC" bench --shape "$shape" --only "$m" --reps 2 --threads "$THREADS" >"$tmp/p" || exit 1
+                tp=$(median_of "$tmp/p")
+                env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --only "$m" --reps 2 --threads "$THREADS" >"$tmp/d" || exit 1
+                td=$(median_of "$tmp/d")
+                policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
+                say "bertc $shape $m: probe OMP_WAIT_POLICY=PASSIVE $tp s, default $td s: using ${policy:-default}" ;;
+        esac
+        echo "$policy" >"$tmp/policy.bertc.$shape.$m"
+    done
 done
 
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     [ "$round" -gt 1 ] && measure_peak "round $round"
     for shape in $SHAPES; do
-        policy=$(cat "$tmp/policy.bertc.$shape")
         for prec in $PRECISIONS; do
-            if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
-                say "round $round/$ROUNDS: bertc $shape $prec"
-                steal0=$(steal_now)
-                env -u OMP_WAIT_POLICY ${policy:+OMP_WAIT_POLICY=$policy} "$BERTC" bench --shape "$shape" \
-                    --precision "$prec" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" "$@" >"$tmp/row" ||
-                    { say "bertc bench failed"; exit 1; }
-                tag <"$tmp/row" >>"$JSONL"
-            fi
-            if [ "$TORCH" = 1 ]; then
-                say "round $round/$ROUNDS: PyTorch $shape $prec"
-                tpol=auto
-                [ -s "$tmp/policy.torch.$shape.$prec" ] && tpol=$(cat "$tmp/policy.torch.$shape.$prec")
-                steal0=$(steal_now)
-                "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
-                    --warmup "$WARMUP" --wait-policy "$tpol" "$@" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
-                # what it ran with ("PASSIVE" or "default"), for the next rounds
-                sed -n 's/.*"omp_wait_policy": "\([A-Za-z]*\)".*/\1/p' "$tmp/row" | head -n 1 |
-                    tr 'A-Z' 'a-z' >"$tmp/policy.torch.$shape.$prec"
-                tag <"$tmp/row" >>"$JSONL"
-            fi
+            for m in $MEASURES; do
+                if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
+                    policy=$(cat "$tmp/policy.bertc.$shape.$m")
+                    say "round $round/$ROUNDS: bertc $shape $prec $m"
+                    steal0=$(steal_now)
+                    env -u OMP_WAIT_POLICY ${policy:+OMP_WAIT_POLICY=$policy} "$BERTC" bench --shape "$shape" \
+                        --precision "$prec" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" --only "$m" >"$tmp/row" ||
+                        { say "bertc bench failed"; exit 1; }
+                    tag <"$tmp/row" >>"$JSONL"
+                fi
+                if [ "$TORCH" = 1 ] && [ "$m" != matmul ]; then
+                    say "round $round/$ROUNDS: PyTorch $shape $prec $m"
+                    tpol=auto
+                    [ -s "$tmp/policy.torch.$shape.$prec.$m" ] && tpol=$(cat "$tmp/policy.torch.$shape.$prec.$m")
+                    steal0=$(steal_now)
+                    "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
+                        --warmup "$WARMUP" --wait-policy "$tpol" --only "$m" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
+                    # what it ran with ("PASSIVE" or "default"), for the next rounds
+                    sed -n 's/.*"omp_wait_policy": "\([A-Za-z]*\)".*/\1/p' "$tmp/row" | head -n 1 |
+                        tr 'A-Z' 'a-z' >"$tmp/policy.torch.$shape.$prec.$m"
+                    tag <"$tmp/row" >>"$JSONL"
+                fi
+            done
         done
     done
     round=$((round + 1))
