@@ -18,7 +18,8 @@ torch.cuda.synchronize(), no OMP_WAIT_POLICY probe, and each row adds the device
 
 Every (shape, precision) runs in a fresh worker process, so its peak RSS (getrusage) is its own;
 rows come in the order latency, eval_forward, train_step, so the train_step row's RSS is the
-peak of the whole configuration, as for bertc.
+peak of the whole configuration, as for bertc (bench/run.sh runs one measurement per process, so
+there each row's RSS is its own).
 
 PyTorch's best settings: torch.set_num_threads(N) with OMP_NUM_THREADS=MKL_NUM_THREADS=N; the
 default attention (SDPA in transformers 5); AdamW fused=True where torch has it (else foreach).

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The whole CPU benchmark in one run (what `make bench` runs): the machine's sgemm peak, then for
 # each shape bertc (fp32, and bf16 when `bertc bench --help` lists it) and PyTorch + transformers
-# (fp32 and bf16 autocast), one process per (tool, shape, precision), one after the other; then a
-# Markdown report (bench/compare.py) on stdout.
+# (fp32 and bf16 autocast), one process per (tool, shape, precision, measurement), one after the
+# other; then a Markdown report (bench/compare.py) on stdout.
 #
 # usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--rounds N] [--shapes "bert-base minilm"]
 #                        [--precisions "fp32 bf16"] [--bertc ./bertc] [--wait-policy auto|passive|default]
