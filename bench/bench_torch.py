@@ -76,10 +76,13 @@ def parse_args(argv):
     p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' default)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow to start)")
     p.add_argument("--wait-policy", choices=["auto", "passive", "default"], default="auto")
-    p.add_argument("--probe-reps", type=int, default=2)
+    p.add_argument("--probe-reps", type=int, default=None,
+                   help="runs per policy in the probe (default 2; 10 for latency, whose runs are short and noisy)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--probe-info", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.probe_reps is None:
+        a.probe_reps = 10 if a.only == "latency" else 2
     if a.reps < 1 or a.warmup < 0 or a.threads < 0 or a.probe_reps < 1:
         p.error("--reps and --probe-reps must be at least 1, --warmup and --threads not negative")
     bad = set(a.only.split(",")) - {"latency", "eval", "step"}

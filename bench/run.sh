@@ -129,10 +129,12 @@ for shape in $SHAPES; do
                 if [ "$m" = matmul ] && [ -f "$tmp/policy.bertc.$shape.step" ]; then
                     cp "$tmp/policy.bertc.$shape.step" "$tmp/policy.bertc.$shape.$m"; continue
                 fi
-                # Probe: a few runs of the measurement with each policy; keep the faster.
-                OMP_WAIT_POLICY=PASSIVE "$BERTC" bench --shape "$shape" --only "$m" --reps 2 --threads "$THREADS" >"$tmp/p" || exit 1
+                # Probe: a few runs of the measurement with each policy; keep the faster. Ten of
+                # the single example, whose runs are short enough for a 2-run probe to pick by noise.
+                pr=2; [ "$m" = latency ] && pr=10
+                OMP_WAIT_POLICY=PASSIVE "$BERTC" bench --shape "$shape" --only "$m" --reps $pr --threads "$THREADS" >"$tmp/p" || exit 1
                 tp=$(median_of "$tmp/p")
-                env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --only "$m" --reps 2 --threads "$THREADS" >"$tmp/d" || exit 1
+                env -u OMP_WAIT_POLICY "$BERTC" bench --shape "$shape" --only "$m" --reps $pr --threads "$THREADS" >"$tmp/d" || exit 1
                 td=$(median_of "$tmp/d")
                 policy=$(awk -v p="$tp" -v d="$td" 'BEGIN { print (p + 0 < d + 0) ? "PASSIVE" : "" }')
                 say "bertc $shape $m: probe OMP_WAIT_POLICY=PASSIVE $tp s, default $td s: using ${policy:-default}" ;;
