@@ -27,7 +27,8 @@ OMP_WAIT_POLICY: with --wait-policy auto (default) a short probe (--probe-reps r
 measurement --only names, or of training steps, after one warm-up) runs with
 OMP_WAIT_POLICY=PASSIVE and with the default (unset), and the faster is kept; each row says which
 ("omp_wait_policy"), the probe's medians ("wait_policy_probe_s") and what it timed
-("wait_policy_probe_of"). bench/run.sh runs one measurement per process, each with its own probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md).
+("wait_policy_probe_of"). bench/run.sh runs one measurement per process, each with its own
+probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md).
 
 The model FLOP count is bertc's (docs/PERFORMANCE.md, "Benchmark"):
   forward = 2*B*T*L*(4*C*C + 2*C*F) + 4*B*T*T*C*L + 2*B*(C*C + C*K);  training step = 3 * forward

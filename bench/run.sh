@@ -9,7 +9,7 @@
 #                        [--no-torch] [--only latency,eval,step,matmul] [--save] [--out FILE.md] [--jsonl FILE.jsonl]
 #   --threads N      threads of both tools (default: all cores, nproc)
 #   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
-#   --rounds N       repeat every (shape, precision) pair of runs N times (default 1), bertc and
+#   --rounds N       repeat every (shape, precision, measurement) pair of runs N times (default 1), bertc and
 #                    PyTorch alternating, so that a slow spell of the machine hits both; the report
 #                    gives the median over rounds and each round's speed-up
 #   --precisions L   which precisions (default "fp32 bf16")
