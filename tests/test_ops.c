@@ -474,6 +474,65 @@ static void test_fused_determinism(void **state) {
     free(dout); free(res); free(w); free(dres); free(dx);
 }
 
+/* The Linear products at sizes that split into chunks over the threads (by rows, by output
+ * features for a few rows, and the weight gradient along either side), on 1 to 4 threads:
+ * every element of out, dinp, dweight and dbias is checked against a double-precision sum, so a
+ * chunk count or slice that left a row or column out, or did one twice, fails here. */
+static void check_matmul_chunked(int N, int IC, int OC) {
+    const bertc_backend *be = bertc_backend_cpu();
+    uint64_t st = (uint64_t)(N * 131 + IC * 7 + OC);
+    float *inp = rand_buf((size_t)N * IC, &st, 1.0f), *w = rand_buf((size_t)OC * IC, &st, 0.1f);
+    float *b = rand_buf((size_t)OC, &st, 1.0f), *dout = rand_buf((size_t)N * OC, &st, 1.0f);
+    float *out = malloc((size_t)N * OC * 4), *dinp = malloc((size_t)N * IC * 4);
+    float *dw = malloc((size_t)OC * IC * 4), *db = malloc((size_t)OC * 4);
+    int saved = omp_get_max_threads();
+    for (int threads = 1; threads <= 4; threads++) {
+        omp_set_num_threads(threads);
+        for (size_t i = 0; i < (size_t)N * OC; i++) out[i] = NAN;
+        for (size_t i = 0; i < (size_t)N * IC; i++) dinp[i] = NAN;
+        memset(dw, 0, (size_t)OC * IC * 4);
+        memset(db, 0, (size_t)OC * 4);
+        be->matmul_forward(out, inp, w, b, N, IC, OC);
+        be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC, 0);
+        double worst = 0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double s = b[o];
+                for (int i = 0; i < IC; i++) s += (double)inp[(size_t)n * IC + i] * w[(size_t)o * IC + i];
+                worst = fmax(worst, fabs(out[(size_t)n * OC + o] - s)); /* NaN left: fmax skips it */
+                assert_false(isnan(out[(size_t)n * OC + o]));
+            }
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < IC; i++) {
+                double s = 0;
+                for (int o = 0; o < OC; o++) s += (double)dout[(size_t)n * OC + o] * w[(size_t)o * IC + i];
+                worst = fmax(worst, fabs(dinp[(size_t)n * IC + i] - s));
+                assert_false(isnan(dinp[(size_t)n * IC + i]));
+            }
+        for (int o = 0; o < OC; o++) {
+            double sb = 0;
+            for (int n = 0; n < N; n++) sb += dout[(size_t)n * OC + o];
+            worst = fmax(worst, fabs(db[o] - sb) / (double)N);
+            for (int i = 0; i < IC; i++) {
+                double s = 0;
+                for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * IC + i];
+                worst = fmax(worst, fabs(dw[(size_t)o * IC + i] - s) / (double)N);
+            }
+        }
+        if (worst > 1e-4) fail_msg("matmul %dx%d->%d on %d threads: off by %g", N, IC, OC, threads, worst);
+    }
+    omp_set_num_threads(saved);
+    free(inp); free(w); free(b); free(dout); free(out); free(dinp); free(dw); free(db);
+}
+
+static void test_matmul_chunked(void **state) {
+    (void)state;
+    check_matmul_chunked(128, 64, 384);  /* one example, MiniLM's width: split by output features */
+    check_matmul_chunked(128, 96, 1000); /* the same, features not a multiple of the chunks */
+    check_matmul_chunked(1100, 40, 24);  /* many rows: split by rows; weight gradient along IC */
+    check_matmul_chunked(600, 300, 520); /* weight gradient along OC */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations),
@@ -483,6 +542,7 @@ int main(void) {
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_matmul_chunked),
         cmocka_unit_test(test_residual_layernorm),
         cmocka_unit_test(test_bias_act),
         cmocka_unit_test(test_attention_dropout),
