@@ -57,12 +57,15 @@ const char *gemm_bf16_impl(void);
  * oneDNN. */
 const char *gemm_bf16_fallback_reason(void);
 
-/* C (M,N) = A (M,K) @ B^T + beta C, row-major, B (N,K) with row stride ldb, fp32, on the calling
- * thread (called from inside a parallel region, one chunk of a product each). oneDNN's sgemm
- * where built in: for a few rows (one example's 128 tokens) it runs about 1.3x OpenBLAS's, which
- * re-packs the transposed weight (docs/PERFORMANCE.md, "Latency"); else OpenBLAS. */
-void gemm_f32_nt_1thread(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                         int ldc);
+/* C (M,N) = alpha op(A) @ op(B) + beta C, row-major, fp32, op as in gemm_bf16, on the calling
+ * thread (called from inside a parallel region: one chunk of a product, or one attention head).
+ * oneDNN's sgemm where built in, else OpenBLAS. Used where oneDNN's was measured faster: a
+ * Linear forward on few rows (one example's 128 tokens: about 1.3x OpenBLAS, which re-packs the
+ * transposed weight) and attention's six products per (sequence, head) (the attention ops
+ * 9-21% faster on a Zen 3; docs/PERFORMANCE.md, "A thread waiting on the other, and
+ * attention's products"). */
+void gemm_f32_1thread(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The Linear layer with bf16 products (backend/ops.h matmul_forward_bf16 / matmul_backward_bf16):
  * weight16 is the bf16 copy of the (OC,IC) weight; inp16 (N,IC) the bf16 copy of inp, filled

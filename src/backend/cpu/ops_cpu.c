@@ -1,5 +1,6 @@
-/* The CPU backend: OpenBLAS cblas_sgemm for the products (oneDNN's sgemm for a Linear forward on few
- * rows, see gemm.h), OpenMP for all threading.
+/* The CPU backend: OpenBLAS cblas_sgemm for the Linear products (oneDNN's sgemm, where built in,
+ * for attention's per-head products and a Linear forward on few rows: gemm.h), OpenMP for all
+ * threading.
  *
  * Threading: OpenBLAS is set to one thread and every sgemm is split over the OpenMP threads
  * (rows of the output, or (batch, head) pairs in attention). One thread pool for everything:
@@ -282,8 +283,8 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *weight
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
                         weight, IC, beta, out + n0 * OC, OC);
         else
-            gemm_f32_nt_1thread((int)(n1 - n0), (int)(o1 - o0), IC, inp + n0 * IC, IC, weight + o0 * IC, IC, beta,
-                                out + n0 * OC + o0, OC);
+            gemm_f32_1thread(0, 1, (int)(n1 - n0), (int)(o1 - o0), IC, 1.0f, inp + n0 * IC, IC, weight + o0 * IC, IC,
+                             beta, out + n0 * OC + o0, OC);
     }
 }
 
@@ -380,8 +381,7 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
             size_t khead = (size_t)b * T * C + (size_t)h * HS;  /* row 0 of this head in k, v */
             float *S = att + slab;
             /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scaling, then masked softmax row by row */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, scale, q + qhead, C, k + khead, C,
-                        0.0f, S, T);
+            gemm_f32_1thread(0, 1, Tq, T, HS, scale, q + qhead, C, k + khead, C, 0.0f, S, T);
             for (int i = 0; i < Tq; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
             const float *P = S;
             if (p_drop > 0.0f) {
@@ -390,8 +390,7 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
                 P = Pd;
             }
             /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f,
-                        ctx + qhead, C);
+            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f, ctx + qhead, C);
         }
     }
 }
@@ -420,10 +419,8 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 Pd = drop;
             }
             /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, Pd, T, dctx + qhead, C, 0.0f,
-                        dv + khead, C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, HS, 1.0f, dctx + qhead, C, v + khead, C,
-                        0.0f, dP, T);
+            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, Pd, T, dctx + qhead, C, 0.0f, dv + khead, C);
+            gemm_f32_1thread(0, 1, Tq, T, HS, 1.0f, dctx + qhead, C, v + khead, C, 0.0f, dP, T);
             for (int i = 0; i < Tq; i++) {
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
@@ -446,10 +443,8 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
             /* S = q k^T  =>  dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, T, 1.0f, dP, T, k + khead, C, 0.0f,
-                        dq + qhead, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, Tq, 1.0f, dP, T, q + qhead, C, 0.0f,
-                        dk + khead, C);
+            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, dP, T, k + khead, C, 0.0f, dq + qhead, C);
+            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, dP, T, q + qhead, C, 0.0f, dk + khead, C);
         }
     }
 }
