@@ -529,8 +529,9 @@ static void test_matmul_chunked(void **state) {
     (void)state;
     check_matmul_chunked(128, 64, 384);  /* one example, MiniLM's width: split by output features */
     check_matmul_chunked(128, 96, 1000); /* the same, features not a multiple of the chunks */
-    check_matmul_chunked(1100, 40, 24);  /* many rows: split by rows; weight gradient along IC */
-    check_matmul_chunked(600, 300, 520); /* weight gradient along OC */
+    check_matmul_chunked(1100, 40, 24);  /* many rows: split by rows */
+    check_matmul_chunked(600, 300, 520); /* weight gradient split along OC */
+    check_matmul_chunked(300, 520, 200); /* weight gradient split along IC */
 }
 
 int main(void) {
