@@ -114,7 +114,12 @@ $(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(BUILD)/libbertc.a
 	$(CC) $(CFLAGS) -isystem /usr/include/x86_64-linux-gnu/blis-openmp -o $@ $< $(BUILD)/libbertc.a $(LDLIBS) \
 	    -ldnnl -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis
 
-# The link flags of build/libbertc.a, for scripts that build their own programs against it.
+# The compile and link flags of build/libbertc.a, for scripts that build their own programs
+# against it (scripts/bench-*.sh, check-minilm.sh), so that they cannot drift from the build's.
+# cflags leaves out the CUDA library's path, whose quotes a shell would keep.
+cflags:
+	$(info $(filter-out -DBERTC_CUDA_SO=%,$(CFLAGS)))
+	@:
 ldlibs:
 	@echo $(LDLIBS)
 
@@ -175,5 +180,5 @@ bench: $(BIN)
 
 .PHONY: bench
 
-.PHONY: all tests test asan clean gemm-bench ldlibs fuzz fuzz-build test-asan test-valgrind
+.PHONY: all tests test asan clean gemm-bench cflags ldlibs fuzz fuzz-build test-asan test-valgrind
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -13,9 +13,8 @@ set -eu
 BASE=${1:-9c345f7}
 [ $# -gt 0 ] && shift
 CC=${CC:-cc}
-FLAGS="-O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fno-trapping-math -fopenmp -Iinclude -Isrc"
-[ -f /usr/include/oneapi/dnnl/dnnl.h ] && FLAGS="$FLAGS -DBERTC_HAVE_DNNL"
 make -s build/libbertc.a
+FLAGS=$(make -s cflags)
 dir=build/tools/base
 rm -rf "$dir"
 mkdir -p "$dir/backend/cpu"

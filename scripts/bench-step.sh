@@ -14,11 +14,10 @@ while getopts b:r: o; do
 done
 shift $((OPTIND - 1))
 CC=${CC:-cc}
-FLAGS="-O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -fno-math-errno -fopenmp -Iinclude -Isrc"
-LIBS="$(pkg-config --libs libutf8proc libarchive libcjson) -lopenblas -lm -fopenmp"
 make -s build/libbertc.a
+FLAGS=$(make -s cflags)
 mkdir -p build/tools
-$CC $FLAGS -o build/tools/step_time bench/step_time.c build/libbertc.a $LIBS
+$CC $FLAGS -o build/tools/step_time bench/step_time.c build/libbertc.a $(make -s ldlibs)
 BINS=build/tools/step_time
 if [ -n "$BASE" ]; then
     DIR=build/tools/base-$BASE
@@ -26,7 +25,10 @@ if [ -n "$BASE" ]; then
         rm -rf "$DIR" && mkdir -p "$DIR/src"
         git archive "$BASE" src include Makefile | tar -x -C "$DIR/src"
         make -s -C "$DIR/src" build/libbertc.a
-        $CC -I"$DIR/src/include" -I"$DIR/src/src" $FLAGS -o "$DIR/step_time" bench/step_time.c "$DIR/src/build/libbertc.a" $LIBS
+        # that commit's own link flags (older Makefiles have no ldlibs target: the libraries of then)
+        libs=$(make -s -C "$DIR/src" ldlibs 2>/dev/null) ||
+            libs="$(pkg-config --libs libutf8proc libarchive libcjson) -lopenblas -lm -fopenmp"
+        $CC -I"$DIR/src/include" -I"$DIR/src/src" $FLAGS -o "$DIR/step_time" bench/step_time.c "$DIR/src/build/libbertc.a" $libs
     fi
     BINS="$DIR/step_time build/tools/step_time"
 fi

@@ -8,9 +8,7 @@ WORK=${1:-/tmp/bertc_minilm}
 CC=${CC:-cc}
 make -s build/libbertc.a
 mkdir -p build/tools "$WORK"
-$CC -O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -fopenmp -Iinclude -Isrc \
-    -o build/tools/check_logits tests/check_logits.c build/libbertc.a \
-    $(make -s ldlibs)
+$CC $(make -s cflags) -o build/tools/check_logits tests/check_logits.c build/libbertc.a $(make -s ldlibs)
 python3 reference/check_minilm.py prepare "$WORK"
 ./build/tools/check_logits logits "$WORK/model" "$WORK/ids.bin" "$WORK/logits.bin"
 python3 reference/check_minilm.py compare "$WORK"
