@@ -6,15 +6,22 @@
  * shared with other work it is the steadier measure of the work a step does; with several
  * threads it also counts their spinning, and the wall time is what a user waits.
  *
- * Usage: step_time CONFIG_JSON B T STEPS      (threads: OMP_NUM_THREADS)
- * Built by scripts/bench-step.sh, which can link it against an older commit's library too. */
+ * Usage: step_time CONFIG_JSON B T STEPS [linear-ab [eval]]      (threads: OMP_NUM_THREADS)
+ * Built by scripts/bench-step.sh, which can link it against an older commit's library too.
+ *
+ * linear-ab: every step twice, once with the Linear products chunked over the threads on
+ * OpenBLAS and once threaded by oneDNN (backend/cpu/gemm.h), in alternating order, and the
+ * median of the per-step ratios: both see the same moment of a shared machine. With eval, the
+ * steps are evaluation forwards (no dropout, no backward). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <omp.h>
 
+#include "backend/cpu/gemm.h"
 #include "model/bert.h"
 #include "util/rng.h"
 
@@ -35,8 +42,9 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: step_time CONFIG_JSON B T STEPS\n");
+    int ab = argc > 5 && !strcmp(argv[5], "linear-ab"), eval = ab && argc > 6 && !strcmp(argv[6], "eval");
+    if (argc < 5 || argc > 7 || (argc > 5 && !ab) || (argc > 6 && !eval)) {
+        fprintf(stderr, "usage: step_time CONFIG_JSON B T STEPS [linear-ab [eval]]\n");
         return 2;
     }
     int B = atoi(argv[2]), T = atoi(argv[3]), steps = atoi(argv[4]);
@@ -62,7 +70,8 @@ int main(int argc, char **argv) {
     int32_t *ids = malloc(NT * sizeof(int32_t)), *mask = malloc(NT * sizeof(int32_t));
     int32_t *types = calloc(NT, sizeof(int32_t)), *labels = malloc((size_t)B * sizeof(int32_t));
     double *wall = malloc((size_t)steps * sizeof(double)), *cpu = malloc((size_t)steps * sizeof(double));
-    if (!ids || !mask || !types || !labels || !wall || !cpu) {
+    double *ratio = malloc((size_t)steps * sizeof(double));
+    if (!ids || !mask || !types || !labels || !wall || !cpu || !ratio) {
         fprintf(stderr, "step_time: out of memory\n");
         return 1;
     }
@@ -74,21 +83,51 @@ int main(int argc, char **argv) {
         mask[i] = 1;
     }
     for (int b = 0; b < B; b++) labels[b] = b % 2;
-    for (int s = 0; s <= steps; s++) {
-        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-        bert_zero_grad(m);
-        float loss = bert_forward(m, ids, mask, types, labels, B, T, 1, (uint64_t)s);
-        bert_backward(m, 1.0f);
-        double w = clock_s(CLOCK_MONOTONIC) - w0, c = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        printf("step %d loss %.6f wall %.1f ms cpu %.1f ms%s\n", s, loss, 1e3 * w, 1e3 * c, s ? "" : " (warm-up)");
-        if (s > 0) {
-            wall[s - 1] = w;
-            cpu[s - 1] = c;
+    if (ab) {
+        double *chunked = wall, *threaded_wall = cpu; /* wall times both */
+        for (int s = 0; s <= steps; s++) {
+            double w[2];
+            for (int k = 0; k < 2; k++) {
+                int threaded = (s + k) % 2; /* which goes first alternates */
+                gemm_linear_set_path(threaded ? GEMM_LINEAR_THREADED : GEMM_LINEAR_CHUNKED);
+                double w0 = clock_s(CLOCK_MONOTONIC);
+                bert_zero_grad(m);
+                float loss = bert_forward(m, ids, mask, types, labels, B, T, !eval, (uint64_t)s);
+                if (!eval) bert_backward(m, 1.0f);
+                w[threaded] = clock_s(CLOCK_MONOTONIC) - w0;
+                printf("step %d %s loss %.6f wall %.1f ms%s\n", s, threaded ? "threaded" : "chunked ", loss,
+                       1e3 * w[threaded], s ? "" : " (warm-up)");
+            }
+            if (s > 0) {
+                chunked[s - 1] = w[0];
+                threaded_wall[s - 1] = w[1];
+                ratio[s - 1] = w[1] / w[0];
+            }
         }
+        int faster = 0;
+        for (int s = 0; s < steps; s++) faster += ratio[s] < 1.0;
+        double rmed = median(ratio, steps), cmed = median(chunked, steps), tmed = median(threaded_wall, steps);
+        printf("B=%d T=%d threads=%d steps=%d %s: chunked median %.1f ms, threaded median %.1f ms, "
+               "threaded/chunked median %.3f, threaded faster in %d of %d\n",
+               B, T, omp_get_max_threads(), steps, eval ? "eval" : "train", 1e3 * cmed, 1e3 * tmed, rmed, faster,
+               steps);
+    } else {
+        for (int s = 0; s <= steps; s++) {
+            double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+            bert_zero_grad(m);
+            float loss = bert_forward(m, ids, mask, types, labels, B, T, 1, (uint64_t)s);
+            bert_backward(m, 1.0f);
+            double w = clock_s(CLOCK_MONOTONIC) - w0, c = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            printf("step %d loss %.6f wall %.1f ms cpu %.1f ms%s\n", s, loss, 1e3 * w, 1e3 * c, s ? "" : " (warm-up)");
+            if (s > 0) {
+                wall[s - 1] = w;
+                cpu[s - 1] = c;
+            }
+        }
+        double wmed = median(wall, steps), cmed = median(cpu, steps);
+        printf("B=%d T=%d threads=%d steps=%d: wall median %.1f ms best %.1f ms; cpu median %.1f ms best %.1f ms\n", B, T,
+               omp_get_max_threads(), steps, 1e3 * wmed, 1e3 * wall[0], 1e3 * cmed, 1e3 * cpu[0]);
     }
-    double wmed = median(wall, steps), cmed = median(cpu, steps);
-    printf("B=%d T=%d threads=%d steps=%d: wall median %.1f ms best %.1f ms; cpu median %.1f ms best %.1f ms\n", B, T,
-           omp_get_max_threads(), steps, 1e3 * wmed, 1e3 * wall[0], 1e3 * cmed, 1e3 * cpu[0]);
     bert_free(m);
     free(ids);
     free(mask);
@@ -96,5 +135,6 @@ int main(int argc, char **argv) {
     free(labels);
     free(wall);
     free(cpu);
+    free(ratio);
     return 0;
 }

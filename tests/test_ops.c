@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include "backend/ops.h"
+#include "backend/cpu/gemm.h"
 
 static void test_activations(void **state) {
     (void)state;
@@ -475,9 +476,11 @@ static void test_fused_determinism(void **state) {
 }
 
 /* The Linear products at sizes that split into chunks over the threads (by rows, by output
- * features for a few rows, and the weight gradient along either side), on 1 to 4 threads:
- * every element of out, dinp, dweight and dbias is checked against a double-precision sum, so a
- * chunk count or slice that left a row or column out, or did one twice, fails here. */
+ * features for a few rows, and the weight gradient along either side), on 1 to 4 threads, and
+ * as one product threaded by oneDNN where bertc has it (gemm.h; enough rows): every element of
+ * out, dinp, dweight and dbias is checked against a double-precision sum, so a chunk count or
+ * slice that left a row or column out, or did one twice, fails here. The threaded runs also
+ * check that dinp is accumulated into when asked and dweight always. */
 static void check_matmul_chunked(int N, int IC, int OC) {
     const bertc_backend *be = bertc_backend_cpu();
     uint64_t st = (uint64_t)(N * 131 + IC * 7 + OC);
@@ -486,14 +489,18 @@ static void check_matmul_chunked(int N, int IC, int OC) {
     float *out = malloc((size_t)N * OC * 4), *dinp = malloc((size_t)N * IC * 4);
     float *dw = malloc((size_t)OC * IC * 4), *db = malloc((size_t)OC * 4);
     int saved = omp_get_max_threads();
-    for (int threads = 1; threads <= 4; threads++) {
+    for (int run = 0; run < 8; run++) {
+        int threads = 1 + run / 2, threaded = run % 2;
         omp_set_num_threads(threads);
+        gemm_linear_set_path(threaded ? GEMM_LINEAR_THREADED : GEMM_LINEAR_CHUNKED);
+        /* accumulate: dinp and dweight start at 1 and 0.5, and the sums below expect them */
+        int acc = threaded;
         for (size_t i = 0; i < (size_t)N * OC; i++) out[i] = NAN;
-        for (size_t i = 0; i < (size_t)N * IC; i++) dinp[i] = NAN;
-        memset(dw, 0, (size_t)OC * IC * 4);
+        for (size_t i = 0; i < (size_t)N * IC; i++) dinp[i] = acc ? 1.0f : NAN;
+        for (size_t i = 0; i < (size_t)OC * IC; i++) dw[i] = acc ? 0.5f : 0.0f;
         memset(db, 0, (size_t)OC * 4);
         be->matmul_forward(out, inp, w, b, N, IC, OC);
-        be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC, 0);
+        be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC, acc);
         double worst = 0;
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) {
@@ -504,7 +511,7 @@ static void check_matmul_chunked(int N, int IC, int OC) {
             }
         for (int n = 0; n < N; n++)
             for (int i = 0; i < IC; i++) {
-                double s = 0;
+                double s = acc ? 1.0 : 0.0;
                 for (int o = 0; o < OC; o++) s += (double)dout[(size_t)n * OC + o] * w[(size_t)o * IC + i];
                 worst = fmax(worst, fabs(dinp[(size_t)n * IC + i] - s));
                 assert_false(isnan(dinp[(size_t)n * IC + i]));
@@ -514,14 +521,17 @@ static void check_matmul_chunked(int N, int IC, int OC) {
             for (int n = 0; n < N; n++) sb += dout[(size_t)n * OC + o];
             worst = fmax(worst, fabs(db[o] - sb) / (double)N);
             for (int i = 0; i < IC; i++) {
-                double s = 0;
+                double s = acc ? 0.5 : 0.0;
                 for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * IC + i];
                 worst = fmax(worst, fabs(dw[(size_t)o * IC + i] - s) / (double)N);
             }
         }
-        if (worst > 1e-4) fail_msg("matmul %dx%d->%d on %d threads: off by %g", N, IC, OC, threads, worst);
+        if (worst > 1e-4)
+            fail_msg("matmul %dx%d->%d on %d threads (%s): off by %g", N, IC, OC, threads,
+                     gemm_linear_threaded(N) ? "threaded" : "chunked", worst);
     }
     omp_set_num_threads(saved);
+    gemm_linear_set_path(GEMM_LINEAR_AUTO);
     free(inp); free(w); free(b); free(dout); free(out); free(dinp); free(dw); free(db);
 }
 

@@ -380,14 +380,15 @@ static int bench_peak(const bertc_bench_options *o, const bert_config *c, const 
         {"qkvo fwd", N, C, C, 'N', 'T'},     {"ffn-up fwd", N, F, C, 'N', 'T'},  {"ffn-down fwd", N, C, F, 'N', 'T'},
         {"ffn-up dinp", N, C, F, 'N', 'N'},  {"ffn-up dW", F, C, N, 'T', 'N'},   {"ffn-down dW", C, F, N, 'T', 'N'},
     };
-    static const char *modes[] = {"omp", "blas"};
+    int nmodes;
+    const char *const *modes = gemm_peak_modes(&nmodes);
     char esc[1024];
     shape = json_escape(shape, esc, sizeof esc);
     double best = 0;
     char best_what[96] = "";
-    if (human) fprintf(human, "%-14s %-18s %-5s %8s %12s %10s\n", "product", "M x N x K", "mode", "trans", "best s", "GFLOP/s");
+    if (human) fprintf(human, "%-14s %-18s %-6s %8s %12s %10s\n", "product", "M x N x K", "mode", "trans", "best s", "GFLOP/s");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (size_t j = 0; j < 2; j++) {
+        for (int j = 0; j < nmodes; j++) {
             double t = gemm_peak_one(shapes[i].M, shapes[i].N, shapes[i].K, shapes[i].ta, shapes[i].tb, modes[j],
                                      o->reps);
             if (t <= 0) return bertc_errorf(err, BERTC_ENOMEM, "bench: out of memory (peak buffers)");
@@ -406,7 +407,7 @@ static int bench_peak(const bertc_bench_options *o, const bert_config *c, const 
             if (human) {
                 char dims[48], tr[3] = {shapes[i].ta, shapes[i].tb, 0};
                 snprintf(dims, sizeof dims, "%d x %d x %d", shapes[i].M, shapes[i].N, shapes[i].K);
-                fprintf(human, "%-14s %-18s %-5s %8s %12.5f %10.1f\n", shapes[i].label, dims, modes[j], tr, t, gf);
+                fprintf(human, "%-14s %-18s %-6s %8s %12.5f %10.1f\n", shapes[i].label, dims, modes[j], tr, t, gf);
             }
         }
     if (json)

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,7 +57,9 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
 }
 
 #ifdef BERTC_HAVE_DNNL
-/* The fp32 products of few rows run in oneDNN's sgemm (backend/cpu/gemm.h); row-major. */
+/* Some fp32 products run in oneDNN's sgemm (backend/cpu/gemm.h); row-major. One called from
+ * outside a parallel region is threaded by oneDNN over all the threads ('D'): its wall time
+ * counts once per thread, as the threads' time inside products. */
 dnnl_status_t __real_dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha,
                                 const float *A, dnnl_dim_t lda, const float *B, dnnl_dim_t ldb, float beta, float *C,
                                 dnnl_dim_t ldc);
@@ -70,8 +73,10 @@ dnnl_status_t __wrap_dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dn
         return __real_dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     double t0 = now_s();
     dnnl_status_t st = __real_dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    record('d', ta == 'N' || ta == 'n' ? 'N' : 'T', tb == 'N' || tb == 'n' ? 'N' : 'T', (int)M, (int)N, (int)K,
-           (int)lda, (int)ldb, (int)ldc, alpha, beta, now_s() - t0);
+    int threaded = !omp_in_parallel();
+    double dt = (now_s() - t0) * (threaded ? omp_get_max_threads() : 1);
+    record(threaded ? 'D' : 'd', ta == 'N' || ta == 'n' ? 'N' : 'T', tb == 'N' || tb == 'n' ? 'N' : 'T', (int)M,
+           (int)N, (int)K, (int)lda, (int)ldb, (int)ldc, alpha, beta, dt);
     return st;
 }
 #endif
@@ -155,10 +160,20 @@ double gemm_replay(const gemm_trace *t, gemm_replay_scratch *s) {
     for (size_t r0 = 0; r0 < t->n;) {
         size_t r1 = r0 + 1;
         while (r1 < t->n && t->calls[r1].region == t->calls[r0].region) r1++;
-        /* One parallel region per recorded region, as the engine's op had. */
+#ifdef BERTC_HAVE_DNNL
+        /* Calls oneDNN threaded itself run one after another, outside any parallel region. */
+        for (size_t i = r0; i < r1; i++) {
+            const gemm_call *c = &t->calls[i];
+            if (c->lib == 'D')
+                __real_dnnl_sgemm(c->ta, c->tb, c->M, c->N, c->K, c->alpha, s->a, c->lda, s->b, c->ldb, c->beta, s->c,
+                                  c->ldc);
+        }
+#endif
+        /* The rest: one parallel region per recorded region, as the engine's op had. */
         #pragma omp parallel for schedule(dynamic, 1)
         for (size_t i = r0; i < r1; i++) {
             const gemm_call *c = &t->calls[i];
+            if (c->lib == 'D') continue;
             float *C = s->c + (size_t)omp_get_thread_num() % (size_t)s->threads * s->c_stride;
 #ifdef BERTC_HAVE_DNNL
             if (c->lib == 'd') {
@@ -199,7 +214,7 @@ double gemm_peak_one(int M, int N, int K, char ta, char tb, const char *mode, in
     fill(B, (size_t)K * N, 4);
     memset(C, 0, (size_t)M * N * sizeof(float));
     enum CBLAS_TRANSPOSE TA = ta == 'N' ? CblasNoTrans : CblasTrans, TB = tb == 'N' ? CblasNoTrans : CblasTrans;
-    int threads = omp_get_max_threads(), blas = strcmp(mode, "blas") == 0;
+    int threads = omp_get_max_threads(), blas = strcmp(mode, "blas") == 0, onednn = strcmp(mode, "onednn") == 0;
     int chunks = threads > 1 ? 2 * threads : 1;
     double best = -1.0;
     /* The engine's way wants OpenBLAS single-threaded inside each OpenMP thread. */
@@ -208,6 +223,10 @@ double gemm_peak_one(int M, int N, int K, char ta, char tb, const char *mode, in
         double t0 = now_s();
         if (blas) {
             __real_cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+        } else if (onednn) {
+#ifdef BERTC_HAVE_DNNL
+            __real_dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+#endif
         } else {
             #pragma omp parallel for schedule(dynamic, 1)
             for (int ch = 0; ch < chunks; ch++) {
@@ -227,4 +246,23 @@ double gemm_peak_one(int M, int N, int K, char ta, char tb, const char *mode, in
     return best;
 }
 
-const char *gemm_library(void) { return openblas_get_config(); }
+const char *gemm_library(void) {
+#ifdef BERTC_HAVE_DNNL
+    static char desc[256];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(desc, sizeof desc, "%s; oneDNN %d.%d.%d", openblas_get_config(), v->major, v->minor, v->patch);
+    return desc;
+#else
+    return openblas_get_config();
+#endif
+}
+
+const char *const *gemm_peak_modes(int *n) {
+    static const char *const modes[] = {"omp", "blas", "onednn"};
+#ifdef BERTC_HAVE_DNNL
+    *n = 3;
+#else
+    *n = 2;
+#endif
+    return modes;
+}

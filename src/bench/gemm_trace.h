@@ -1,17 +1,18 @@
 /* The matrix products of one training step, recorded and replayed alone (bertc bench's
  * "matmul" measurement), and the machine's sgemm peak (bertc bench --peak).
  *
- * Recording: every binary is linked with -Wl,--wrap=cblas_sgemm (Makefile), so each
- * cblas_sgemm call of the engine goes through __wrap_cblas_sgemm. Outside a recording that
+ * Recording: every binary is linked with -Wl,--wrap=cblas_sgemm (and dnnl_sgemm; Makefile), so each
+ * sgemm call of the engine goes through __wrap_cblas_sgemm (__wrap_dnnl_sgemm). Outside a recording that
  * costs one predictable branch; during one it appends the call's shape (transposes, M, N, K,
  * leading dimensions, alpha, beta), its thread, its duration and the current region.
  * A region is one call of a backend op that runs products (bench.c wraps matmul_forward/
  * backward and attention_forward/backward and calls gemm_trace_next_region() around them),
  * i.e. one OpenMP parallel region of the engine.
  *
- * Replay: region by region, the same calls through the real cblas_sgemm, spread over the
- * OpenMP threads as the engine does (dynamic, one call at a time), with a barrier between
- * regions; operands are scratch buffers of the right extents (A and B shared, C per thread).
+ * Replay: region by region, the same calls through the real library, spread over the
+ * OpenMP threads as the engine does (dynamic, one call at a time; a call oneDNN threaded
+ * itself runs alone, threaded again), with a barrier between regions; operands are scratch
+ * buffers of the right extents (A and B shared, C per thread).
  *
  * A product that does not go through cblas_sgemm (another library, bertc's own kernels, a
  * bf16 product) is not seen: gemm_trace_stop reports 0 calls and the bench says so. Such a
@@ -26,7 +27,8 @@
 
 typedef struct gemm_call {
     char ta, tb;            /* 'N' or 'T' (row-major, as the engine calls cblas) */
-    char lib;               /* 'b': OpenBLAS's cblas_sgemm, 'd': oneDNN's dnnl_sgemm (replayed with the same) */
+    char lib;               /* 'b': OpenBLAS's cblas_sgemm, 'd': oneDNN's dnnl_sgemm on one thread, 'D': the same
+                               threaded by oneDNN (outside a parallel region); replayed the same way */
     int M, N, K, lda, ldb, ldc;
     float alpha, beta;
     int thread;
@@ -63,12 +65,16 @@ void gemm_replay_free(gemm_replay_scratch *s);
 
 /* One peak measurement: C (M,N) = op(A) op(B), op(A) (M,K), op(B) (K,N), row-major, best of
  * reps after one warm-up. mode "omp": the rows of C split into 2 chunks per OpenMP thread,
- * each a single-threaded sgemm (the engine's way); mode "blas": one call with OpenBLAS's own
- * threads set to the OpenMP thread count (restored to 1 afterwards). Returns the best time in
- * seconds (< 0 when out of memory). */
-/* The sgemm library's own description (OpenBLAS's build configuration). */
+ * each a single-threaded sgemm (the engine's way with OpenBLAS); mode "blas": one call with
+ * OpenBLAS's own threads set to the OpenMP thread count (restored to 1 afterwards); mode
+ * "onednn" (built with oneDNN only): one dnnl_sgemm threaded by oneDNN over the OpenMP threads
+ * (the engine's way for a batch's Linear products there). Returns the best time in seconds
+ * (< 0 when out of memory). */
+/* The products' libraries: OpenBLAS's build configuration, and oneDNN's version where built with it. */
 const char *gemm_library(void);
 
 double gemm_peak_one(int M, int N, int K, char ta, char tb, const char *mode, int reps);
+/* The modes gemm_peak_one can time in this build (*n of them). */
+const char *const *gemm_peak_modes(int *n);
 
 #endif

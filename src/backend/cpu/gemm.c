@@ -44,6 +44,37 @@ void gemm_f32_1thread(int trans_a, int trans_b, int M, int N, int K, float alpha
 #endif
 }
 
+void gemm_f32_threaded(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    /* The same call as gemm_f32_1thread: outside a parallel region oneDNN opens its own over
+     * the OpenMP threads (libdnnl is built with the OpenMP runtime). Without oneDNN, OpenBLAS
+     * runs it on its one thread; gemm_linear_threaded never chooses this path there. */
+    gemm_f32_1thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static int linear_path = -1; /* -1: not decided yet (reads BERTC_LINEAR_GEMM once) */
+
+void gemm_linear_set_path(gemm_linear_path p) { linear_path = (int)p; }
+
+int gemm_linear_threaded(int rows) {
+    if (linear_path < 0) {
+        const char *e = getenv("BERTC_LINEAR_GEMM");
+        linear_path = e && !strcmp(e, "chunked") ? GEMM_LINEAR_CHUNKED
+                      : e && !strcmp(e, "threaded") ? GEMM_LINEAR_THREADED
+                                                    : GEMM_LINEAR_AUTO;
+    }
+#ifdef BERTC_HAVE_DNNL
+    int threads = omp_get_max_threads();
+    /* Few rows (one example's 128 tokens) are split by output features instead (ops_cpu.c):
+     * those stay as they are. */
+    return linear_path != GEMM_LINEAR_CHUNKED && threads > 1 && !omp_in_parallel() &&
+           (size_t)rows >= 256 * (size_t)threads;
+#else
+    (void)rows;
+    return 0;
+#endif
+}
+
 /* ------------------------------------------------------------------------------------------
  * which path */
 

@@ -67,6 +67,27 @@ const char *gemm_bf16_fallback_reason(void);
 void gemm_f32_1thread(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
 
+/* C (M,N) = alpha op(A) @ op(B) + beta C, row-major, fp32, as gemm_f32_1thread but one call
+ * threaded over all the OpenMP threads by oneDNN itself: call it from outside a parallel region.
+ * Where bertc was built without oneDNN it is never chosen (gemm_linear_threaded says no) and
+ * falls back to one OpenBLAS call. */
+void gemm_f32_threaded(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc);
+
+/* How the fp32 Linear products of many rows (training and evaluation batches) run:
+ *   CHUNKED   split into chunks over the OpenMP threads, single-threaded OpenBLAS in each
+ *   THREADED  one oneDNN sgemm threaded by oneDNN (gemm_f32_threaded)
+ * AUTO is THREADED where bertc was built with oneDNN and runs on more than one thread, else
+ * CHUNKED: on a 2-core Zen 3 oneDNN's threaded products made a MiniLM step 5-7% faster and left
+ * bert-base's unchanged (docs/PERFORMANCE.md, "Linear products threaded by oneDNN"). The
+ * environment variable BERTC_LINEAR_GEMM=chunked|threaded chooses for a whole run (to compare
+ * the two). */
+typedef enum gemm_linear_path { GEMM_LINEAR_AUTO, GEMM_LINEAR_CHUNKED, GEMM_LINEAR_THREADED } gemm_linear_path;
+void gemm_linear_set_path(gemm_linear_path p);
+/* Whether a Linear product over `rows` rows, called from outside a parallel region, runs as one
+ * threaded oneDNN call. */
+int gemm_linear_threaded(int rows);
+
 /* The Linear layer with bf16 products (backend/ops.h matmul_forward_bf16 / matmul_backward_bf16):
  * weight16 is the bf16 copy of the (OC,IC) weight; inp16 (N,IC) the bf16 copy of inp, filled
  * by forward unless inp16_ready and read by backward; dout is rounded into scratch (N*OC bf16);

@@ -1,11 +1,12 @@
-/* The CPU backend: OpenBLAS cblas_sgemm for the Linear products (oneDNN's sgemm, where built in,
- * for attention's per-head products and a Linear forward on few rows: gemm.h), OpenMP for all
- * threading.
+/* The CPU backend: OpenBLAS cblas_sgemm for the Linear products, or oneDNN's sgemm where built in
+ * and measured faster (gemm.h: a Linear product of a whole batch, one example's Linear forward,
+ * attention's per-head products), OpenMP for all threading.
  *
- * Threading: OpenBLAS is set to one thread and every sgemm is split over the OpenMP threads
- * (rows of the output, or (batch, head) pairs in attention). One thread pool for everything:
- * a pthreads OpenBLAS pool next to OpenMP's makes the two spin against each other and, on a
- * 2-core machine, cost more than half the step time.
+ * Threading: OpenBLAS is set to one thread and its products are split over the OpenMP threads
+ * (rows of the output, or (batch, head) pairs in attention); a batch's Linear products on
+ * oneDNN are one call each, which oneDNN threads over the same OpenMP threads. One thread pool
+ * for everything: a pthreads OpenBLAS pool next to OpenMP's makes the two spin against each
+ * other and, on a 2-core machine, cost more than half the step time.
  *
  * Shapes and conventions are in backend/ops.h. Loops that reduce over rows (bias and
  * LayerNorm weight gradients, embedding scatter-add) give each thread a slice of channels and
@@ -259,8 +260,34 @@ static int head_chunk(int pairs) {
     return per < 1 ? 1 : per > 4 ? 4 : per;
 }
 
+/* out rows = bias, for a product to add to with beta = 1: one pass over out, not two. */
+static void fill_bias_rows(float *out, const float *bias, size_t n0, size_t n1, size_t o0, size_t o1, size_t OC) {
+    for (size_t n = n0; n < n1; n++) memcpy(out + n * OC + o0, bias + o0, (o1 - o0) * sizeof(float));
+}
+
+/* dbias (OC) += column sums of dout (N,OC), a slice of columns per thread (called inside a
+ * parallel region): each sum walks the rows in order, whatever the thread count. */
+static void bias_grad_slice(float *dbias, const float *dout, int N, int OC) {
+    size_t o0, o1;
+    thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * OC;
+        #pragma omp simd
+        for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
+    }
+}
+
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int N, int IC, int OC) {
+    if (gemm_linear_threaded(N)) { /* one product threaded by oneDNN (gemm.h) */
+        if (bias) {
+            #pragma omp parallel for schedule(static)
+            for (int n = 0; n < N; n++) fill_bias_rows(out, bias, (size_t)n, (size_t)n + 1, 0, (size_t)OC, (size_t)OC);
+        }
+        /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) read transposed */
+        gemm_f32_threaded(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, bias ? 1.0f : 0.0f, out, OC);
+        return;
+    }
     /* Few rows (one example: 128) leave too little to split by rows, and one chunk would run
      * on one thread: split the output features (the weight's rows) instead; each chunk then
      * re-packs the small input rather than the weight. */
@@ -272,12 +299,8 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *weight
         if (by_rows) thread_slice((size_t)N, ch, chunks, &n0, &n1);
         else thread_slice((size_t)OC, ch, chunks, &o0, &o1);
         if (n1 <= n0 || o1 <= o0) continue;
-        float beta = 0.0f;
-        if (bias) {
-            /* Start from the bias and let sgemm add the product (beta = 1): one pass over out. */
-            for (size_t n = n0; n < n1; n++) memcpy(out + n * OC + o0, bias + o0, (o1 - o0) * sizeof(float));
-            beta = 1.0f;
-        }
+        if (bias) fill_bias_rows(out, bias, n0, n1, o0, o1, (size_t)OC);
+        float beta = bias ? 1.0f : 0.0f;
         /* out[n0:n1, o0:o1] = inp[n0:n1] (rows,IC) @ weight[o0:o1]^T; weight (OC,IC) read transposed. */
         if (by_rows)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, 1.0f, inp + n0 * IC, IC,
@@ -291,6 +314,17 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *weight
 static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int IC, int OC,
                                 int accumulate) {
+    if (gemm_linear_threaded(N)) { /* two products threaded by oneDNN (gemm.h) */
+        if (dinp) /* dinp (N,IC) (+)= dout (N,OC) @ weight (OC,IC) */
+            gemm_f32_threaded(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
+        /* dweight (OC,IC) += dout^T @ inp (N,IC) */
+        gemm_f32_threaded(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+        if (dbias) {
+            #pragma omp parallel
+            bias_grad_slice(dbias, dout, N, OC);
+        }
+        return;
+    }
     int row_chunks = dinp ? matmul_chunks((size_t)N, 256) : 0;
     /* dweight (OC,IC) += dout^T @ inp: split OC (each chunk re-packs inp, N x IC) or IC (each
      * re-packs dout, N x OC), whichever shares less */
@@ -318,15 +352,7 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)(c1 - c0), N, 1.0f, dout, OC, inp + c0,
                             IC, 1.0f, dweight + c0, IC);
         }
-        if (dbias) { /* column sums of dout, a slice of columns per thread */
-            size_t o0, o1;
-            thread_slice((size_t)OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (size_t)n * OC;
-                #pragma omp simd
-                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
-            }
-        }
+        if (dbias) bias_grad_slice(dbias, dout, N, OC);
     }
 }
 
