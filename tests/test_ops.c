@@ -529,6 +529,18 @@ static void check_matmul_chunked(int N, int IC, int OC) {
         if (worst > 1e-4)
             fail_msg("matmul %dx%d->%d on %d threads (%s): off by %g", N, IC, OC, threads,
                      gemm_linear_threaded(N) ? "threaded" : "chunked", worst);
+        /* --deterministic: the same products on the same threads give the same bits */
+        float *again[4] = {malloc((size_t)N * OC * 4), malloc((size_t)N * IC * 4), malloc((size_t)OC * IC * 4),
+                           calloc((size_t)OC, 4)};
+        for (size_t i = 0; i < (size_t)N * IC; i++) again[1][i] = acc ? 1.0f : 0.0f;
+        for (size_t i = 0; i < (size_t)OC * IC; i++) again[2][i] = acc ? 0.5f : 0.0f;
+        be->matmul_forward(again[0], inp, w, b, N, IC, OC);
+        be->matmul_backward(again[1], again[2], again[3], dout, inp, w, N, IC, OC, acc);
+        assert_memory_equal(again[0], out, (size_t)N * OC * 4);
+        assert_memory_equal(again[1], dinp, (size_t)N * IC * 4);
+        assert_memory_equal(again[2], dw, (size_t)OC * IC * 4);
+        assert_memory_equal(again[3], db, (size_t)OC * 4);
+        for (int i = 0; i < 4; i++) free(again[i]);
     }
     omp_set_num_threads(saved);
     gemm_linear_set_path(GEMM_LINEAR_AUTO);
