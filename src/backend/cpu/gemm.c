@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #ifdef BERTC_HAVE_DNNL
@@ -62,6 +63,8 @@ int gemm_linear_threaded(int rows) {
         linear_path = e && !strcmp(e, "chunked") ? GEMM_LINEAR_CHUNKED
                       : e && !strcmp(e, "threaded") ? GEMM_LINEAR_THREADED
                                                     : GEMM_LINEAR_AUTO;
+        if (e && *e && linear_path == GEMM_LINEAR_AUTO) /* a typo should not pass for a choice */
+            fprintf(stderr, "bertc: BERTC_LINEAR_GEMM=%s not understood (chunked or threaded): using the default\n", e);
     }
 #ifdef BERTC_HAVE_DNNL
     int threads = omp_get_max_threads();
