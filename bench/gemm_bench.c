@@ -12,11 +12,12 @@
  *
  * Variants (fp32 unless noted), all on the OpenMP threads:
  *   openblas  chunks of the product over the threads, single-threaded cblas_sgemm in each
- *             (what ops_cpu.c does today)
+ *             (what ops_cpu.c does without oneDNN, or with BERTC_LINEAR_GEMM=chunked)
  *   blis      the same chunks, single-threaded bli_sgemm
  *   blis-mt   one bli_sgemm threaded by BLIS itself
  *   dnnl      the same chunks, dnnl_sgemm (single-threaded inside a parallel region)
- *   dnnl-mt   one dnnl_sgemm threaded by oneDNN itself
+ *   dnnl-mt   one dnnl_sgemm threaded by oneDNN itself (what ops_cpu.c does for a batch's
+ *             Linear products where built with oneDNN, since the thirteenth session)
  *   bf16      gemm_bf16 (oneDNN matmul, bf16 inputs, fp32 accumulation), inputs already bf16
  *   bf16-fb   gemm_bf16's fallback (bf16 widened to fp32, then chunked OpenBLAS)
  * Attention runs one task per (sequence, head) with single-threaded products inside, for the

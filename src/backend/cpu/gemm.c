@@ -60,17 +60,15 @@ void gemm_linear_set_path(gemm_linear_path p) { linear_path = (int)p; }
 int gemm_linear_threaded(int rows) {
     if (linear_path < 0) {
         const char *e = getenv("BERTC_LINEAR_GEMM");
-        linear_path = e && !strcmp(e, "chunked") ? GEMM_LINEAR_CHUNKED
-                      : e && !strcmp(e, "threaded") ? GEMM_LINEAR_THREADED
-                                                    : GEMM_LINEAR_AUTO;
-        if (e && *e && linear_path == GEMM_LINEAR_AUTO) /* a typo should not pass for a choice */
-            fprintf(stderr, "bertc: BERTC_LINEAR_GEMM=%s not understood (chunked or threaded): using the default\n", e);
+        linear_path = e && !strcmp(e, "chunked") ? GEMM_LINEAR_CHUNKED : GEMM_LINEAR_THREADED;
+        if (e && *e && strcmp(e, "chunked") && strcmp(e, "threaded")) /* a typo should not pass for a choice */
+            fprintf(stderr, "bertc: BERTC_LINEAR_GEMM=%s not understood (chunked or threaded): using threaded\n", e);
     }
 #ifdef BERTC_HAVE_DNNL
     int threads = omp_get_max_threads();
     /* Few rows (one example's 128 tokens) are split by output features instead (ops_cpu.c):
      * those stay as they are. */
-    return linear_path != GEMM_LINEAR_CHUNKED && threads > 1 && !omp_in_parallel() &&
+    return linear_path == GEMM_LINEAR_THREADED && threads > 1 && !omp_in_parallel() &&
            (size_t)rows >= 256 * (size_t)threads;
 #else
     (void)rows;

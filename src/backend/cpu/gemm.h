@@ -75,14 +75,14 @@ void gemm_f32_threaded(int trans_a, int trans_b, int M, int N, int K, float alph
                        const float *B, int ldb, float beta, float *C, int ldc);
 
 /* How the fp32 Linear products of many rows (training and evaluation batches) run:
+ *   THREADED  (the default) one oneDNN sgemm threaded by oneDNN (gemm_f32_threaded), where
+ *             bertc was built with oneDNN and runs on more than one thread; else as CHUNKED
  *   CHUNKED   split into chunks over the OpenMP threads, single-threaded OpenBLAS in each
- *   THREADED  one oneDNN sgemm threaded by oneDNN (gemm_f32_threaded)
- * AUTO is THREADED where bertc was built with oneDNN and runs on more than one thread, else
- * CHUNKED: on a 2-core Zen 3 oneDNN's threaded products made a MiniLM step 5-7% faster and left
+ * On a 2-core Zen 3 oneDNN's threaded products made a MiniLM step 5-7% faster and left
  * bert-base's unchanged (docs/PERFORMANCE.md, "Linear products threaded by oneDNN"). The
  * environment variable BERTC_LINEAR_GEMM=chunked|threaded chooses for a whole run (to compare
  * the two). */
-typedef enum gemm_linear_path { GEMM_LINEAR_AUTO, GEMM_LINEAR_CHUNKED, GEMM_LINEAR_THREADED } gemm_linear_path;
+typedef enum gemm_linear_path { GEMM_LINEAR_THREADED, GEMM_LINEAR_CHUNKED } gemm_linear_path;
 void gemm_linear_set_path(gemm_linear_path p);
 /* Whether a Linear product over `rows` rows, called from outside a parallel region, runs as one
  * threaded oneDNN call. */

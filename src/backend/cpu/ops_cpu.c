@@ -281,8 +281,12 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *weight
                                int N, int IC, int OC) {
     if (gemm_linear_threaded(N)) { /* one product threaded by oneDNN (gemm.h) */
         if (bias) {
-            #pragma omp parallel for schedule(static)
-            for (int n = 0; n < N; n++) fill_bias_rows(out, bias, (size_t)n, (size_t)n + 1, 0, (size_t)OC, (size_t)OC);
+            #pragma omp parallel
+            {
+                size_t n0, n1;
+                thread_slice((size_t)N, omp_get_thread_num(), omp_get_num_threads(), &n0, &n1);
+                fill_bias_rows(out, bias, n0, n1, 0, (size_t)OC, (size_t)OC);
+            }
         }
         /* out (N,OC) = inp (N,IC) @ weight^T, weight (OC,IC) read transposed */
         gemm_f32_threaded(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, bias ? 1.0f : 0.0f, out, OC);
