@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
                     break;
                 case 2:
                     name = "attention forward (unchanged: control)";
-                    o->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, p, seed, 2);
+                    o->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2);
                     break;
                 case 3:
                     name = "LN bwd, dropout bwd, matmul bwd+dbias -> fused";
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
                     break;
                 case 5:
                     name = "attention backward (dropout in the softmax-bwd pass)";
-                    o->attention_backward(dq, dk, dv, g_ctx, q, k, v, att, scratch, B, T, T, C, NH, p, seed, 2);
+                    o->attention_backward(dq, dk, dv, g_ctx, q, k, v, att, scratch, B, T, T, C, NH, C, C, p, seed, 2);
                     break;
                 case 6:
                     name = "elementwise only: dropout_res+LN fwd, LN+dropout bwd";

@@ -117,7 +117,11 @@ static void test_tiny_rows(void **state) {
     /* The recorded products: some of them, at most the dense model's work (bertc's last layer
      * skips the positions whose output does not reach [CLS]). */
     assert_true(num(mm, "calls") > 0);
-    assert_true(num(mm, "regions") >= 2 * (7 * L + 2) - 1);
+    /* product-running ops, forward and backward alike: per layer one Linear for queries, keys
+     * and values, attention, the output dense and the FFN's two (the [CLS]-only last layer one
+     * more: its queries apart), then the pooler and the classifier */
+    printf("  recorded regions %.0f, calls %.0f\n", num(mm, "regions"), num(mm, "calls"));
+    assert_true(num(mm, "regions") >= 2 * (5 * L + 3) - 1);
     assert_true(close_rel(num(mm, "model_gflop_step") * 1e9, expected_flop(4, 16, 1), 1e-5));
     double rec = num(mm, "gflop") * 1e9;
     assert_true(rec > 0.3 * expected_flop(4, 16, 1) && rec <= expected_flop(4, 16, 1) * (1 + 1e-9));

@@ -528,6 +528,24 @@ static void test_init_random(void **state) {
     assert_int_equal(tab[nt - 1].layer, c->num_hidden_layers + 1);
     assert_string_equal(tab[5].name, "bert.encoder.layer.0.attention.self.query.weight");
     assert_int_equal(tab[5].layer, 1);
+    /* each layer's query, key and value weights one after the other, then their biases: bert.c
+     * runs them as one (3C,C) Linear with one (3C) bias */
+    size_t CC = (size_t)c->hidden_size * c->hidden_size;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        static const char *const parts[] = {"query.weight", "key.weight", "value.weight",
+                                            "query.bias", "key.bias", "value.bias"};
+        size_t at[6];
+        for (int k = 0; k < 6; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "bert.encoder.layer.%d.attention.self.%s", l, parts[k]);
+            size_t i = 0;
+            while (i < nt && strcmp(tab[i].name, name)) i++;
+            assert_true(i < nt);
+            at[k] = tab[i].offset;
+        }
+        assert_true(at[1] == at[0] + CC && at[2] == at[1] + CC && at[3] == at[2] + CC);
+        assert_true(at[4] == at[3] + (size_t)c->hidden_size && at[5] == at[4] + (size_t)c->hidden_size);
+    }
     bert_free(m);
     bert_free(tiny);
 }

@@ -367,41 +367,72 @@ static void test_matmul(void **state) {
 }
 
 typedef void (*attention_fwd_fn)(float *, float *, const float *, const float *, const float *, const int32_t *,
-                                 float *, int, int, int, int, int, float, uint64_t, uint64_t);
+                                 float *, int, int, int, int, int, int, int, float, uint64_t, uint64_t);
 typedef void (*attention_bwd_fn)(float *, float *, float *, const float *, const float *, const float *,
-                                 const float *, const float *, float *, int, int, int, int, int, float, uint64_t,
-                                 uint64_t);
+                                 const float *, const float *, float *, int, int, int, int, int, int, int, float,
+                                 uint64_t, uint64_t);
+
+/* rows x C of a (rows, ld) device buffer from column col0, packed */
+static float *back_cols(const float *d, size_t rows, int ld, int col0) {
+    float *wide = back(d, rows * (size_t)ld), *out = malloc(rows * C * sizeof(float));
+    for (size_t r = 0; r < rows; r++) memcpy(out + r * C, wide + r * ld + col0, C * sizeof(float));
+    free(wide);
+    return out;
+}
+
+static void expect_close_cols(const char *name, const float *d, size_t rows, int ld, int col0, const float *h_cpu,
+                              double tol) {
+    float *h = back_cols(d, rows, ld, col0);
+    double r = rel_err(name, h, h_cpu, rows * C);
+    free(h);
+    if (!(r <= tol)) fail_msg("%s: relative error %.3g above %.1g", name, r, tol);
+}
 
 /* The device's attention (fwd, bwd: the fp32 ops or a bf16 model's) against the CPU's fp32 ops on
  * random q, k, v, dctx, for Tq queries (T, or 1 for the [CLS] shortcut) and dropout p; every
- * output within tol of each tensor's scale. kind names the ops in the printed lines. */
+ * output within tol of each tensor's scale. kind names the ops in the printed lines. The CPU
+ * reads q, k, v stored apart; the device reads them as bert.c lays them out: q | k | v in rows of
+ * 3C (Tq = T), or q apart and k | v in rows of 2C (Tq = 1). */
 static void check_attention(const char *kind, attention_fwd_fn fwd, attention_bwd_fn bwd, int Tq, float p, double tol,
                             const int32_t *mask, const int32_t *d_mask) {
     size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
     float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dctx = rand_floats(nq, 1);
     float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scr = calloc(2 * na, 4);
     float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
-    float *d_q = dev(q, nq * 4), *d_k = dev(k, nk * 4), *d_v = dev(v, nk * 4), *d_dctx = dev(dctx, nq * 4);
+    /* the device's layout: one (B*T, ld) buffer, q at column 0 when fused, then k, then v */
+    int fused = Tq == T, ld = fused ? 3 * C : 2 * C, ldq = fused ? ld : C, kcol = fused ? C : 0;
+    size_t rows = (size_t)B * T;
+    float *wide = malloc(rows * ld * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        if (fused) memcpy(wide + r * ld, q + r * C, C * sizeof(float));
+        memcpy(wide + r * ld + kcol, k + r * C, C * sizeof(float));
+        memcpy(wide + r * ld + kcol + C, v + r * C, C * sizeof(float));
+    }
+    float *d_qkv = dev(wide, rows * ld * 4), *d_dqkv = dev(NULL, rows * ld * 4);
+    float *d_qsep = fused ? NULL : dev(q, nq * 4), *d_dqsep = fused ? NULL : dev(NULL, nq * 4);
+    const float *d_q = fused ? d_qkv : d_qsep, *d_k = d_qkv + kcol, *d_v = d_qkv + kcol + C;
+    float *d_dq = fused ? d_dqkv : d_dqsep, *d_dk = d_dqkv + kcol, *d_dv = d_dqkv + kcol + C;
+    float *d_dctx = dev(dctx, nq * 4);
     float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
-    float *d_dq = dev(NULL, nq * 4), *d_dk = dev(NULL, nk * 4), *d_dv = dev(NULL, nk * 4);
     char name[64];
-    cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, p, 7, 11);
-    fwd(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, p, 7, 11);
+    cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, C, C, p, 7, 11);
+    fwd(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f att", kind, Tq, p);
     expect_close(name, d_att, att, na, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f ctx", kind, Tq, p);
     expect_close(name, d_ctx, ctx, nq, tol);
-    cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, p, 7, 11);
-    bwd(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, p, 7, 11);
+    cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, C, C, p, 7, 11);
+    bwd(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dq", kind, Tq, p);
-    expect_close(name, d_dq, dq, nq, tol);
+    expect_close_cols(name, d_dq, (size_t)B * Tq, ldq, 0, dq, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dk", kind, Tq, p);
-    expect_close(name, d_dk, dk, nk, tol);
+    expect_close_cols(name, d_dk, rows, ld, 0, dk, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dv", kind, Tq, p);
-    expect_close(name, d_dv, dv, nk, tol);
-    void *all[] = {d_q, d_k, d_v, d_dctx, d_ctx, d_att, d_scr, d_dq, d_dk, d_dv};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gpu->free(all[i]);
-    free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv);
+    expect_close_cols(name, d_dv, rows, ld, 0, dv, tol);
+    void *all[] = {d_qkv, d_dqkv, d_qsep, d_dqsep, d_dctx, d_ctx, d_att, d_scr};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i]) gpu->free(all[i]);
+    free(q), free(k), free(v), free(dctx), free(ctx), free(att), free(scr), free(dq), free(dk), free(dv), free(wide);
 }
 
 /* sequence b has T - 4b real tokens, then padding */

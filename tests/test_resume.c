@@ -397,6 +397,24 @@ static void test_damaged_checkpoint_is_refused(void **state) {
     if (fs_copy_file(model, ck, &err)) fail_msg("%s", err.msg);
     options(&o, out, 1);
     expect_resume_error(&o, "not a bertc checkpoint");
+
+    /* An older format (its moments in another parameter order): refused, saying so. */
+    interrupted_at_3("oldformat", out, sizeof out);
+    snprintf(ck, sizeof ck, "%s/checkpoint/checkpoint.safetensors", out);
+    f = fopen(ck, "r+b");
+    assert_non_null(f);
+    char head[4096];
+    size_t got = fread(head, 1, sizeof head - 1, f);
+    head[got] = '\0';
+    char *at = strstr(head + 8, "\"bertc_checkpoint\":\"");
+    assert_non_null(at);
+    at += strlen("\"bertc_checkpoint\":\"");
+    assert_true(*at >= '2' && *at <= '9');
+    assert_int_equal(fseek(f, (long)(at - head), SEEK_SET), 0);
+    assert_int_equal(fputc('1', f), '1');
+    fclose(f);
+    options(&o, out, 1);
+    expect_resume_error(&o, "checkpoint format 1");
 }
 
 static void test_skip_nonfinite(void **state) {

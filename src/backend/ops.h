@@ -140,21 +140,23 @@ typedef struct bertc_backend {
     /* ---- self-attention core, Hugging Face eager semantics ----
      * The first Tq positions of each sequence attend to all T (Tq = T normally; Tq = 1 in the
      * last layer, where only [CLS]'s output reaches the loss).
-     * q, ctx (B,Tq,C); k, v (B,T,C); head h in channels [h*HS, (h+1)*HS); mask (B,T) 1 = token,
-     * 0 = padding. scores = q k^T / sqrt(HS) + (1 - mask[key]) * torch.finfo(float32).min,
+     * q (B,Tq,C) with row stride ldq, ctx (B,Tq,C); k, v (B,T,C) with row stride ldkv; head h in
+     * channels [h*HS, (h+1)*HS); mask (B,T) 1 = token, 0 = padding. The strides let q, k and v be
+     * column blocks of one (B,T,3C) product (ldq = ldkv = 3C; bert.c computes the three
+     * projections as one Linear); plain separate tensors have ldq = ldkv = C. scores = q k^T / sqrt(HS) + (1 - mask[key]) * torch.finfo(float32).min,
      * att = softmax(scores) (B,NH,Tq,T) saved for backward, then dropout(att) with p_drop
      * (stream `stream`, element index into att), ctx = dropout(att) @ v.
      * scratch: at least B*NH*Tq*T floats (holds the dropped probabilities when p_drop > 0). */
     void (*attention_forward)(float *ctx, float *att, const float *q, const float *k,
                               const float *v, const int32_t *mask, float *scratch,
-                              int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
-                              uint64_t stream);
-    /* dq (B,Tq,C), dk, dv (B,T,C) written; dctx (B,Tq,C); att as saved by forward.
-     * scratch: at least 2*B*NH*Tq*T floats. */
+                              int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop,
+                              uint64_t seed, uint64_t stream);
+    /* dq (B,Tq,C) (row stride ldq), dk, dv (B,T,C) (row stride ldkv) written, only their C
+     * columns; dctx (B,Tq,C); att as saved by forward. scratch: at least 2*B*NH*Tq*T floats. */
     void (*attention_backward)(float *dq, float *dk, float *dv, const float *dctx,
                                const float *q, const float *k, const float *v, const float *att,
-                               float *scratch, int B, int Tq, int T, int C, int NH, float p_drop,
-                               uint64_t seed, uint64_t stream);
+                               float *scratch, int B, int Tq, int T, int C, int NH, int ldq, int ldkv,
+                               float p_drop, uint64_t seed, uint64_t stream);
 
     /* ---- activations: out (N), inp (N) ----
      * act_forward may run in place (out == inp is not allowed: backward needs inp).
@@ -245,10 +247,11 @@ typedef struct bertc_backend {
      * backend keeps a bf16 model's attention in fp32 (the CPU): bert.c then calls the fp32 ops. */
     void (*attention_forward_bf16)(float *ctx, float *att, const float *q, const float *k, const float *v,
                                    const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                   float p_drop, uint64_t seed, uint64_t stream);
+                                   int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream);
     void (*attention_backward_bf16)(float *dq, float *dk, float *dv, const float *dctx, const float *q,
                                     const float *k, const float *v, const float *att, float *scratch, int B,
-                                    int Tq, int T, int C, int NH, float p_drop, uint64_t seed, uint64_t stream);
+                                    int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
+                                    uint64_t stream);
     /* ---- fused ops: one pass over memory where the unfused composition above takes several.
      * Each equals its composition up to float summation order (tests/test_ops.c checks). ---- */
 

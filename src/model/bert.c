@@ -37,7 +37,10 @@
  * parameters */
 
 typedef struct bert_layer_weights {
-    float *qw, *qb, *kw, *kb, *vw, *vb;   /* attention.self.{query,key,value}: (C,C), (C) */
+    /* attention.self.{query,key,value}: (C,C), (C). layout() puts the three weights one after the
+     * other, then the three biases, so qw is also the (3C,C) weight and qb the (3C) bias of one
+     * Linear that computes all three (kw, kb the (2C,C) and (2C) of keys and values). */
+    float *qw, *kw, *vw, *qb, *kb, *vb;
     float *ow, *ob, *ln1w, *ln1b;         /* attention.output.dense (C,C), (C); LayerNorm (C) */
     float *fw1, *fb1;                     /* intermediate.dense (F,C), (F) */
     float *fw2, *fb2, *ln2w, *ln2b;       /* output.dense (C,F), (C); LayerNorm (C) */
@@ -55,7 +58,7 @@ typedef struct bert_weights {
  * activations, for the planned maximum (B, T); a smaller batch uses the front of each buffer */
 
 typedef struct bert_layer_acts {
-    float *q, *k, *v;          /* (B,T,C) */
+    float *qkv;                /* (B,T,3C) queries | keys | values, one product (qkv_views) */
     float *att;                /* (B,NH,T,T) softmax probabilities (before dropout) */
     float *ctx;                /* (B,T,C) attention output, input of attention.output.dense */
     float *res1;               /* (B,T,C) x + dropout(dense(ctx)), input of LayerNorm 1 */
@@ -90,11 +93,12 @@ typedef struct bert_acts {
     float *g_x, *g_y;          /* (B,T,C) two gradients w.r.t. the residual stream, swapped per layer */
     float *g_proj;             /* (B,T,C) */
     float *g_ff;               /* (B,T,F) */
-    float *g_q, *g_k, *g_v, *g_ctx; /* (B,T,C) */
+    float *g_qkv;              /* (B,T,3C) their gradients, laid out as qkv */
+    float *g_ctx;              /* (B,T,C) */
     float *g_cls, *g_pooled;   /* (B,C) */
     float *g_logits;           /* (B,K) */
     uint16_t *x_cls16;         /* (B,C) bf16 only: x_cls rounded (the last layer's query input) */
-    uint16_t *bf16_scratch;    /* (B,T,max(C,F)) bf16 only: an output gradient rounded on the way in */
+    uint16_t *bf16_scratch;    /* (B,T,max(3C,F)) bf16 only: an output gradient rounded on the way in */
 } bert_acts;
 
 struct bert_model {
@@ -209,11 +213,12 @@ static void layout(const bert_config *c, layout_walk *lw) {
         }
 #define LAY(field) offsetof(bert_layer_weights, field)
 #define P "bert.encoder.layer.%d."
+        /* weights, then biases: one (3C,C) Linear for queries, keys and values (bert_layer_weights) */
         add_tensor(&sub, LAY(qw), C, C, 0, l + 1, P "attention.self.query.weight", l);
-        add_tensor(&sub, LAY(qb), C, 0, 1, l + 1, P "attention.self.query.bias", l);
         add_tensor(&sub, LAY(kw), C, C, 0, l + 1, P "attention.self.key.weight", l);
-        add_tensor(&sub, LAY(kb), C, 0, 1, l + 1, P "attention.self.key.bias", l);
         add_tensor(&sub, LAY(vw), C, C, 0, l + 1, P "attention.self.value.weight", l);
+        add_tensor(&sub, LAY(qb), C, 0, 1, l + 1, P "attention.self.query.bias", l);
+        add_tensor(&sub, LAY(kb), C, 0, 1, l + 1, P "attention.self.key.bias", l);
         add_tensor(&sub, LAY(vb), C, 0, 1, l + 1, P "attention.self.value.bias", l);
         add_tensor(&sub, LAY(ow), C, C, 0, l + 1, P "attention.output.dense.weight", l);
         add_tensor(&sub, LAY(ob), C, 0, 1, l + 1, P "attention.output.dense.bias", l);
@@ -647,6 +652,21 @@ static void refresh_params16(bert_model *m) {
     m->params16_stale = 0;
 }
 
+/* Where a layer's queries, keys and values (and their gradients, at the same offsets in g_qkv)
+ * live inside its (B,T,3C) qkv buffer. A full layer (Tq = T) computes all three as one (3C,C)
+ * Linear: rows of q | k | v, row stride 3C for each. The [CLS]-only last layer (Tq = 1)
+ * computes keys and values as one (2C,C) Linear into the front, rows of k | v (stride 2C), and
+ * its (B,C) queries apart, after them. */
+typedef struct qkv_views {
+    size_t q, k, v; /* offsets into qkv (and g_qkv) */
+    int ldq, ldkv;  /* row strides */
+} qkv_views;
+
+static qkv_views qkv_layout(size_t BT, int Tq, int T, int C) {
+    if (Tq == T) return (qkv_views){0, (size_t)C, 2 * (size_t)C, 3 * C, 3 * C};
+    return (qkv_views){BT * 2 * C, 0, (size_t)C, C, 2 * C};
+}
+
 /* The encoder's Linear layers, in the model's precision: bf16 reads the weight's mirror at the
  * same offset, and inp's bf16 copy inp16 (filled by forward unless inp16_ready, kept for
  * backward; unused in fp32). Shapes as backend/ops.h matmul_forward / matmul_backward. */
@@ -813,9 +833,7 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
             *la = a->layers[l % 2];
             continue;
         }
-        la->q = carve(aw, BT * C);
-        la->k = carve(aw, BT * C);
-        la->v = carve(aw, BT * C);
+        la->qkv = carve(aw, BT * 3 * C);
         la->att = carve(aw, (size_t)B * NH * TT);
         la->ctx = carve(aw, BT * C);
         la->res1 = carve(aw, BT * C);
@@ -850,14 +868,13 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
     a->g_y = carve(aw, BT * C);
     a->g_proj = carve(aw, BT * C);
     a->g_ff = carve(aw, BT * F);
-    a->g_q = carve(aw, BT * C);
-    a->g_k = carve(aw, BT * C);
-    a->g_v = carve(aw, BT * C);
+    a->g_qkv = carve(aw, BT * 3 * C);
     a->g_ctx = carve(aw, BT * C);
     a->g_cls = carve(aw, (size_t)B * C);
     a->g_pooled = carve(aw, (size_t)B * C);
     a->g_logits = carve(aw, (size_t)B * K);
-    if (bf16) a->bf16_scratch = (uint16_t *)carve(aw, (BT * (C > F ? C : F) + 1) / 2);
+    /* the widest Linear output gradient: the FFN's (F) or queries | keys | values (3C) */
+    if (bf16) a->bf16_scratch = (uint16_t *)carve(aw, (BT * (3 * C > F ? 3 * C : F) + 1) / 2);
 }
 
 /* Plans the arena: the main plan for B (training, or inference when infer) and, when B_eval > B,
@@ -990,11 +1007,16 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
             be->first_token_forward(a->x_cls, x, B, T, C);
             xq = a->x_cls;
         }
-        linear_forward(m, la->q, xq, Tq == T ? la->x16 : a->x_cls16, Tq == T && x16_ready, w->qw, w->qb, (int)NQ, C, C);
-        linear_forward(m, la->k, x, la->x16, Tq == T || x16_ready, w->kw, w->kb, (int)BT, C, C);
-        linear_forward(m, la->v, x, la->x16, 1, w->vw, w->vb, (int)BT, C, C);
+        qkv_views qv = qkv_layout(BT, Tq, T, C);
+        if (Tq == T) { /* queries, keys and values: one (3C,C) Linear */
+            linear_forward(m, la->qkv, x, la->x16, x16_ready, w->qw, w->qb, (int)BT, C, 3 * C);
+        } else { /* [CLS] queries, then keys and values: one (2C,C) Linear */
+            linear_forward(m, la->qkv + qv.q, xq, a->x_cls16, 0, w->qw, w->qb, (int)NQ, C, C);
+            linear_forward(m, la->qkv, x, la->x16, x16_ready, w->kw, w->kb, (int)BT, C, 2 * C);
+        }
         (m->bf16 && be->attention_forward_bf16 ? be->attention_forward_bf16 : be->attention_forward)(
-            la->ctx, la->att, la->q, la->k, la->v, a->mask, a->att_scratch, B, Tq, T, C, NH, p_att, seed, STREAM_ATT(l));
+            la->ctx, la->att, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v, a->mask, a->att_scratch, B, Tq, T, C,
+            NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l));
         /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
          * it makes anyway (dropout + residual + LayerNorm, or the activation). */
         linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
@@ -1142,19 +1164,22 @@ encoder:
                                      la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
         linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, ready, la->ctx, la->ctx16, w->ow, (int)NQ, C, C,
                         0);
+        qkv_views qv = qkv_layout(BT, Tq, T, C);
+        float *g_qkv = a->g_qkv;
         (m->bf16 && be->attention_backward_bf16 ? be->attention_backward_bf16 : be->attention_backward)(
-            a->g_q, a->g_k, a->g_v, a->g_ctx, la->q, la->k, la->v, la->att, a->att_scratch, B, Tq, T, C, NH, p_att,
-            seed, STREAM_ATT(l));
+            g_qkv + qv.q, g_qkv + qv.k, g_qkv + qv.v, a->g_ctx, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v,
+            la->att, a->att_scratch, B, Tq, T, C, NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l));
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
-        linear_backward(m, g_res1, g->qw, g->qb, a->g_q, 0, xq, Tq == T ? la->x16 : a->x_cls16, w->qw, (int)NQ, C, C,
-                        1);
         float *g_in = g_res1;
-        if (Tq != T) { /* spread the [CLS] gradient over (B,T,C); g_x is free again */
+        if (Tq == T) {
+            linear_backward(m, g_in, g->qw, g->qb, g_qkv, 0, x, la->x16, w->qw, (int)BT, C, 3 * C, 1);
+        } else {
+            linear_backward(m, g_res1, g->qw, g->qb, g_qkv + qv.q, 0, xq, a->x_cls16, w->qw, (int)NQ, C, C, 1);
+            /* spread the [CLS] gradient over (B,T,C); g_x is free again */
             be->first_token_backward(g_x, g_res1, B, T, C);
             g_in = g_x;
+            linear_backward(m, g_in, g->kw, g->kb, g_qkv, 0, x, la->x16, w->kw, (int)BT, C, 2 * C, 1);
         }
-        linear_backward(m, g_in, g->kw, g->kb, a->g_k, 0, x, la->x16, w->kw, (int)BT, C, C, 1);
-        linear_backward(m, g_in, g->vw, g->vb, a->g_v, 0, x, la->x16, w->vw, (int)BT, C, C, 1);
 
         /* the gradient w.r.t. this layer's input is the next (lower) layer's output gradient */
         g_y = g_in == g_x ? g_y : g_x;

@@ -15,7 +15,11 @@
 #include "util/error.h"
 #include "util/fs.h"
 
-#define CHECKPOINT_VERSION "1"
+/* The optimiser's moments and the best weights are stored as flat copies of the parameter arena,
+ * so the format changes with the arena's order: 2 since each layer's query, key and value weights
+ * came before their biases (one (3C,C) Linear); a format-1 checkpoint would resume with its
+ * moments on the wrong parameters, and is refused. */
+#define CHECKPOINT_VERSION "2"
 #define HEADER_MAX 100000000ULL /* as the safetensors reader */
 
 void remove_stale_temps(const char *dir, const char *const *names) {
@@ -368,9 +372,13 @@ static int read_metadata(const char *path, cJSON **out, bertc_error *err) {
         return bertc_errorf(err, BERTC_EFORMAT, "%s: not a bertc checkpoint (no bertc_checkpoint in __metadata__)", path);
     }
     if (strcmp(version, CHECKPOINT_VERSION)) {
+        /* the message first: version points into meta */
+        int rc = bertc_errorf(err, BERTC_EUNSUPPORTED,
+                              "%s: checkpoint format %s; this bertc reads format %s (written by another version of "
+                              "bertc: start the run again without --resume, or finish it with that version)",
+                              path, version, CHECKPOINT_VERSION);
         cJSON_Delete(meta);
-        return bertc_errorf(err, BERTC_EUNSUPPORTED, "%s: checkpoint format %s; this bertc reads format %s", path, version,
-                            CHECKPOINT_VERSION);
+        return rc;
     }
     *out = meta;
     return 0;

@@ -364,7 +364,8 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
  * attention
  *
  * One (b, h) pair per task, each a few single-threaded sgemms over that head's (T,HS) slices,
- * read in place with row stride C: no (B,T,C) -> (B,NH,T,HS) transpose is ever materialised. */
+ * read in place with their row strides (C for ctx, ldq for q, ldkv for k and v): no (B,T,C) ->
+ * (B,NH,T,HS) transpose is ever materialised, and q, k, v can be column blocks of one product. */
 
 /* softmax of one row of scores with HF's additive mask, in place */
 static void masked_softmax_row(float *row, const int32_t *mask, int T) {
@@ -397,8 +398,8 @@ static void attention_dropout(float *dst, const float *src, size_t n, size_t fir
 
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
                                   const float *v, const int32_t *mask, float *scratch,
-                                  int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
-                                  uint64_t stream) {
+                                  int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop,
+                                  uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -406,12 +407,13 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
     #pragma omp parallel for collapse(2) schedule(dynamic, chunk)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t slab = ((size_t)b * NH + h) * Tq * T;      /* this head's (Tq,T) in att */
-            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS; /* row 0 of this head in q, ctx */
-            size_t khead = (size_t)b * T * C + (size_t)h * HS;  /* row 0 of this head in k, v */
+            size_t slab = ((size_t)b * NH + h) * Tq * T;          /* this head's (Tq,T) in att */
+            size_t chead = (size_t)b * Tq * C + (size_t)h * HS;     /* row 0 of this head in ctx */
+            size_t qhead = (size_t)b * Tq * ldq + (size_t)h * HS;   /* ... in q */
+            size_t khead = (size_t)b * T * ldkv + (size_t)h * HS;   /* ... in k, v */
             float *S = att + slab;
             /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scaling, then masked softmax row by row */
-            gemm_f32_1thread(0, 1, Tq, T, HS, scale, q + qhead, C, k + khead, C, 0.0f, S, T);
+            gemm_f32_1thread(0, 1, Tq, T, HS, scale, q + qhead, ldq, k + khead, ldkv, 0.0f, S, T);
             for (int i = 0; i < Tq; i++) masked_softmax_row(S + (size_t)i * T, mask + (size_t)b * T, T);
             const float *P = S;
             if (p_drop > 0.0f) {
@@ -420,15 +422,15 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
                 P = Pd;
             }
             /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
-            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, P, T, v + khead, C, 0.0f, ctx + qhead, C);
+            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, P, T, v + khead, ldkv, 0.0f, ctx + chead, C);
         }
     }
 }
 
 static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dctx,
                                    const float *q, const float *k, const float *v, const float *att,
-                                   float *scratch, int B, int Tq, int T, int C, int NH, float p_drop,
-                                   uint64_t seed, uint64_t stream) {
+                                   float *scratch, int B, int Tq, int T, int C, int NH, int ldq, int ldkv,
+                                   float p_drop, uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -438,8 +440,9 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t slab = ((size_t)b * NH + h) * Tq * T;
-            size_t qhead = (size_t)b * Tq * C + (size_t)h * HS;
-            size_t khead = (size_t)b * T * C + (size_t)h * HS;
+            size_t chead = (size_t)b * Tq * C + (size_t)h * HS;   /* dctx */
+            size_t qhead = (size_t)b * Tq * ldq + (size_t)h * HS; /* q, dq */
+            size_t khead = (size_t)b * T * ldkv + (size_t)h * HS; /* k, v, dk, dv */
             const float *P = att + slab;          /* (Tq,T) softmax output */
             const float *Pd = P;                  /* (Tq,T) after dropout */
             float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
@@ -449,8 +452,8 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 Pd = drop;
             }
             /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
-            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, Pd, T, dctx + qhead, C, 0.0f, dv + khead, C);
-            gemm_f32_1thread(0, 1, Tq, T, HS, 1.0f, dctx + qhead, C, v + khead, C, 0.0f, dP, T);
+            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, Pd, T, dctx + chead, C, 0.0f, dv + khead, ldkv);
+            gemm_f32_1thread(0, 1, Tq, T, HS, 1.0f, dctx + chead, C, v + khead, ldkv, 0.0f, dP, T);
             for (int i = 0; i < Tq; i++) {
                 const float *pi = P + (size_t)i * T;
                 float *dpi = dP + (size_t)i * T;
@@ -473,8 +476,8 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
                 for (int j = 0; j < T; j++) dpi[j] = pi[j] * (dpi[j] - s) * scale;
             }
             /* S = q k^T  =>  dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
-            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, dP, T, k + khead, C, 0.0f, dq + qhead, C);
-            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, dP, T, q + qhead, C, 0.0f, dk + khead, C);
+            gemm_f32_1thread(0, 0, Tq, HS, T, 1.0f, dP, T, k + khead, ldkv, 0.0f, dq + qhead, ldq);
+            gemm_f32_1thread(1, 0, T, HS, Tq, 1.0f, dP, T, q + qhead, ldq, 0.0f, dk + khead, ldkv);
         }
     }
 }

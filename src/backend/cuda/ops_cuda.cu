@@ -754,7 +754,8 @@ static void cu_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, c
 
 /* ------------------------------------------------------------------------------------------
  * attention: two batched products around a fused mask + softmax (+ dropout) kernel, one warp
- * per row of scores; heads are read in place (row stride C), never transposed. */
+ * per row of scores; heads are read in place (row stride C for ctx, ldq for q, ldkv for k and v:
+ * column blocks of the fused query/key/value product), never transposed. */
 
 __global__ void k_softmax_forward(float *att, float *dropped, const int32_t *mask, int rows, int rows_per_seq, int T,
                                   float p, float keep_scale, uint64_t seed, uint64_t stream) {
@@ -813,27 +814,27 @@ __global__ void k_dropout_copy(float *dst, const float *src, size_t n, float p, 
 
 static void attention_forward_in(cublasComputeType_t ct, float *ctx, float *att, const float *q, const float *k,
                                  const float *v, const int32_t *mask, float *scratch, int B, int Tq, int T, int C,
-                                 int NH, float p_drop, uint64_t seed, uint64_t stream) {
+                                 int NH, int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    head_ptrs Q = {q, (size_t)Tq * C, (size_t)HS}, Kp = {k, (size_t)T * C, (size_t)HS};
-    head_ptrs V = {v, (size_t)T * C, (size_t)HS}, CTX = {ctx, (size_t)Tq * C, (size_t)HS};
+    head_ptrs Q = {q, (size_t)Tq * ldq, (size_t)HS}, Kp = {k, (size_t)T * ldkv, (size_t)HS};
+    head_ptrs V = {v, (size_t)T * ldkv, (size_t)HS}, CTX = {ctx, (size_t)Tq * C, (size_t)HS};
     head_ptrs S = {att, (size_t)NH * Tq * T, (size_t)Tq * T};
     head_ptrs PD = {p_drop > 0.0f ? scratch : att, (size_t)NH * Tq * T, (size_t)Tq * T};
     /* S (Tq,T) = q_h (Tq,HS) @ k_h^T * scale */
-    head_gemm(ct, 0, 1, Tq, T, HS, scale, Q, C, Kp, C, 0.0f, S, T, B, NH);
+    head_gemm(ct, 0, 1, Tq, T, HS, scale, Q, ldq, Kp, ldkv, 0.0f, S, T, B, NH);
     int rows = B * NH * Tq;
     LAUNCH(k_softmax_forward, blocks_for((size_t)rows * 32, 256), 256)(att, scratch, mask, rows, NH * Tq, T, p_drop,
                                                                     keep_scale, seed, stream);
     LAUNCHED(k_softmax_forward);
     /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
-    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, PD, T, V, C, 0.0f, CTX, C, B, NH);
+    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, PD, T, V, ldkv, 0.0f, CTX, C, B, NH);
 }
 
 static void attention_backward_in(cublasComputeType_t ct, float *dq, float *dk, float *dv, const float *dctx,
                                   const float *q, const float *k, const float *v, const float *att, float *scratch,
-                                  int B, int Tq, int T, int C, int NH, float p_drop, uint64_t seed,
+                                  int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
                                   uint64_t stream) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
@@ -846,47 +847,50 @@ static void attention_backward_in(cublasComputeType_t ct, float *dq, float *dk, 
         Pd = scratch;
     }
     float *dP = scratch + total;
-    head_ptrs Q = {q, (size_t)Tq * C, (size_t)HS}, Kp = {k, (size_t)T * C, (size_t)HS};
-    head_ptrs V = {v, (size_t)T * C, (size_t)HS}, DCTX = {dctx, (size_t)Tq * C, (size_t)HS};
-    head_ptrs DQ = {dq, (size_t)Tq * C, (size_t)HS}, DK = {dk, (size_t)T * C, (size_t)HS};
-    head_ptrs DV = {dv, (size_t)T * C, (size_t)HS};
+    head_ptrs Q = {q, (size_t)Tq * ldq, (size_t)HS}, Kp = {k, (size_t)T * ldkv, (size_t)HS};
+    head_ptrs V = {v, (size_t)T * ldkv, (size_t)HS}, DCTX = {dctx, (size_t)Tq * C, (size_t)HS};
+    head_ptrs DQ = {dq, (size_t)Tq * ldq, (size_t)HS}, DK = {dk, (size_t)T * ldkv, (size_t)HS};
+    head_ptrs DV = {dv, (size_t)T * ldkv, (size_t)HS};
     head_ptrs PD = {Pd, (size_t)NH * Tq * T, (size_t)Tq * T}, DP = {dP, (size_t)NH * Tq * T, (size_t)Tq * T};
     /* dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */
-    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, C, B, NH);
-    head_gemm(ct, 0, 1, Tq, T, HS, 1.0f, DCTX, C, V, C, 0.0f, DP, T, B, NH);
+    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, PD, T, DCTX, C, 0.0f, DV, ldkv, B, NH);
+    head_gemm(ct, 0, 1, Tq, T, HS, 1.0f, DCTX, C, V, ldkv, 0.0f, DP, T, B, NH);
     int rows = B * NH * Tq;
     LAUNCH(k_softmax_backward, blocks_for((size_t)rows * 32, 256), 256)(dP, att, rows, T, scale, p_drop, keep_scale, seed,
                                                                      stream);
     LAUNCHED(k_softmax_backward);
     /* dq (Tq,HS) = dS (Tq,T) @ k (T,HS);  dk (T,HS) = dS^T (T,Tq) @ q (Tq,HS) */
-    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, DP, T, Kp, C, 0.0f, DQ, C, B, NH);
-    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, DP, T, Q, C, 0.0f, DK, C, B, NH);
+    head_gemm(ct, 0, 0, Tq, HS, T, 1.0f, DP, T, Kp, ldkv, 0.0f, DQ, ldq, B, NH);
+    head_gemm(ct, 1, 0, T, HS, Tq, 1.0f, DP, T, Q, ldq, 0.0f, DK, ldkv, B, NH);
 }
 
 static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
-                                 const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                 float p_drop, uint64_t seed, uint64_t stream) {
-    attention_forward_in(g_attn_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, p_drop, seed, stream);
+                                 const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH, int ldq,
+                                 int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+    attention_forward_in(g_attn_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
+                         stream);
 }
 static void cu_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q, const float *k,
                                   const float *v, const float *att, float *scratch, int B, int Tq, int T, int C,
-                                  int NH, float p_drop, uint64_t seed, uint64_t stream) {
-    attention_backward_in(g_attn_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, p_drop, seed,
-                          stream);
+                                  int NH, int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+    attention_backward_in(g_attn_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop,
+                          seed, stream);
 }
 /* --precision bf16: the products on the tensor cores, fp32 operands rounded to bf16 inside cuBLAS
  * (CUBLAS_COMPUTE_32F_FAST_16BF). On an H100 that took the bf16 training step of bert-base from
  * 11.84 to 11.53 ms (docs/GPU.md): the fp32 products ran on the CUDA cores. */
 static void cu_attention_forward_bf16(float *ctx, float *att, const float *q, const float *k, const float *v,
                                       const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                      float p_drop, uint64_t seed, uint64_t stream) {
-    attention_forward_in(g_attn16_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, p_drop, seed, stream);
+                                      int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+    attention_forward_in(g_attn16_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
+                         stream);
 }
 static void cu_attention_backward_bf16(float *dq, float *dk, float *dv, const float *dctx, const float *q,
                                        const float *k, const float *v, const float *att, float *scratch, int B,
-                                       int Tq, int T, int C, int NH, float p_drop, uint64_t seed, uint64_t stream) {
-    attention_backward_in(g_attn16_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, p_drop, seed,
-                          stream);
+                                       int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
+                                       uint64_t stream) {
+    attention_backward_in(g_attn16_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop,
+                          seed, stream);
 }
 
 /* ------------------------------------------------------------------------------------------
