@@ -372,7 +372,7 @@ typedef void (*attention_bwd_fn)(float *, float *, float *, const float *, const
                                  const float *, const float *, float *, int, int, int, int, int, int, int, float,
                                  uint64_t, uint64_t);
 
-/* rows x C of a (rows, ld) device buffer from column col0, packed */
+/* rows x C of the (rows, ld) device buffer d from column col0, packed */
 static float *back_cols(const float *d, size_t rows, int ld, int col0) {
     float *wide = back(d, rows * (size_t)ld), *out = malloc(rows * C * sizeof(float));
     for (size_t r = 0; r < rows; r++) memcpy(out + r * C, wide + r * ld + col0, C * sizeof(float));
@@ -426,9 +426,9 @@ static void check_attention(const char *kind, attention_fwd_fn fwd, attention_bw
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dq", kind, Tq, p);
     expect_close_cols(name, d_dq, (size_t)B * Tq, ldq, 0, dq, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dk", kind, Tq, p);
-    expect_close_cols(name, d_dk, rows, ld, 0, dk, tol);
+    expect_close_cols(name, d_dqkv, rows, ld, kcol, dk, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dv", kind, Tq, p);
-    expect_close_cols(name, d_dv, rows, ld, 0, dv, tol);
+    expect_close_cols(name, d_dqkv, rows, ld, kcol + C, dv, tol);
     void *all[] = {d_qkv, d_dqkv, d_qsep, d_dqsep, d_dctx, d_ctx, d_att, d_scr};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i]) gpu->free(all[i]);
