@@ -24,9 +24,11 @@ there each row's RSS is its own).
 PyTorch's best settings: torch.set_num_threads(N) with OMP_NUM_THREADS=MKL_NUM_THREADS=N; the
 default attention (SDPA in transformers 5); AdamW fused=True where torch has it (else foreach).
 OMP_WAIT_POLICY: with --wait-policy auto (default) a short probe (--probe-reps runs of the one
-measurement --only names, or of training steps, after one warm-up) runs with
-OMP_WAIT_POLICY=PASSIVE and with the default (unset), and the faster is kept; each row says which
-("omp_wait_policy"), the probe's medians ("wait_policy_probe_s") and what it timed
+measurement --only names, or of training steps, each after one warm-up) runs with
+OMP_WAIT_POLICY=PASSIVE and with the default (unset), in the order PASSIVE, default, default,
+PASSIVE with half the runs each time, and the faster is kept; each row says which
+("omp_wait_policy"), the probe's figures (per policy the mean of its two medians:
+"wait_policy_probe_s") and what it timed
 ("wait_policy_probe_of"). bench/run.sh runs one measurement per process, each with its own
 probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md).
 
@@ -248,12 +250,16 @@ def main(argv):
         # the measurement asked for when there is one (a policy that suits the training step can
         # slow one example down), else the training step
         what = a.only if "," not in a.only else "step"
-        probe = {}
-        for name, pol in (("PASSIVE", "PASSIVE"), ("default", None)):
-            rows = run_worker(a, argv, pol, only=what, reps=a.probe_reps)
-            probe[name] = rows[0]["seconds_median"]
-            print(f"bench_torch.py: probe OMP_WAIT_POLICY={name}: {what} {probe[name]:.3f} s",
+        # in the order PASSIVE, default, default, PASSIVE, half the runs each time: a machine
+        # that drifts during the probe slows both alike (a PASSIVE-then-default probe let the
+        # drift choose); each policy's figure is the mean of its two medians
+        times = {"PASSIVE": [], "default": []}
+        for name, pol in (("PASSIVE", "PASSIVE"), ("default", None), ("default", None), ("PASSIVE", "PASSIVE")):
+            rows = run_worker(a, argv, pol, only=what, reps=max(1, a.probe_reps // 2))
+            times[name].append(rows[0]["seconds_median"])
+            print(f"bench_torch.py: probe OMP_WAIT_POLICY={name}: {what} {times[name][-1]:.3f} s",
                   file=sys.stderr)
+        probe = {k: sum(v) / len(v) for k, v in times.items()}
         best = min(probe, key=probe.get)
         policy = "PASSIVE" if best == "PASSIVE" else None
         info = {"wait_policy_probe_s": probe, "wait_policy_probe_of": what}

@@ -334,7 +334,8 @@ def report(rows, title):
                 seen.add(key)
                 tr.append((r, what))
     if tr:
-        L.append("PyTorch OMP_WAIT_POLICY (probe: median seconds of the measurement with each; the faster kept):")
+        L.append("PyTorch OMP_WAIT_POLICY (probe: seconds of the measurement with each, the mean of two medians in the "
+                 "order PASSIVE, default, default, PASSIVE since 2026-11-28; the faster kept):")
         L.append("")
         L.append("| shape | precision | probed on | PASSIVE s | default s | used |")
         L.append("| --- | --- | --- | ---: | ---: | --- |")
