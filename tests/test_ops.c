@@ -360,9 +360,57 @@ static void test_bias_act(void **state) {
         }
 }
 
+/* Where q, k, v are column blocks of wider rows (ldq, ldkv > C: bert.c's fused query/key/value
+ * product, q | k | v in rows of 3C, or k | v in rows of 2C beside a separate q), the ops also run
+ * on such copies: they must give what the tensors stored apart give (within 1e-6), and backward
+ * must write only dq's, dk's and dv's own columns (the others hold a sentinel). */
+static void check_attention_strided(const float *q, const float *k, const float *v, const float *dctx,
+                                    const int32_t *mask, const float *ctx, const float *att, const float *dq,
+                                    const float *dk, const float *dv, float *scratch, int B, int Tq, int T, int C,
+                                    int NH, int ldq, int ldkv, float p) {
+    const bertc_backend *be = bertc_backend_cpu();
+    size_t nq = (size_t)B * Tq * C, na = (size_t)B * NH * Tq * T;
+    size_t wq = (size_t)B * Tq * ldq, wk = (size_t)B * T * ldkv;
+    float *ctx2 = malloc(nq * 4), *att2 = malloc(na * 4);
+    float *q2 = malloc(wq * 4), *kv2 = malloc(wk * 4), *dq2 = malloc(wq * 4), *dkv2 = malloc(wk * 4);
+    assert_true(ldq >= C && ldkv >= 2 * C);
+    for (size_t i = 0; i < wq; i++) q2[i] = dq2[i] = 12345.0f;
+    for (size_t i = 0; i < wk; i++) kv2[i] = dkv2[i] = 12345.0f;
+    for (size_t r = 0; r < (size_t)B * Tq; r++) memcpy(q2 + r * ldq, q + r * C, (size_t)C * 4);
+    for (size_t r = 0; r < (size_t)B * T; r++) {
+        memcpy(kv2 + r * ldkv, k + r * C, (size_t)C * 4);
+        memcpy(kv2 + r * ldkv + C, v + r * C, (size_t)C * 4);
+    }
+    be->attention_forward(ctx2, att2, q2, kv2, kv2 + C, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p, 9, 2);
+    be->attention_backward(dq2, dkv2, dkv2 + C, dctx, q2, kv2, kv2 + C, att2, scratch, B, Tq, T, C, NH, ldq, ldkv, p,
+                           9, 2);
+    double e = 0;
+    for (size_t i = 0; i < na; i++) e = fmax(e, fabs(att[i] - att2[i]));
+    for (size_t i = 0; i < nq; i++) e = fmax(e, fabs(ctx[i] - ctx2[i]));
+    int sentinels = 1;
+    for (size_t r = 0; r < (size_t)B * Tq; r++)
+        for (int c = 0; c < ldq; c++) {
+            float x = dq2[r * ldq + c];
+            if (c < C) e = fmax(e, fabs(x - dq[r * C + c]));
+            else sentinels &= x == 12345.0f;
+        }
+    for (size_t r = 0; r < (size_t)B * T; r++)
+        for (int c = 0; c < ldkv; c++) {
+            float x = dkv2[r * ldkv + c];
+            if (c < C) e = fmax(e, fabs(x - dk[r * C + c]));
+            else if (c < 2 * C) e = fmax(e, fabs(x - dv[r * C + c - C]));
+            else sentinels &= x == 12345.0f;
+        }
+    printf("  attention strided ldq %d ldkv %d: largest difference from the tensors apart %.1e, other columns %s\n",
+           ldq, ldkv, e, sentinels ? "untouched" : "WRITTEN");
+    assert_true(e <= 1e-6 && sentinels);
+    free(ctx2); free(att2); free(q2); free(kv2); free(dq2); free(dkv2);
+}
+
 /* attention with dropout on, forward and backward, against a double-precision reference that
- * draws the documented masks: forward's dropout and the one backward redraws (folded into its softmax pass). */
-static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
+ * draws the documented masks: forward's dropout and the one backward redraws (folded into its softmax pass).
+ * ldq, ldkv: C, or the row strides of a strided run checked against this one (check_attention_strided). */
+static void check_attention(int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p) {
     const bertc_backend *be = bertc_backend_cpu();
     int HS = C / NH;
     uint64_t st = 1234 + (uint64_t)(B * 7 + T);
@@ -376,6 +424,8 @@ static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
         for (int t = 0; t < T; t++) mask[b * T + t] = t < T - b; /* sequence b has b padding tokens */
     be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, C, C, p, 9, 2);
     be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, C, C, p, 9, 2);
+    if (ldq != C || ldkv != C)
+        check_attention_strided(q, k, v, dctx, mask, ctx, att, dq, dk, dv, scratch, B, Tq, T, C, NH, ldq, ldkv, p);
     double *P = malloc((size_t)T * sizeof(double)), *dP = malloc((size_t)T * sizeof(double));
     double *rdq = calloc(nq, sizeof(double)), *rdk = calloc(nk, sizeof(double)), *rdv = calloc(nk, sizeof(double));
     double e_ctx = 0, e_att = 0, scale = 1.0 / sqrt((double)HS), ks = 1.0 / (1.0 - p);
@@ -438,71 +488,15 @@ static void check_attention(int B, int Tq, int T, int C, int NH, float p) {
     free(mask); free(P); free(dP); free(rdq); free(rdk); free(rdv);
 }
 
-/* q, k, v as column blocks of wider rows (bert.c's fused query/key/value product: q | k | v in
- * rows of 3C, or k | v in rows of 2C beside a separate q) give what the same tensors stored
- * apart give (the checked layout above), and backward writes only dq's, dk's and dv's own columns. */
-static void check_attention_strided(int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p) {
-    const bertc_backend *be = bertc_backend_cpu();
-    uint64_t st = 99 + (uint64_t)(ldq * 3 + ldkv);
-    size_t nq = (size_t)B * Tq * C, nk = (size_t)B * T * C, na = (size_t)B * NH * Tq * T;
-    float *q = rand_buf(nq, &st, 1.5f), *k = rand_buf(nk, &st, 1.5f), *v = rand_buf(nk, &st, 1.0f);
-    float *dctx = rand_buf(nq, &st, 1.0f);
-    float *ctx = malloc(nq * 4), *att = malloc(na * 4), *scratch = malloc(2 * na * 4);
-    float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
-    float *ctx2 = malloc(nq * 4), *att2 = malloc(na * 4);
-    /* the wide buffers: q (B*Tq rows of ldq), k and v side by side in rows of ldkv (k at column 0,
-     * v at column C); every other column holds a sentinel that must survive */
-    size_t wq = (size_t)B * Tq * ldq, wk = (size_t)B * T * ldkv;
-    float *q2 = malloc(wq * 4), *kv2 = malloc(wk * 4), *dq2 = malloc(wq * 4), *dkv2 = malloc(wk * 4);
-    int32_t *mask = malloc((size_t)B * T * sizeof(int32_t));
-    assert_true(ldq >= C && ldkv >= 2 * C);
-    for (size_t i = 0; i < wq; i++) q2[i] = dq2[i] = 12345.0f;
-    for (size_t i = 0; i < wk; i++) kv2[i] = dkv2[i] = 12345.0f;
-    for (size_t r = 0; r < (size_t)B * Tq; r++) memcpy(q2 + r * ldq, q + r * C, (size_t)C * 4);
-    for (size_t r = 0; r < (size_t)B * T; r++) {
-        memcpy(kv2 + r * ldkv, k + r * C, (size_t)C * 4);
-        memcpy(kv2 + r * ldkv + C, v + r * C, (size_t)C * 4);
-    }
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) mask[b * T + t] = t < T - b;
-    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, C, C, p, 5, 3);
-    be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, C, C, p, 5, 3);
-    be->attention_forward(ctx2, att2, q2, kv2, kv2 + C, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p, 5, 3);
-    be->attention_backward(dq2, dkv2, dkv2 + C, dctx, q2, kv2, kv2 + C, att2, scratch, B, Tq, T, C, NH, ldq, ldkv, p,
-                           5, 3);
-    double e = 0;
-    for (size_t i = 0; i < na; i++) e = fmax(e, fabs(att[i] - att2[i]));
-    for (size_t i = 0; i < nq; i++) e = fmax(e, fabs(ctx[i] - ctx2[i]));
-    int sentinels = 1;
-    for (size_t r = 0; r < (size_t)B * Tq; r++)
-        for (int c = 0; c < ldq; c++) {
-            float x = dq2[r * ldq + c];
-            if (c < C) e = fmax(e, fabs(x - dq[r * C + c]));
-            else sentinels &= x == 12345.0f;
-        }
-    for (size_t r = 0; r < (size_t)B * T; r++)
-        for (int c = 0; c < ldkv; c++) {
-            float x = dkv2[r * ldkv + c];
-            if (c < C) e = fmax(e, fabs(x - dk[r * C + c]));
-            else if (c < 2 * C) e = fmax(e, fabs(x - dv[r * C + c - C]));
-            else sentinels &= x == 12345.0f;
-        }
-    printf("  attention strided B %d Tq %d T %d C %d ldq %d ldkv %d p %.1f: largest difference %.1e, "
-           "other columns %s\n", B, Tq, T, C, ldq, ldkv, p, e, sentinels ? "untouched" : "WRITTEN");
-    assert_true(e <= 1e-6 && sentinels);
-    free(q); free(k); free(v); free(dctx); free(ctx); free(att); free(scratch); free(dq); free(dk); free(dv);
-    free(ctx2); free(att2); free(q2); free(kv2); free(dq2); free(dkv2); free(mask);
-}
-
 static void test_attention_dropout(void **state) {
     (void)state;
-    check_attention(2, 7, 7, 12, 3, 0.0f);
-    check_attention(3, 9, 9, 10, 2, 0.1f);
-    check_attention(3, 1, 11, 12, 4, 0.3f); /* the [CLS]-only last layer */
-    check_attention(2, 33, 33, 24, 3, 0.1f);
-    check_attention_strided(2, 9, 9, 12, 3, 36, 36, 0.1f); /* q | k | v in rows of 3C */
-    check_attention_strided(3, 1, 11, 12, 4, 12, 24, 0.3f); /* [CLS]-only: q apart, k | v in rows of 2C */
-    check_attention_strided(2, 7, 7, 12, 3, 20, 30, 0.0f);  /* strides that are not multiples of C */
+    check_attention(2, 7, 7, 12, 3, 12, 12, 0.0f);
+    check_attention(3, 9, 9, 10, 2, 10, 10, 0.1f);
+    check_attention(3, 1, 11, 12, 4, 12, 12, 0.3f); /* the [CLS]-only last layer */
+    check_attention(2, 33, 33, 24, 3, 24, 24, 0.1f);
+    check_attention(2, 9, 9, 12, 3, 36, 36, 0.1f); /* also q | k | v in rows of 3C */
+    check_attention(3, 1, 11, 12, 4, 12, 24, 0.3f); /* [CLS]-only: q apart, k | v in rows of 2C */
+    check_attention(2, 7, 7, 12, 3, 20, 30, 0.0f);  /* strides that are not multiples of C */
 }
 
 /* The fused ops with reductions give the same bits on every call for a given thread count, and
