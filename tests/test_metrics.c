@@ -175,12 +175,36 @@ static void test_text_table(void **state) {
     metrics_free(&m);
 }
 
+/* The trainer keeps the best epoch's metrics with metrics_copy: every count and the loss come
+ * over, later additions to the source do not, and a copy between different class counts is
+ * refused without writing. */
+static void test_copy(void **state) {
+    (void)state;
+    metrics src, dst, other;
+    fill(&src);
+    assert_int_equal(metrics_init(&dst, 5, NULL), BERTC_OK);
+    metrics_add(&dst, 3, 3, 7.0); /* overwritten by the copy */
+    metrics_copy(&dst, &src);
+    assert_int_equal(dst.n, 20);
+    assert_true(metrics_accuracy(&dst) == want_accuracy && metrics_loss(&dst) == metrics_loss(&src));
+    assert_memory_equal(dst.confusion, want_confusion, sizeof want_confusion);
+    metrics_add(&src, 0, 0, 1.0);
+    assert_int_equal(dst.n, 20);
+    assert_int_equal(metrics_init(&other, 3, NULL), BERTC_OK);
+    metrics_copy(&other, &src);
+    assert_int_equal(other.n, 0);
+    metrics_free(&src);
+    metrics_free(&dst);
+    metrics_free(&other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_sklearn),
         cmocka_unit_test(test_empty_and_bad_input),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_text_table),
+        cmocka_unit_test(test_copy),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

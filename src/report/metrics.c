@@ -32,6 +32,13 @@ void metrics_reset(metrics *m) {
     m->loss_sum = 0.0;
 }
 
+void metrics_copy(metrics *dst, const metrics *src) {
+    if (dst->k != src->k) return; /* a caller bug; the copy would not fit */
+    memcpy(dst->confusion, src->confusion, (size_t)src->k * (size_t)src->k * sizeof *src->confusion);
+    dst->n = src->n;
+    dst->loss_sum = src->loss_sum;
+}
+
 /* An example whose label or prediction is outside 0..k-1 is a caller bug (datasets check their
  * labels when read); it is ignored rather than written out of bounds. */
 void metrics_add(metrics *m, int label, int pred, double loss) {

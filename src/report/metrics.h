@@ -21,6 +21,8 @@ typedef struct metrics {
 int metrics_init(metrics *m, int k, bertc_error *err);
 void metrics_free(metrics *m);
 void metrics_reset(metrics *m);
+/* dst = src; both initialised with the same number of classes */
+void metrics_copy(metrics *dst, const metrics *src);
 /* Adds one example: true label, predicted label, its loss. Labels outside 0..k-1 are ignored. */
 void metrics_add(metrics *m, int label, int pred, double loss);
 double metrics_accuracy(const metrics *m);

@@ -226,6 +226,10 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     checkpoint_writer ckw = {0};
     batch b = {0};
     metrics mt = {0};
+    /* The best epoch's validation metrics, when that epoch ran in this process: the reloaded
+     * weights score exactly these again, so the final validation pass is not repeated. */
+    metrics best_mt = {0};
+    int have_best_mt = 0;
     uint32_t *order = NULL, *rows2 = NULL;
     float *best = NULL, *dz = NULL;
     if ((rc = param_groups(m, o, &groups, &n_groups, err))) goto done;
@@ -239,6 +243,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         goto done;
     }
     if ((rc = metrics_init(&mt, K, err))) goto done;
+    if (val && (rc = metrics_init(&best_mt, K, err))) goto done;
     order = malloc((size_t)train->n * sizeof *order);
     /* the best epoch's weights, beside the weights in the backend's memory (on a GPU a copy there
      * takes a fraction of a millisecond; to the host and back, a noticeable part of a short run) */
@@ -422,6 +427,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 st.bad_epochs = 0;
                 /* kept in memory (and in the checkpoint); the model folder is written once, at the end */
                 be->copy(best, params, np * sizeof *best);
+                metrics_copy(&best_mt, &mt);
+                have_best_mt = 1;
             } else if (o->patience > 0 && ++st.bad_epochs >= o->patience) {
                 st.stopped_early = 1;
                 st.finished = 1;
@@ -469,7 +476,12 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
         /* Reload the best epoch's weights: the reference reloads its best checkpoint. */
         be->copy(params, best, np * sizeof *best);
         bert_params_changed(m);
-        if ((rc = evaluate_timed(m, val, o, &mt, r, err))) goto done;
+        /* Evaluation is deterministic (the same batches in the same order, every sum in a fixed
+         * order), so the best epoch's figures are what a second pass would give: test_train
+         * checks them against the written model evaluated again. Only a run resumed after its
+         * best epoch has to evaluate that epoch's weights once more. */
+        if (have_best_mt) metrics_copy(&mt, &best_mt);
+        else if ((rc = evaluate_timed(m, val, o, &mt, r, err))) goto done;
         r->val = (bertc_eval_result){metrics_accuracy(&mt), metrics_loss(&mt), metrics_macro_f1(&mt), (long)mt.n};
         if (h && h->metrics_jsonl) {
             /* The best weights' full validation metrics (per class, confusion matrix) for the report. */
@@ -498,6 +510,7 @@ done:
     if (best) be->free(best);
     free(order);
     metrics_free(&mt);
+    metrics_free(&best_mt);
     batch_free(&b);
     adamw_free(&opt);
     free(groups);
