@@ -6,13 +6,16 @@
  * shared with other work it is the steadier measure of the work a step does; with several
  * threads it also counts their spinning, and the wall time is what a user waits.
  *
- * Usage: step_time CONFIG_JSON B T STEPS [linear-ab [eval]]      (threads: OMP_NUM_THREADS)
+ * Usage: step_time CONFIG_JSON B T STEPS [linear-ab|thp-ab [eval]]      (threads: OMP_NUM_THREADS)
  * Built by scripts/bench-step.sh, which can link it against an older commit's library too.
  *
  * linear-ab: every step twice, once with the Linear products chunked over the threads on
  * OpenBLAS and once threaded by oneDNN (backend/cpu/gemm.h), in alternating order, and the
  * median of the per-step ratios: both see the same moment of a shared machine. With eval, the
- * steps are evaluation forwards (no dropout, no backward). */
+ * steps are evaluation forwards (no dropout, no backward).
+ *
+ * thp-ab: the same alternation between two copies of the model, one whose arenas were allocated
+ * with BERTC_THP=0 (4 KB pages) and one with huge pages (backend/cpu/ops_cpu.c, cpu_alloc). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,11 +45,13 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-    int ab = argc > 5 && !strcmp(argv[5], "linear-ab"), eval = ab && argc > 6 && !strcmp(argv[6], "eval");
+    int thp_ab = argc > 5 && !strcmp(argv[5], "thp-ab");
+    int ab = thp_ab || (argc > 5 && !strcmp(argv[5], "linear-ab")), eval = ab && argc > 6 && !strcmp(argv[6], "eval");
     if (argc < 5 || argc > 7 || (argc > 5 && !ab) || (argc > 6 && !eval)) {
-        fprintf(stderr, "usage: step_time CONFIG_JSON B T STEPS [linear-ab [eval]]\n");
+        fprintf(stderr, "usage: step_time CONFIG_JSON B T STEPS [linear-ab|thp-ab [eval]]\n");
         return 2;
     }
+    const char *name[2] = {thp_ab ? "4k-pages" : "chunked ", thp_ab ? "huge    " : "threaded"};
     int B = atoi(argv[2]), T = atoi(argv[3]), steps = atoi(argv[4]);
     if (B <= 0 || T <= 0 || steps <= 0 || steps > 1000) {
         fprintf(stderr, "step_time: bad B, T or STEPS\n");
@@ -54,18 +59,23 @@ int main(int argc, char **argv) {
     }
     bertc_error err;
     bert_config cfg;
-    bert_model *m;
+    bert_model *mm[2] = {NULL, NULL}, *m;
     char *names[] = {"NEG", "POS"};
-    if (bert_config_load(&cfg, argv[1], &err) || bert_config_set_labels(&cfg, names, 2, &err) ||
-        bert_init_random(&m, &cfg, 1, &err)) {
+    if (bert_config_load(&cfg, argv[1], &err) || bert_config_set_labels(&cfg, names, 2, &err)) {
         fprintf(stderr, "step_time: %s\n", err.msg);
         return 1;
+    }
+    /* thp-ab: model 0 on 4 KB pages, model 1 on huge pages; otherwise one model, as the
+     * environment says */
+    for (int k = 0; k < (thp_ab ? 2 : 1); k++) {
+        if (thp_ab) setenv("BERTC_THP", k ? "1" : "0", 1);
+        if (bert_init_random(&mm[k], &cfg, 1, &err) || bert_prepare(mm[k], B, T, &err)) {
+            fprintf(stderr, "step_time: %s\n", err.msg);
+            return 1;
+        }
     }
     bert_config_free(&cfg);
-    if (bert_prepare(m, B, T, &err)) {
-        fprintf(stderr, "step_time: %s\n", err.msg);
-        return 1;
-    }
+    m = mm[0];
     size_t NT = (size_t)B * T;
     int32_t *ids = malloc(NT * sizeof(int32_t)), *mask = malloc(NT * sizeof(int32_t));
     int32_t *types = calloc(NT, sizeof(int32_t)), *labels = malloc((size_t)B * sizeof(int32_t));
@@ -88,14 +98,15 @@ int main(int argc, char **argv) {
         for (int s = 0; s <= steps; s++) {
             double w[2];
             for (int k = 0; k < 2; k++) {
-                int threaded = (s + k) % 2; /* which goes first alternates */
-                gemm_linear_set_path(threaded ? GEMM_LINEAR_THREADED : GEMM_LINEAR_CHUNKED);
+                int threaded = (s + k) % 2; /* which goes first alternates (thp-ab: 1 = huge pages) */
+                if (thp_ab) m = mm[threaded];
+                else gemm_linear_set_path(threaded ? GEMM_LINEAR_THREADED : GEMM_LINEAR_CHUNKED);
                 double w0 = clock_s(CLOCK_MONOTONIC);
                 bert_zero_grad(m);
                 float loss = bert_forward(m, ids, mask, types, labels, B, T, !eval, (uint64_t)s);
                 if (!eval) bert_backward(m, 1.0f);
                 w[threaded] = clock_s(CLOCK_MONOTONIC) - w0;
-                printf("step %d %s loss %.6f wall %.1f ms%s\n", s, threaded ? "threaded" : "chunked ", loss,
+                printf("step %d %s loss %.6f wall %.1f ms%s\n", s, name[threaded], loss,
                        1e3 * w[threaded], s ? "" : " (warm-up)");
             }
             if (s > 0) {
@@ -107,10 +118,10 @@ int main(int argc, char **argv) {
         int faster = 0;
         for (int s = 0; s < steps; s++) faster += ratio[s] < 1.0;
         double rmed = median(ratio, steps), cmed = median(chunked, steps), tmed = median(threaded_wall, steps);
-        printf("B=%d T=%d threads=%d steps=%d %s: chunked median %.1f ms, threaded median %.1f ms, "
-               "threaded/chunked median %.3f, threaded faster in %d of %d\n",
-               B, T, omp_get_max_threads(), steps, eval ? "eval" : "train", 1e3 * cmed, 1e3 * tmed, rmed, faster,
-               steps);
+        const char *a = thp_ab ? "4k-pages" : "chunked", *b = thp_ab ? "huge" : "threaded";
+        printf("B=%d T=%d threads=%d steps=%d %s: %s median %.1f ms, %s median %.1f ms, %s/%s median %.3f, %s faster in %d of %d\n",
+               B, T, omp_get_max_threads(), steps, eval ? "eval" : "train", a, 1e3 * cmed, b, 1e3 * tmed, b, a, rmed, b,
+               faster, steps);
     } else {
         for (int s = 0; s <= steps; s++) {
             double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
@@ -128,7 +139,8 @@ int main(int argc, char **argv) {
         printf("B=%d T=%d threads=%d steps=%d: wall median %.1f ms best %.1f ms; cpu median %.1f ms best %.1f ms\n", B, T,
                omp_get_max_threads(), steps, 1e3 * wmed, 1e3 * wall[0], 1e3 * cmed, 1e3 * cpu[0]);
     }
-    bert_free(m);
+    bert_free(mm[0]);
+    bert_free(mm[1]);
     free(ids);
     free(mask);
     free(types);
