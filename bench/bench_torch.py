@@ -30,7 +30,9 @@ PASSIVE with half the runs each time, and the faster is kept; each row says whic
 ("omp_wait_policy"), the probe's figures (per policy the mean of its two medians:
 "wait_policy_probe_s") and what it timed
 ("wait_policy_probe_of"). bench/run.sh runs one measurement per process, each with its own
-probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md).
+probe. torch.compile is off unless --compile (see docs/PERFORMANCE.md). Huge pages: as torch
+runs by default (its switch THP_MEM_ALLOC_ENABLE=1 left unset: with it, the same times and more
+peak RSS, docs/PERFORMANCE.md "Huge pages"); each row says which ("huge_pages").
 
 The model FLOP count is bertc's (docs/PERFORMANCE.md, "Benchmark"):
   forward = 2*B*T*L*(4*C*C + 2*C*F) + 4*B*T*T*C*L + 2*B*(C*C + C*K);  training step = 3 * forward
@@ -150,7 +152,8 @@ def worker(a):
     extra = {"layers": L, "hidden": C, "heads": cfg.num_attention_heads, "intermediate": F,
              "vocab": cfg.vocab_size, "num_labels": K, "torch_version": torch.__version__,
              "transformers_version": transformers.__version__, "attn_implementation": attn,
-             "compile": a.compile, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+             "compile": a.compile, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+             "huge_pages": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"}
     extra.update(info)
 
     def emit(what, batch, times, flop, more=None):

@@ -6,6 +6,7 @@
 #
 # usage: sh bench/run.sh [--threads N] [--reps N] [--warmup N] [--rounds N] [--shapes "bert-base minilm"]
 #                        [--precisions "fp32 bf16"] [--bertc ./bertc] [--wait-policy auto|passive|default]
+#                        [--huge-pages on|off]
 #                        [--no-torch] [--only latency,eval,step,matmul] [--save] [--out FILE.md] [--jsonl FILE.jsonl]
 #   --threads N      threads of both tools (default: all cores, nproc)
 #   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
@@ -20,6 +21,10 @@
 #                    rounds reuse its choice). bertc's probe, the default until the fourteenth
 #                    session, chose PASSIVE by noise where direct alternations found it slower
 #                    for bertc (docs/PERFORMANCE.md, "The measurements")
+#   --huge-pages on|off  bertc's large buffers on transparent huge pages (on, its default) or not
+#                    (BERTC_THP=0). PyTorch runs as it is by default (its THP_MEM_ALLOC_ENABLE unset):
+#                    with it, its times did not change and its bert-base step's peak RSS grew by
+#                    140-180 MiB (docs/PERFORMANCE.md, "Huge pages"); the report says which each ran
 #   --no-torch       bertc only (also automatic when python3, torch or transformers is missing)
 #   --only LIST      some of the measurements, for both tools (default all)
 #   --save           also write bench/results/<UTC date-time>.md and the raw .jsonl beside it
@@ -36,6 +41,7 @@ ROUNDS=1
 PRECISIONS="fp32 bf16"
 SHAPES="bert-base minilm"
 WAIT=default
+HUGE=on
 TORCH=1
 ONLY=
 SAVE=0
@@ -51,6 +57,7 @@ while [ $# -gt 0 ]; do
         --shapes) SHAPES=$2; shift 2 ;;
         --bertc) BERTC=$2; shift 2 ;;
         --wait-policy) WAIT=$2; shift 2 ;;
+        --huge-pages) HUGE=$2; shift 2 ;;
         --no-torch) TORCH=0; shift ;;
         --only) ONLY=$2; shift 2 ;;
         --save) SAVE=1; shift ;;
@@ -61,6 +68,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $WAIT in auto|passive|default) ;; *) echo "bench/run.sh: --wait-policy auto, passive or default" >&2; exit 2 ;; esac
+case $HUGE in # bertc asks for huge pages unless BERTC_THP=0
+    on) unset BERTC_THP ;;
+    off) BERTC_THP=0; export BERTC_THP ;;
+    *) echo "bench/run.sh: --huge-pages on or off" >&2; exit 2 ;;
+esac
 case $ROUNDS in '' | *[!0-9]* | 0) echo "bench/run.sh: --rounds takes a whole number >= 1" >&2; exit 2 ;; esac
 for p in $PRECISIONS; do case $p in fp32|bf16) ;; *) echo "bench/run.sh: --precisions: fp32 and/or bf16" >&2; exit 2 ;; esac; done
 [ -x "$BERTC" ] || { echo "bench/run.sh: $BERTC not found (run make first)" >&2; exit 1; }

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend/ops.h"
 #include "bench/bench.h"
 #include "model/config.h"
 
@@ -108,6 +109,9 @@ static void test_tiny_rows(void **state) {
         assert_true(close_rel(num(r, "gflop_per_s_best"), num(r, "gflop") / mn, 1e-4));
         double rss = num(r, "peak_rss_mib");
         assert_true(rss > 1 && rss < 4096);
+        /* the report says whether both tools ran on huge pages (bench/compare.py) */
+        const cJSON *hp = cJSON_GetObjectItemCaseSensitive(r, "huge_pages");
+        assert_true(cJSON_IsBool(hp) && cJSON_IsTrue(hp) == cpu_huge_pages_wanted());
     }
     const cJSON *lat = cJSON_GetArrayItem(rows, 0), *ev = cJSON_GetArrayItem(rows, 1);
     const cJSON *st = cJSON_GetArrayItem(rows, 2), *mm = cJSON_GetArrayItem(rows, 3);

@@ -145,11 +145,11 @@ static void emit(const bench_ctx *x, const char *what, int batch, timing t, doub
                 "\"device\":\"%s\",\"precision\":\"%s\",\"warmup\":%d,\"reps\":%d,\"seconds_median\":%.6g,\"seconds_min\":%.6g,"
                 "\"examples_per_s\":%.6g,\"gflop\":%.6g,\"gflop_per_s\":%.6g,\"gflop_per_s_best\":%.6g,"
                 "\"peak_rss_mib\":%.1f,\"layers\":%d,\"hidden\":%d,\"heads\":%d,\"intermediate\":%d,\"vocab\":%d,"
-                "\"num_labels\":%d,\"omp_wait_policy\":\"%s\"%s}\n",
+                "\"num_labels\":%d,\"omp_wait_policy\":\"%s\",\"huge_pages\":%s%s}\n",
                 x->shape_json, what, batch, x->o->seq, x->threads, x->device, x->precision, x->o->warmup, x->o->reps, t.median, t.min,
                 batch / t.median, flop * 1e-9, flop * 1e-9 / t.median, flop * 1e-9 / t.min, rss, c->num_hidden_layers,
                 c->hidden_size, c->num_attention_heads, c->intermediate_size, c->vocab_size, c->num_labels,
-                x->wait_policy, extra_json ? extra_json : "");
+                x->wait_policy, cpu_huge_pages_wanted() ? "true" : "false", extra_json ? extra_json : "");
         fflush(x->json);
     }
     if (x->human) {

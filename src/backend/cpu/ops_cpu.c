@@ -49,10 +49,14 @@
  * changes nothing. */
 #define HUGE_PAGE_MIN_BYTES ((size_t)4 << 20)
 
+int cpu_huge_pages_wanted(void) {
+    const char *e = getenv("BERTC_THP");
+    return !(e && !strcmp(e, "0"));
+}
+
 static void advise_huge_pages(char *block, size_t bytes) {
 #ifdef MADV_HUGEPAGE
-    const char *e = getenv("BERTC_THP");
-    if (bytes < HUGE_PAGE_MIN_BYTES || (e && !strcmp(e, "0"))) return;
+    if (bytes < HUGE_PAGE_MIN_BYTES || !cpu_huge_pages_wanted()) return;
     uintptr_t page = 4096, b0 = ((uintptr_t)block + page - 1) / page * page, b1 = ((uintptr_t)block + bytes) / page * page;
     if (b1 > b0) (void)madvise((void *)b0, b1 - b0, MADV_HUGEPAGE); /* advice: a refusal is harmless */
 #else
