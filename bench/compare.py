@@ -241,7 +241,7 @@ def report(rows, title):
         if r.get("tool") in ("bertc", "pytorch") and "huge_pages" in r and r.get("what") in WHAT_NAMES:
             hp.setdefault(r["tool"], set()).add("on" if r["huge_pages"] else "off")
     if hp:
-        L.append("- transparent huge pages for large buffers: "
+        L.append("- transparent huge pages asked for (madvise) for large buffers: "
                  + "; ".join(f"{'PyTorch' if k == 'pytorch' else k} {'/'.join(sorted(v))}" for k, v in sorted(hp.items())))
     if not bertc_bf16 and any(k[3] == "bf16" for k in by):  # bf16 asked for, and bertc had none
         L.append("- bertc bf16: n/a (this bertc has no `--precision bf16`)")

@@ -23,12 +23,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <omp.h>
 
 #include "backend/ops.h"
 #include "backend/cpu/gemm.h"
-#include <sys/mman.h>
 
 /* ------------------------------------------------------------------------------------------
  * memory */
