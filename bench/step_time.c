@@ -15,7 +15,7 @@
  * steps are evaluation forwards (no dropout, no backward).
  *
  * thp-ab: the same alternation between two copies of the model, one whose arenas were allocated
- * with BERTC_THP=0 (4 KB pages) and one with huge pages (backend/cpu/ops_cpu.c, cpu_alloc). */
+ * on 4 KB pages and one on huge pages (cpu_huge_pages_set; backend/cpu/ops_cpu.c, cpu_alloc). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@
 #include <omp.h>
 
 #include "backend/cpu/gemm.h"
+#include "backend/ops.h"
 #include "model/bert.h"
 #include "util/rng.h"
 
@@ -68,7 +69,7 @@ int main(int argc, char **argv) {
     /* thp-ab: model 0 on 4 KB pages, model 1 on huge pages; otherwise one model, as the
      * environment says */
     for (int k = 0; k < (thp_ab ? 2 : 1); k++) {
-        if (thp_ab) setenv("BERTC_THP", k ? "1" : "0", 1);
+        if (thp_ab) cpu_huge_pages_set(k);
         if (bert_init_random(&mm[k], &cfg, 1, &err) || bert_prepare(mm[k], B, T, &err)) {
             fprintf(stderr, "step_time: %s\n", err.msg);
             return 1;

@@ -120,6 +120,13 @@ expect 0 "bench --help" "$BERTC" bench --help
 grep -q -- "--precision" "$T/out" && ok || bad "bench --help does not list --precision"
 expect 0 "bench tiny" "$BERTC" bench --model "$T/model" --seq 16 --train-batch 2 --eval-batch 2 --reps 1 --threads 1
 [ "$(grep -c '"seconds_median"' "$T/out")" -eq 4 ] && ok || bad "bench output: $(cat "$T/out")"
+# huge pages: on unless BERTC_THP=0; a value it does not know is named in one line and keeps them
+grep -q '"huge_pages":true' "$T/out" && ok || bad "bench: huge pages not on by default: $(head -c 300 "$T/out")"
+expect 0 "bench BERTC_THP=0" env BERTC_THP=0 "$BERTC" bench --model "$T/model" --seq 16 --only latency --reps 1 --threads 1
+grep -q '"huge_pages":false' "$T/out" && ok || bad "bench BERTC_THP=0: $(head -c 300 "$T/out")"
+expect 0 "bench BERTC_THP=off" env BERTC_THP=off "$BERTC" bench --model "$T/model" --seq 16 --only latency --reps 1 --threads 1
+{ [ "$(cat "$T/err")" = "bertc: BERTC_THP=off not understood (0 or 1): using huge pages" ] &&
+    grep -q '"huge_pages":true' "$T/out"; } && ok || bad "bench BERTC_THP=off: $(cat "$T/err") $(head -c 200 "$T/out")"
 expect 2 "bench without a model" "$BERTC" bench
 expect 1 "bench unknown shape" "$BERTC" bench --shape gpt2
 expect 1 "bench unknown precision" "$BERTC" bench --model "$T/model" --seq 16 --precision fp8

@@ -305,8 +305,10 @@ typedef struct bertc_backend {
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */
 const bertc_backend *bertc_backend_cpu(void);
 /* Whether the CPU backend asks for transparent huge pages for its large blocks (cpu_alloc): yes
- * unless BERTC_THP=0. */
+ * unless BERTC_THP=0 or cpu_huge_pages_set(0). The setter overrides the environment for blocks
+ * allocated after it (bench/step_time.c's thp-ab compares two models that way). */
 int cpu_huge_pages_wanted(void);
+void cpu_huge_pages_set(int on);
 
 /* The backend called `name` ("cpu", or "cuda", "cuda:tf32", "cuda:bf16" where bertc was built
  * with CUDA and a device is present); NULL or "" means "cpu". On failure returns NULL and writes one line to why

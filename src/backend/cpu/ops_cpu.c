@@ -21,9 +21,12 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -45,19 +48,37 @@
  * (/sys/kernel/mm/transparent_hugepage/enabled: madvise): 2 MB pages fault in 512 times less
  * often as the model is read into the arena (bert-base's `bertc predict` of one text took 0.35 s
  * instead of 0.57; training and evaluation steps unchanged within the noise; docs/PERFORMANCE.md,
- * "Huge pages"). BERTC_THP=0 leaves them out. A kernel without them refuses the advice, which
- * changes nothing. */
+ * "Huge pages"). BERTC_THP=0 leaves them out (read once; another value than 0 or 1 is named in
+ * one line on stderr and keeps them). A kernel without them refuses the advice, which changes
+ * nothing. */
 #define HUGE_PAGE_MIN_BYTES ((size_t)4 << 20)
 
-int cpu_huge_pages_wanted(void) {
+static pthread_once_t huge_pages_once = PTHREAD_ONCE_INIT;
+static int huge_pages_env = 1;    /* BERTC_THP, read once */
+static int huge_pages_forced = -1; /* cpu_huge_pages_set, for a benchmark comparing the two */
+
+static void huge_pages_read_env(void) {
     const char *e = getenv("BERTC_THP");
-    return !(e && !strcmp(e, "0"));
+    if (!e || !*e || !strcmp(e, "1")) return;
+    if (!strcmp(e, "0")) huge_pages_env = 0;
+    else /* a typo should not pass for a choice */
+        fprintf(stderr, "bertc: BERTC_THP=%.32s not understood (0 or 1): using huge pages\n", e);
 }
+
+int cpu_huge_pages_wanted(void) {
+    if (huge_pages_forced >= 0) return huge_pages_forced;
+    pthread_once(&huge_pages_once, huge_pages_read_env);
+    return huge_pages_env;
+}
+
+void cpu_huge_pages_set(int on) { huge_pages_forced = on ? 1 : 0; }
 
 static void advise_huge_pages(char *block, size_t bytes) {
 #ifdef MADV_HUGEPAGE
     if (bytes < HUGE_PAGE_MIN_BYTES || !cpu_huge_pages_wanted()) return;
-    uintptr_t page = 4096, b0 = ((uintptr_t)block + page - 1) / page * page, b1 = ((uintptr_t)block + bytes) / page * page;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t b0 = ((uintptr_t)block + page - 1) / page * page, b1 = ((uintptr_t)block + bytes) / page * page;
     if (b1 > b0) (void)madvise((void *)b0, b1 - b0, MADV_HUGEPAGE); /* advice: a refusal is harmless */
 #else
     (void)block;
