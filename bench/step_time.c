@@ -24,26 +24,12 @@
 
 #include <omp.h>
 
+#include "median.h"
+
 #include "backend/cpu/gemm.h"
 #include "backend/ops.h"
 #include "model/bert.h"
 #include "util/rng.h"
-
-static double clock_s(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int main(int argc, char **argv) {
     int thp_ab = argc > 5 && !strcmp(argv[5], "thp-ab");

@@ -648,12 +648,19 @@ static void test_optimiser_ops(void **state) {
     float *p = rand_floats(n, 1), *m = rand_floats(n, 0.01f), *g = rand_floats(n, 0.1f), *v = malloc(n * 4);
     for (size_t i = 0; i < n; i++) v[i] = fabsf(g[i]) * 0.01f;
     float *d_p = dev(p, n * 4), *d_m = dev(m, n * 4), *d_v = dev(v, n * 4), *d_g = dev(g, n * 4);
-    ops_adamw_scalars s = {0.99998f, 0.1f, 0.999f, 0.001f, 0.0447f, 1e-8f, -2e-5f};
+    ops_adamw_scalars s = {0.99998f, 0.1f, 0.999f, 0.001f, 0.0447f, 1e-8f, -2e-5f, 1.0f};
     cpu->adamw_update(p, m, v, g, n, s);
     gpu->adamw_update(d_p, d_m, d_v, d_g, n, s);
     expect_equal("adamw_update p", d_p, p, n);
     expect_equal("adamw_update m", d_m, m, n);
     expect_equal("adamw_update v", d_v, v, n);
+    ops_adamw_scalars clipped = s; /* gradient clipping's factor folded in */
+    clipped.grad_scale = 0.37f;
+    cpu->adamw_update(p, m, v, g, n, clipped);
+    gpu->adamw_update(d_p, d_m, d_v, d_g, n, clipped);
+    expect_equal("adamw_update with grad_scale p", d_p, p, n);
+    expect_equal("adamw_update with grad_scale m", d_m, m, n);
+    expect_equal("adamw_update with grad_scale v", d_v, v, n);
     double a = cpu->sum_squares(g, n), b = gpu->sum_squares(d_g, n);
     printf("  sum_squares cpu %.17g gpu %.17g\n", a, b);
     assert_true(fabs(a - b) <= 1e-12 * a);
@@ -691,6 +698,8 @@ static void test_optimiser_ops(void **state) {
         adamw_step(&oc, p, g, 1e-3f);
         adamw_step(&og, d_p, d_g, 1e-3f);
     }
+    adamw_step_scaled(&oc, p, g, 1e-3f, 0.25f); /* segments with a clipping factor */
+    adamw_step_scaled(&og, d_p, d_g, 1e-3f, 0.25f);
     expect_equal("adamw_step, 299 groups p", d_p, p, n);
     assert_string_equal(gpu->last_error(), "");
     adamw_free(&oc), adamw_free(&og);
@@ -808,13 +817,14 @@ static void test_tiny_model_step(void **state) {
         }
         printf("  step %d: worst gradient error %.3g (%s)\n", step, worst, worst_name);
         assert_true(worst <= 1e-4);
-        /* clipping and one AdamW update on each side */
+        /* clipping and one AdamW update on each side: the CPU's as a scaling pass, the device's
+         * folded into the update as the trainer runs it */
         float nc = clip_grad_norm_on(bertc_backend_cpu(), bert_grads(mc), np, 0.5f);
-        float ng = clip_grad_norm_on(gpu, bert_grads(mg), np, 0.5f);
+        float ng = clip_grad_norm_on(gpu, bert_grads(mg), np, 0.0f);
         printf("  step %d: grad norm cpu %.7g gpu %.7g\n", step, nc, ng);
         assert_true(fabsf(nc - ng) <= 1e-4f * nc);
         adamw_step(&oc, bert_params(mc), bert_grads(mc), 1e-3f);
-        adamw_step(&og, bert_params(mg), bert_grads(mg), 1e-3f);
+        adamw_step_scaled(&og, bert_params(mg), bert_grads(mg), 1e-3f, grad_clip_coef(ng, 0.5f));
         /* Per tensor, except the attention key biases: their true gradient is exactly zero (softmax
          * ignores a shift), so theirs is rounding noise whose sign, on each side, AdamW's first
          * steps turn into a full +-lr move. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/ops.h"
 #include "train/grad_sync.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -85,13 +86,15 @@ static void test_adamw_matches_torch(void **state) {
             double lr_diff = fabs(lr - want_lr) / (want_lr > 0 ? want_lr : 1.0);
             if (lr_diff > max_lr_diff) max_lr_diff = lr_diff;
             read_floats(cJSON_GetObjectItemCaseSensitive(step, "grad"), grads, n);
+            float clip = 1.0f; /* as the trainer: the norm measured, its factor folded into the update */
             if (max_norm > 0) {
-                float norm = clip_grad_norm(grads, n, max_norm);
+                float norm = clip_grad_norm(grads, n, 0.0f);
                 double want_norm = number(step, "norm");
                 double d = fabs(norm - want_norm) / want_norm;
                 if (d > max_norm_diff) max_norm_diff = d;
+                clip = grad_clip_coef(norm, max_norm);
             }
-            adamw_step(&opt, params, grads, lr);
+            adamw_step_scaled(&opt, params, grads, lr, clip);
             read_floats(cJSON_GetObjectItemCaseSensitive(step, "params"), want, n);
             for (size_t i = 0; i < n; i++) {
                 double d = scaled_diff(params[i], want[i]);
@@ -222,6 +225,65 @@ static void test_clip_grad_norm(void **state) {
     free(big);
 }
 
+static void test_grad_clip_coef(void **state) {
+    (void)state;
+    assert_true(grad_clip_coef(5.0f, 0.0f) == 1.0f);  /* no clipping */
+    assert_true(grad_clip_coef(5.0f, -1.0f) == 1.0f);
+    assert_true(grad_clip_coef(0.5f, 1.0f) == 1.0f);  /* within bounds */
+    assert_true(grad_clip_coef(NAN, 1.0f) == 1.0f);   /* left to the caller's finiteness test */
+    assert_true(grad_clip_coef(5.0f, 1.0f) == 1.0f / (5.0f + 1e-6f));
+    assert_true(grad_clip_coef(INFINITY, 1.0f) == 0.0f);
+}
+
+/* The clip folded into AdamW (what the trainer runs) against the separate scaling pass followed
+ * by the plain update: the same bits in the parameters and both moments, through optim.c's host
+ * loops (vector body, scalar tail, threaded) and through the CPU backend's table. */
+static void test_folded_clip_matches_scaling_pass(void **state) {
+    (void)state;
+    const size_t sizes[] = {13, 8192 + 5, 100003};
+    for (int on_table = 0; on_table < 2; on_table++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            size_t n = sizes[si];
+            adamw_group groups[2] = {{0, n / 2, 0.01f, 1.0f}, {n / 2, n - n / 2, 0.0f, 0.5f}};
+            float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float));
+            float *g1 = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
+            assert_true(p1 && p2 && g1 && g2);
+            adamw a, b;
+            bertc_error err;
+            const bertc_backend *be = on_table ? bertc_backend_cpu() : NULL;
+            assert_int_equal(adamw_init_on(&a, be, n, groups, 2, &err), BERTC_OK);
+            assert_int_equal(adamw_init_on(&b, be, n, groups, 2, &err), BERTC_OK);
+            uint32_t x = 12345;
+            for (size_t i = 0; i < n; i++) {
+                x = x * 1664525u + 1013904223u;
+                p1[i] = p2[i] = ((float)(x >> 8) / 16777216.0f - 0.5f);
+            }
+            for (int step = 0; step < 3; step++) {
+                for (size_t i = 0; i < n; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    g1[i] = g2[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 4.0f * (step + 1);
+                }
+                /* max_norm 1 clips every step here (the norms are in the tens to hundreds) */
+                float n1 = clip_grad_norm_on(be, g1, n, 1.0f);
+                float n2 = clip_grad_norm_on(be, g2, n, 0.0f);
+                assert_memory_equal(&n1, &n2, sizeof n1);
+                float coef = grad_clip_coef(n2, 1.0f);
+                assert_true(coef < 1.0f);
+                adamw_step(&a, p1, g1, 1e-3f);
+                adamw_step_scaled(&b, p2, g2, 1e-3f, coef);
+                assert_memory_equal(p1, p2, n * sizeof(float));
+            }
+            assert_memory_equal(a.m, b.m, n * sizeof(float));
+            assert_memory_equal(a.v, b.v, n * sizeof(float));
+            adamw_step_scaled(&b, p2, g1, 1e-3f, 1.0f); /* a factor of 1: the plain update */
+            adamw_step(&a, p1, g1, 1e-3f);
+            assert_memory_equal(p1, p2, n * sizeof(float));
+            adamw_free(&a), adamw_free(&b);
+            free(p1), free(p2), free(g1), free(g2);
+        }
+    }
+}
+
 /* One process: the mean over one rank is the gradient itself. */
 static void test_grad_sync_single(void **state) {
     (void)state;
@@ -242,6 +304,8 @@ int main(void) {
         cmocka_unit_test(test_large_group_matches_scalar_formula),
         cmocka_unit_test(test_init_rejects_bad_groups),
         cmocka_unit_test(test_clip_grad_norm),
+        cmocka_unit_test(test_grad_clip_coef),
+        cmocka_unit_test(test_folded_clip_matches_scaling_pass),
         cmocka_unit_test(test_grad_sync_single),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);

@@ -83,9 +83,13 @@ OPS_HOSTDEV static inline float crossentropy_row(float *p, const float *z, int K
 
 typedef enum ops_act { OPS_ACT_GELU, OPS_ACT_GELU_NEW, OPS_ACT_RELU } ops_act;
 
-/* The per-range scalars of one AdamW update (train/optim.c computes them, in torch's order). */
+/* The per-range scalars of one AdamW update (train/optim.c computes them, in torch's order).
+ * grad_scale is gradient clipping's coefficient (1 when the norm is within bounds): the update
+ * reads g * grad_scale, the very product a separate pass x *= s would have stored, so folding the
+ * clip into the update saves a pass over the gradients and changes no bit. Every initialiser
+ * must set it: left out, it is 0 and the update sees a zero gradient. */
 typedef struct ops_adamw_scalars {
-    float decay, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+    float decay, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size, grad_scale;
 } ops_adamw_scalars;
 
 /* One range of adamw_update_segments: its elements and its own decay and step. */
@@ -204,6 +208,7 @@ typedef struct bertc_backend {
 
     /* ---- optimiser (train/optim.c), so parameters and moments never leave the device ----
      * AdamW on n elements, torch's operation order (see optim.c):
+     *   g = g*grad_scale (rounded on its own, never fused into what follows);
      *   p = p*decay; m = fma(1-b1, g-m, m); v = fma((1-b2)*g, g, v*b2);
      *   p = p + neg_step_size * m / (sqrt(v)/bc2_sqrt + eps) */
     void (*adamw_update)(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s);
@@ -217,7 +222,7 @@ typedef struct bertc_backend {
                                   int nseg, ops_adamw_scalars s);
     /* Sum of x[i]^2 in double, returned to the host (the gradient norm's square). */
     double (*sum_squares)(const float *x, size_t n);
-    /* x *= s over n elements (gradient clipping). */
+    /* x *= s over n elements (pretraining's head and encoder clipped together; tests). */
     void (*scale)(float *x, size_t n, float s);
     /* The first error the backend met since it started ("" when none): a GPU backend's ops
      * cannot return one, so callers ask after a step. NULL on the CPU (which has none). */

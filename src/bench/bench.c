@@ -216,8 +216,8 @@ static float train_step(step_state *s) {
     uint64_t dseed = mix64(s->seed ^ mix64(++s->n));
     float loss = bert_forward(s->m, s->d->ids, s->d->mask, s->d->types, s->d->labels, s->B, s->T, 1, dseed);
     bert_backward(s->m, 1.0f);
-    clip_grad_norm_on(be, bert_grads(s->m), bert_num_params(s->m), 1.0f);
-    adamw_step(&s->opt, bert_params(s->m), bert_grads(s->m), 2e-5f);
+    float gnorm = clip_grad_norm_on(be, bert_grads(s->m), bert_num_params(s->m), 0.0f); /* clip folded into: */
+    adamw_step_scaled(&s->opt, bert_params(s->m), bert_grads(s->m), 2e-5f, grad_clip_coef(gnorm, 1.0f));
     bert_params_changed(s->m);
     float w;
     be->to_host(&w, bert_params(s->m), sizeof w);

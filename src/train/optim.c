@@ -100,11 +100,12 @@ void adamw_free(adamw *o) {
 }
 
 typedef struct adamw_scalars {
-    float decay, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+    float decay, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size, grad_scale;
 } adamw_scalars;
 
 /* The update of one element, in torch's operation order; the vector loop below mirrors it. */
-static inline void adamw_update_one(float *p, float *m, float *v, float g, const adamw_scalars *s) {
+static inline void adamw_update_one(float *p, float *m, float *v, float g_raw, const adamw_scalars *s) {
+    float g = g_raw * s->grad_scale; /* clipping's pass, folded in: the same rounded product */
     float pi = *p * s->decay;
     float mi = fmaf(s->one_minus_beta1, g - *m, *m);
     float vi = fmaf(s->one_minus_beta2 * g, g, *v * s->beta2);
@@ -127,10 +128,10 @@ static void adamw_update(float *p, float *m, float *v, const float *g, size_t n,
         const __m256 decay = _mm256_set1_ps(s.decay), w1 = _mm256_set1_ps(s.one_minus_beta1);
         const __m256 beta2 = _mm256_set1_ps(s.beta2), w2 = _mm256_set1_ps(s.one_minus_beta2);
         const __m256 bc2 = _mm256_set1_ps(s.bc2_sqrt), eps = _mm256_set1_ps(s.eps);
-        const __m256 step = _mm256_set1_ps(s.neg_step_size);
+        const __m256 step = _mm256_set1_ps(s.neg_step_size), gscale = _mm256_set1_ps(s.grad_scale);
         for (; i + 8 <= end; i += 8) {
             __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), decay);
-            __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+            __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), gscale), mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
             mi = _mm256_fmadd_ps(w1, _mm256_sub_ps(gi, mi), mi);
             vi = _mm256_fmadd_ps(_mm256_mul_ps(w2, gi), gi, _mm256_mul_ps(vi, beta2));
             __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
@@ -143,7 +144,9 @@ static void adamw_update(float *p, float *m, float *v, const float *g, size_t n,
     }
 }
 
-void adamw_step(adamw *o, float *params, const float *grads, float lr) {
+void adamw_step(adamw *o, float *params, const float *grads, float lr) { adamw_step_scaled(o, params, grads, lr, 1.0f); }
+
+void adamw_step_scaled(adamw *o, float *params, const float *grads, float lr, float grad_scale) {
     o->step++;
     const double beta1 = decimal_value(o->beta1), beta2 = decimal_value(o->beta2);
     const double t = (double)o->step;
@@ -178,7 +181,8 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
                 numel += h->numel;
                 gi++;
             }
-            const ops_adamw_scalars sc = {decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size};
+            const ops_adamw_scalars sc = {decay,    one_minus_beta1, beta2_f,      one_minus_beta2,
+                                          bc2_sqrt, eps,             neg_step_size, grad_scale};
             if (o->be->adamw_update_segments) { /* the ranges are sent together, below */
                 ops_adamw_segment *sg = &seg[nseg++];
                 *sg = (ops_adamw_segment){g->offset, numel, decay, neg_step_size};
@@ -193,7 +197,8 @@ void adamw_step(adamw *o, float *params, const float *grads, float lr) {
             continue;
         }
         adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, g->numel,
-                     (adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size});
+                     (adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size,
+                                     grad_scale});
     }
     if (nseg == 1) /* one range: the plain update */
         o->be->adamw_update(params + seg[0].offset, o->m + seg[0].offset, o->v + seg[0].offset, grads + seg[0].offset,
@@ -209,24 +214,28 @@ float clip_grad_norm(float *grads, size_t n, float max_norm) {
     #pragma omp parallel for simd reduction(+ : sum) schedule(static) if (parallel: n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
     const float norm = (float)sqrt(sum);
-    if (!(max_norm > 0.0f)) return norm;
-    /* torch: clip_coef = max_norm / (total_norm + 1e-6), in float32, clamped to 1. A NaN norm
-     * gives a NaN coefficient that fails the test below, so the gradients are left as they are
-     * (torch would make them all NaN) and the caller sees the NaN in the returned norm. */
-    const float coef = max_norm / (norm + 1e-6f);
-    if (coef < 1.0f) {
+    const float coef = grad_clip_coef(norm, max_norm);
+    if (coef != 1.0f) {
         #pragma omp parallel for simd schedule(static) if (parallel: n >= OPTIM_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) grads[i] *= coef;
     }
     return norm;
 }
 
+/* torch: clip_coef = max_norm / (total_norm + 1e-6), in float32, clamped to 1. A NaN norm gives
+ * a NaN coefficient that fails the test, so the gradients are left as they are (torch would make
+ * them all NaN) and the caller sees the NaN in the norm. */
+float grad_clip_coef(float norm, float max_norm) {
+    if (!(max_norm > 0.0f)) return 1.0f;
+    const float coef = max_norm / (norm + 1e-6f);
+    return coef < 1.0f ? coef : 1.0f;
+}
+
 float clip_grad_norm_on(const bertc_backend *be, float *grads, size_t n, float max_norm) {
     if (!be) return clip_grad_norm(grads, n, max_norm);
     /* the host version's arithmetic: a double sum, a float norm, torch's coefficient */
     const float norm = (float)sqrt(be->sum_squares(grads, n));
-    if (!(max_norm > 0.0f)) return norm;
-    const float coef = max_norm / (norm + 1e-6f);
-    if (coef < 1.0f) be->scale(grads, n, coef);
+    const float coef = grad_clip_coef(norm, max_norm);
+    if (coef != 1.0f) be->scale(grads, n, coef);
     return norm;
 }

@@ -36,11 +36,19 @@ int adamw_init_on(adamw *o, const struct bertc_backend *be, size_t n, const adam
                   bertc_error *err);
 /* One update at learning rate lr: for each group, p -= lr*scale*wd*p, then the Adam step. */
 void adamw_step(adamw *o, float *params, const float *grads, float lr);
+/* The same update with every gradient read as grads[i] * grad_scale, bit for bit what
+ * clip_grad_norm's scaling pass followed by adamw_step gives, in one pass over the gradients
+ * fewer; grads are left unscaled. grad_scale is grad_clip_coef's (1: adamw_step). */
+void adamw_step_scaled(adamw *o, float *params, const float *grads, float lr, float grad_scale);
 
 /* Scales grads so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
  * returns the norm before clipping. max_norm <= 0 only measures. */
 float clip_grad_norm(float *grads, size_t n, float max_norm);
-/* The same on grads in be's memory, through be->sum_squares and be->scale. */
+/* The same on grads in be's memory, through be->sum_squares and be->scale (max_norm <= 0:
+ * measures only, the norm for grad_clip_coef and adamw_step_scaled). */
 float clip_grad_norm_on(const struct bertc_backend *be, float *grads, size_t n, float max_norm);
+/* The factor clipping scales the gradients by for this norm: torch's max_norm / (norm + 1e-6)
+ * in float where that is below 1, else 1 (also for max_norm <= 0 and a NaN norm). */
+float grad_clip_coef(float norm, float max_norm);
 
 #endif

@@ -409,17 +409,15 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
             rc = bertc_errorf(err, BERTC_ENUMERIC, "update %ld: the gradient is not finite", step + 1);
             goto done;
         }
-        if (o->max_grad_norm > 0 && gnorm > o->max_grad_norm) {
-            float s = o->max_grad_norm / (gnorm + 1e-6f);
-            be->scale(grads, n_enc, s);
-            be->scale(hgrads, n_head, s);
-        }
+        /* the clipping factor goes into the updates, which read g * clip (one pass fewer) */
+        float clip = 1.0f;
+        if (o->max_grad_norm > 0 && gnorm > o->max_grad_norm) clip = o->max_grad_norm / (gnorm + 1e-6f);
         float lr = lr_schedule_at(&sched, step);
         if (!frozen) {
-            adamw_step(&opt_enc, params, grads, lr);
+            adamw_step_scaled(&opt_enc, params, grads, lr, clip);
             bert_params_changed(net); /* a bf16 model re-rounds its weights' copy before the next forward */
         }
-        adamw_step(&opt_head, hparams, hgrads, lr);
+        adamw_step_scaled(&opt_head, hparams, hgrads, lr, clip);
 
         r->steps = step + 1;
         r->examples += nb;

@@ -345,7 +345,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                 bertc_errorf(err, rc, "gradient all-reduce failed at step %ld", st.step + 1);
                 goto done;
             }
-            float gnorm = clip_grad_norm_on(be, grads, np, o->max_grad_norm);
+            /* the norm only: clipping's scale is folded into the update (adamw_step_scaled) */
+            float gnorm = clip_grad_norm_on(be, grads, np, 0.0f);
             if (!bad && !isfinite(gnorm)) bad = "gradient norm is not finite";
             if (bad && !o->skip_nonfinite) {
                 rc = bertc_errorf(err, BERTC_ENUMERIC, "%s at step %ld (epoch %d); stopping before it reaches the weights "
@@ -365,7 +366,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                     fprintf(h->metrics_jsonl, "{\"type\":\"skip\",\"step\":%ld,\"epoch\":%d,\"reason\":\"%s\"}\n", st.step + 1,
                             epoch, bad);
             } else {
-                adamw_step(&opt, params, grads, lr);
+                adamw_step_scaled(&opt, params, grads, lr, grad_clip_coef(gnorm, o->max_grad_norm));
                 bert_params_changed(m); /* a bf16 model re-rounds its weights' copy before the next forward */
                 st.consecutive_skips = 0;
             }

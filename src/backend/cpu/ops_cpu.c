@@ -968,9 +968,10 @@ static void cpu_crossentropy_backward(float *dlogits, const float *probs, const 
 static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
     #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * s.grad_scale; /* its own statement: -std=c11 fuses nothing across it */
         float pi = p[i] * s.decay;
-        float mi = fmaf(s.one_minus_beta1, g[i] - m[i], m[i]);
-        float vi = fmaf(s.one_minus_beta2 * g[i], g[i], v[i] * s.beta2);
+        float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
+        float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
         float denom = sqrtf(vi) / s.bc2_sqrt + s.eps;
         m[i] = mi;
         v[i] = vi;

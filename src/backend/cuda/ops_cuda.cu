@@ -1317,7 +1317,7 @@ static void cu_crossentropy_backward(float *dlogits, const float *probs, const i
 /* element i, with its range's decay and step (s's own are not read) */
 __device__ inline void adamw_element(float *p, float *m, float *v, const float *g, size_t i, float decay,
                                      float neg_step_size, const ops_adamw_scalars &s) {
-    float gi = g[i];
+    float gi = __fmul_rn(g[i], s.grad_scale); /* never contracted into the fma below */
     float pi = p[i] * decay;
     float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
     float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
