@@ -538,7 +538,12 @@ static int write_summary(const bertc_train_options *o, const bertc_train_result 
     cJSON_Delete(j);
     if (!text) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     size_t n = strlen(text);
-    text = realloc(text, n + 2);
+    char *grown = realloc(text, n + 2);
+    if (!grown) {
+        free(text);
+        return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
+    }
+    text = grown;
     text[n] = '\n';
     text[n + 1] = '\0';
     char path[PATH_MAX];

@@ -129,8 +129,16 @@ int cmd_predict(int argc, char **argv) {
                 break;
             }
             text = strdup(t->valuestring);
-            if (cJSON_IsString(tp)) pair = strdup(tp->valuestring);
+            if (cJSON_IsString(tp) && !(pair = strdup(tp->valuestring))) {
+                free(text);
+                text = NULL;
+            }
             cJSON_Delete(j);
+        }
+        if (!text) {
+            snprintf(err.msg, sizeof err.msg, "stdin: line %ld: out of memory", lineno);
+            rc = BERTC_ENOMEM;
+            break;
         }
         p.text[p.n] = text;
         p.pair[p.n] = pair;
