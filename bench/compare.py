@@ -164,7 +164,8 @@ def round_ratios(per_round, shape, what, prec, steal=None):
     for k in sorted(b):
         if k in p and b[k] > 0:
             text = f"{p[k] / b[k]:.2f}"
-            sb, sp = (steal or {}).get(("bertc", shape, prec, k)), (steal or {}).get(("pytorch", shape, prec, k))
+            sb = (steal or {}).get(("bertc", shape, what, prec, k))
+            sp = (steal or {}).get(("pytorch", shape, what, prec, k))
             if sb is not None and sp is not None:
                 text += f" (steal {sb}/{sp}%)"
             out.append(text)
@@ -174,7 +175,8 @@ def round_ratios(per_round, shape, what, prec, steal=None):
 def report(rows, title):
     gpu = [r for r in rows if r.get("device", "cpu") != "cpu"]
     rows = [r for r in rows if r.get("device", "cpu") == "cpu"]
-    steal = {(r["tool"], r["shape"], r["precision"], r.get("round", 1)): r["steal_pct"]
+    # per measurement: a key without "what" kept only the last measurement's steal of each round
+    steal = {(r["tool"], r["shape"], r.get("what"), r["precision"], r.get("round", 1)): r["steal_pct"]
              for r in rows if "steal_pct" in r and "shape" in r and "precision" in r}
     rows, per_round = merge_rounds(rows)
     rounds = max((r.get("rounds", 1) for r in rows), default=1)

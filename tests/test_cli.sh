@@ -127,6 +127,24 @@ grep -q '"huge_pages":false' "$T/out" && ok || bad "bench BERTC_THP=0: $(head -c
 expect 0 "bench BERTC_THP=off" env BERTC_THP=off "$BERTC" bench --model "$T/model" --seq 16 --only latency --reps 1 --threads 1
 { [ "$(cat "$T/err")" = "bertc: BERTC_THP=off not understood (0 or 1): using huge pages" ] &&
     grep -q '"huge_pages":true' "$T/out"; } && ok || bad "bench BERTC_THP=off: $(cat "$T/err") $(head -c 200 "$T/out")"
+# bench/compare.py's report: each round's speed-up carries the steal of that measurement's own two
+# processes (it once kept only the last measurement's of each round, and under-reported the range)
+if command -v python3 >/dev/null 2>&1; then
+    expect 0 "bench step,eval" "$BERTC" bench --model "$T/model" --seq 16 --train-batch 2 --eval-batch 2 --reps 1 \
+        --threads 1 --only step,eval
+    for r in 1 2; do
+        n=0
+        while read -r line; do
+            n=$((n + 1)) st=$((r * 10 + n))
+            echo "$line" | sed "s/^{/{\"round\":$r,\"steal_pct\":$st,/"
+            echo "$line" | sed "s/^{/{\"round\":$r,\"steal_pct\":$((st + 50)),/; s/\"tool\":\"bertc\"/\"tool\":\"pytorch\"/"
+        done <"$T/out"
+    done >"$T/rounds.jsonl"
+    python3 bench/compare.py "$T/rounds.jsonl" >"$T/report.md" 2>"$T/err" || bad "compare.py: $(cat "$T/err")"
+    grep '| evaluation |' "$T/report.md" | grep -q '(steal 11/61%), [0-9.]* (steal 21/71%)' &&
+        grep '| training step |' "$T/report.md" | grep -q '(steal 12/62%), [0-9.]* (steal 22/72%)' &&
+        grep -q 'process): 11-72%' "$T/report.md" && ok || bad "compare.py steal per measurement: $(grep -E 'steal' "$T/report.md")"
+fi
 expect 2 "bench without a model" "$BERTC" bench
 expect 1 "bench unknown shape" "$BERTC" bench --shape gpt2
 expect 1 "bench unknown precision" "$BERTC" bench --model "$T/model" --seq 16 --precision fp8
