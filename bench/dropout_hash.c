@@ -6,10 +6,10 @@
  * Build and run (the library's flags, so the loops vectorise as ops_cpu.c's do):
  *   cc $(make -s cflags) -o build/tools/dropout_hash bench/dropout_hash.c && build/tools/dropout_hash
  *
- * Why it matters: every dropout mask is recomputed in the backward pass (ops.h: "Dropout never
- * stores a mask"), and on AVX2, which has no 64-bit vector multiply, the hash's four 64-bit
- * products are emulated with 32-bit ones. docs/PERFORMANCE.md, "Gradient clipping folded into
- * AdamW", has the figures and what they come to per step. */
+ * Why it matters: a backward pass that recomputes a mask pays the hash again, and on AVX2, which
+ * has no 64-bit vector multiply, the hash's four 64-bit products are emulated with 32-bit ones.
+ * These figures are why attention's draw is kept as bytes from forward to backward
+ * (docs/PERFORMANCE.md, "Attention's dropout draw kept from forward to backward"). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -75,6 +75,11 @@ int main(int argc, char **argv) {
     float *scratch = buf(2 * NA, 32, 0.0f), *dq = buf(NC, 33, 0.0f), *dk = buf(NC, 34, 0.0f), *dv = buf(NC, 35, 0.0f);
     int32_t *mask = malloc((size_t)N * sizeof(int32_t));
     for (int i = 0; i < N; i++) mask[i] = (i % T) < T - (i / T) % 8; /* a little padding */
+    /* attention dropout's draw, kept from forward to backward where the backend does (since the
+     * sixteenth session; an older commit's backend has no such argument and ignores it) */
+    uint8_t *keep = malloc(NA);
+    if (!keep) return 1;
+    be[1]->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2, keep);
     /* LayerNorm statistics that backward can use */
     be[1]->residual_layernorm_forward(out, res, mean, rstd, x, bias_c, res_in, lnw, lnb, N, C, eps, p, seed, 1);
 
@@ -111,7 +116,7 @@ int main(int argc, char **argv) {
                     break;
                 case 2:
                     name = "attention forward (unchanged: control)";
-                    o->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2);
+                    o->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2, keep);
                     break;
                 case 3:
                     name = "LN bwd, dropout bwd, matmul bwd+dbias -> fused";
@@ -137,7 +142,7 @@ int main(int argc, char **argv) {
                     break;
                 case 5:
                     name = "attention backward (dropout in the softmax-bwd pass)";
-                    o->attention_backward(dq, dk, dv, g_ctx, q, k, v, att, scratch, B, T, T, C, NH, C, C, p, seed, 2);
+                    o->attention_backward(dq, dk, dv, g_ctx, q, k, v, att, scratch, B, T, T, C, NH, C, C, p, seed, 2, keep);
                     break;
                 case 6:
                     name = "elementwise only: dropout_res+LN fwd, LN+dropout bwd";

@@ -367,10 +367,10 @@ static void test_matmul(void **state) {
 }
 
 typedef void (*attention_fwd_fn)(float *, float *, const float *, const float *, const float *, const int32_t *,
-                                 float *, int, int, int, int, int, int, int, float, uint64_t, uint64_t);
+                                 float *, int, int, int, int, int, int, int, float, uint64_t, uint64_t, uint8_t *);
 typedef void (*attention_bwd_fn)(float *, float *, float *, const float *, const float *, const float *,
                                  const float *, const float *, float *, int, int, int, int, int, int, int, float,
-                                 uint64_t, uint64_t);
+                                 uint64_t, uint64_t, const uint8_t *);
 
 /* rows x C of the (rows, ld) device buffer d from column col0, packed */
 static float *back_cols(const float *d, size_t rows, int ld, int col0) {
@@ -415,14 +415,17 @@ static void check_attention(const char *kind, attention_fwd_fn fwd, attention_bw
     float *d_dctx = dev(dctx, nq * 4);
     float *d_ctx = dev(NULL, nq * 4), *d_att = dev(NULL, na * 4), *d_scr = dev(NULL, 2 * na * 4);
     char name[64];
-    cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, C, C, p, 7, 11);
-    fwd(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11);
+    /* the CPU keeps its dropout draw from forward to backward; the device redraws it */
+    uint8_t *keep = malloc(na);
+    cpu->attention_forward(ctx, att, q, k, v, mask, scr, B, Tq, T, C, NH, C, C, p, 7, 11, keep);
+    fwd(d_ctx, d_att, d_q, d_k, d_v, d_mask, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11, NULL);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f att", kind, Tq, p);
     expect_close(name, d_att, att, na, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f ctx", kind, Tq, p);
     expect_close(name, d_ctx, ctx, nq, tol);
-    cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, C, C, p, 7, 11);
-    bwd(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11);
+    cpu->attention_backward(dq, dk, dv, dctx, q, k, v, att, scr, B, Tq, T, C, NH, C, C, p, 7, 11, p > 0 ? keep : NULL);
+    bwd(d_dq, d_dk, d_dv, d_dctx, d_q, d_k, d_v, d_att, d_scr, B, Tq, T, C, NH, ldq, ld, p, 7, 11, NULL);
+    free(keep);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dq", kind, Tq, p);
     expect_close_cols(name, d_dq, (size_t)B * Tq, ldq, 0, dq, tol);
     snprintf(name, sizeof name, "%s Tq=%d p=%.1f dk", kind, Tq, p);

@@ -123,7 +123,7 @@ static void test_attention_mask(void **state) {
         v[i] = (float)i;
     }
     int32_t mask[T] = {1, 1, 1, 0, 0};
-    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, 0.0f, 0, 0);
+    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, 0.0f, 0, 0, NULL);
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) {
             float *row = att + ((size_t)h * T + i) * T;
@@ -381,9 +381,10 @@ static void check_attention_strided(const float *q, const float *k, const float 
         memcpy(kv2 + r * ldkv, k + r * C, (size_t)C * 4);
         memcpy(kv2 + r * ldkv + C, v + r * C, (size_t)C * 4);
     }
-    be->attention_forward(ctx2, att2, q2, kv2, kv2 + C, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p, 9, 2);
+    /* this run redraws the mask in backward; check_attention's kept forward's draw */
+    be->attention_forward(ctx2, att2, q2, kv2, kv2 + C, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p, 9, 2, NULL);
     be->attention_backward(dq2, dkv2, dkv2 + C, dctx, q2, kv2, kv2 + C, att2, scratch, B, Tq, T, C, NH, ldq, ldkv, p,
-                           9, 2);
+                           9, 2, NULL);
     double e = 0;
     for (size_t i = 0; i < na; i++) e = fmax(e, fabs(att[i] - att2[i]));
     for (size_t i = 0; i < nq; i++) e = fmax(e, fabs(ctx[i] - ctx2[i]));
@@ -422,8 +423,26 @@ static void check_attention(int B, int Tq, int T, int C, int NH, int ldq, int ld
     int32_t *mask = malloc((size_t)B * T * sizeof(int32_t));
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) mask[b * T + t] = t < T - b; /* sequence b has b padding tokens */
-    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, C, C, p, 9, 2);
-    be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, C, C, p, 9, 2);
+    /* forward keeps its dropout draw for backward (bert.c's training path): every byte is the
+     * documented hash's answer, and a backward that redraws the mask instead gives the same bits */
+    uint8_t *keep = malloc(na);
+    memset(keep, 7, na);
+    be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, C, C, p, 9, 2, keep);
+    be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, C, C, p, 9, 2, p > 0 ? keep : NULL);
+    if (p > 0) {
+        size_t wrong = 0;
+        for (size_t e = 0; e < na; e++) wrong += keep[e] != dropout_keep(9, 2, e, p);
+        float *dq3 = malloc(nq * 4), *dk3 = malloc(nk * 4), *dv3 = malloc(nk * 4);
+        be->attention_backward(dq3, dk3, dv3, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, C, C, p, 9, 2, NULL);
+        printf("  attention B %d Tq %d p %.1f: kept draw %zu of %zu bytes wrong; backward redrawing it: %s\n", B, Tq, p,
+               wrong, na, !memcmp(dq3, dq, nq * 4) && !memcmp(dk3, dk, nk * 4) && !memcmp(dv3, dv, nk * 4) ? "same bits" : "DIFFERENT");
+        assert_true(wrong == 0);
+        assert_memory_equal(dq3, dq, nq * 4);
+        assert_memory_equal(dk3, dk, nk * 4);
+        assert_memory_equal(dv3, dv, nk * 4);
+        free(dq3), free(dk3), free(dv3);
+    }
+    free(keep);
     if (ldq != C || ldkv != C)
         check_attention_strided(q, k, v, dctx, mask, ctx, att, dq, dk, dv, scratch, B, Tq, T, C, NH, ldq, ldkv, p);
     double *P = malloc((size_t)T * sizeof(double)), *dP = malloc((size_t)T * sizeof(double));

@@ -16,9 +16,10 @@
  *     accumulation over micro-batches is free. Input gradients (dinp) are WRITTEN (=) unless
  *     the op says otherwise (matmul_backward has an accumulate flag for residual branches).
  *   - In-place use (out == inp, dinp == dout) is allowed where the comment says so.
- *   - Dropout never stores a mask: keep/drop of element i is a pure function of
- *     (seed, stream, i) (see dropout_keep below), so backward recomputes it and the result
- *     is the same for any thread count.
+ *   - keep/drop of dropout element i is a pure function of (seed, stream, i) (see
+ *     dropout_keep below), so backward can recompute it and the result is the same for any
+ *     thread count. Attention's mask may also be kept as bytes from forward to backward
+ *     (attention_forward's keep): the same mask, read instead of hashed again.
  */
 #ifndef BERTC_BACKEND_OPS_H
 #define BERTC_BACKEND_OPS_H
@@ -150,17 +151,22 @@ typedef struct bertc_backend {
      * projections as one Linear); plain separate tensors have ldq = ldkv = C. scores = q k^T / sqrt(HS) + (1 - mask[key]) * torch.finfo(float32).min,
      * att = softmax(scores) (B,NH,Tq,T) saved for backward, then dropout(att) with p_drop
      * (stream `stream`, element index into att), ctx = dropout(att) @ v.
-     * scratch: at least B*NH*Tq*T floats (holds the dropped probabilities when p_drop > 0). */
+     * scratch: at least B*NH*Tq*T floats (holds the dropped probabilities when p_drop > 0).
+     * keep: NULL, or B*NH*Tq*T bytes where a backend that stores the mask writes it when
+     * p_drop > 0 (1 = kept), for attention_backward to read instead of recomputing each hash
+     * (~2 ns an element on AVX2; 0.2 to read a byte). The same mask either way. */
     void (*attention_forward)(float *ctx, float *att, const float *q, const float *k,
                               const float *v, const int32_t *mask, float *scratch,
                               int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop,
-                              uint64_t seed, uint64_t stream);
+                              uint64_t seed, uint64_t stream, uint8_t *keep);
     /* dq (B,Tq,C) (row stride ldq), dk, dv (B,T,C) (row stride ldkv) written, only their C
-     * columns; dctx (B,Tq,C); att as saved by forward. scratch: at least 2*B*NH*Tq*T floats. */
+     * columns; dctx (B,Tq,C); att as saved by forward. scratch: at least 2*B*NH*Tq*T floats.
+     * keep: NULL (the mask is recomputed), or what this layer's forward wrote into it with the
+     * same p_drop, seed and stream. */
     void (*attention_backward)(float *dq, float *dk, float *dv, const float *dctx,
                                const float *q, const float *k, const float *v, const float *att,
                                float *scratch, int B, int Tq, int T, int C, int NH, int ldq, int ldkv,
-                               float p_drop, uint64_t seed, uint64_t stream);
+                               float p_drop, uint64_t seed, uint64_t stream, const uint8_t *keep);
 
     /* ---- activations: out (N), inp (N) ----
      * act_forward may run in place (out == inp is not allowed: backward needs inp).
@@ -252,11 +258,11 @@ typedef struct bertc_backend {
      * backend keeps a bf16 model's attention in fp32 (the CPU): bert.c then calls the fp32 ops. */
     void (*attention_forward_bf16)(float *ctx, float *att, const float *q, const float *k, const float *v,
                                    const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                   int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream);
+                                   int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream, uint8_t *keep);
     void (*attention_backward_bf16)(float *dq, float *dk, float *dv, const float *dctx, const float *q,
                                     const float *k, const float *v, const float *att, float *scratch, int B,
                                     int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
-                                    uint64_t stream);
+                                    uint64_t stream, const uint8_t *keep);
     /* ---- fused ops: one pass over memory where the unfused composition above takes several.
      * Each equals its composition up to float summation order (tests/test_ops.c checks). ---- */
 

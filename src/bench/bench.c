@@ -260,18 +260,19 @@ static void traced_matmul_backward(float *dinp, float *dweight, float *dbias, co
 }
 static void traced_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
                                      const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                     int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+                                     int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream, uint8_t *keep) {
     gemm_trace_next_region();
-    real_be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed, stream);
+    real_be->attention_forward(ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed, stream,
+                               keep);
     gemm_trace_next_region();
 }
 static void traced_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q,
                                       const float *k, const float *v, const float *att, float *scratch, int B, int Tq,
                                       int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
-                                      uint64_t stream) {
+                                      uint64_t stream, const uint8_t *keep) {
     gemm_trace_next_region();
     real_be->attention_backward(dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
-                                stream);
+                                stream, keep);
     gemm_trace_next_region();
 }
 

@@ -60,6 +60,7 @@ typedef struct bert_weights {
 typedef struct bert_layer_acts {
     float *qkv;                /* (B,T,3C) queries | keys | values, one product (qkv_views) */
     float *att;                /* (B,NH,T,T) softmax probabilities (before dropout) */
+    uint8_t *att_keep;         /* (B,NH,T,T) attention dropout's draw, forward to backward (training plans) */
     float *ctx;                /* (B,T,C) attention output, input of attention.output.dense */
     float *res1;               /* (B,T,C) x + dropout(dense(ctx)), input of LayerNorm 1 */
     float *ln1_mean, *ln1_rstd;/* (B,T) */
@@ -835,6 +836,7 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
         }
         la->qkv = carve(aw, BT * 3 * C);
         la->att = carve(aw, (size_t)B * NH * TT);
+        la->att_keep = (uint8_t *)carve(aw, ((size_t)B * NH * TT + 3) / 4); /* carve counts floats: four bytes each */
         la->ctx = carve(aw, BT * C);
         la->res1 = carve(aw, BT * C);
         la->ln1_mean = carve(aw, BT);
@@ -1016,7 +1018,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         }
         (m->bf16 && be->attention_forward_bf16 ? be->attention_forward_bf16 : be->attention_forward)(
             la->ctx, la->att, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v, a->mask, a->att_scratch, B, Tq, T, C,
-            NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l));
+            NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l), p_att > 0.0f ? la->att_keep : NULL);
         /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
          * it makes anyway (dropout + residual + LayerNorm, or the activation). */
         linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
@@ -1168,7 +1170,8 @@ encoder:
         float *g_qkv = a->g_qkv;
         (m->bf16 && be->attention_backward_bf16 ? be->attention_backward_bf16 : be->attention_backward)(
             g_qkv + qv.q, g_qkv + qv.k, g_qkv + qv.v, a->g_ctx, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v,
-            la->att, a->att_scratch, B, Tq, T, C, NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l));
+            la->att, a->att_scratch, B, Tq, T, C, NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l),
+            p_att > 0.0f ? la->att_keep : NULL);
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
         float *g_in = g_res1;
         if (Tq == T) {

@@ -437,10 +437,24 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
+/* The dropped probabilities from a stored draw: a byte read where the hash costs ten times as
+ * much on AVX2 (bench/dropout_hash.c). */
+static void attention_dropout_stored(float *dst, const uint8_t *keep, const float *src, size_t n, float keep_scale) {
+    #pragma omp simd
+    for (size_t e = 0; e < n; e++) dst[e] = keep[e] ? src[e] * keep_scale : 0.0f;
+}
+
 /* dst[e] = src[e] dropped or scaled, element e of the (b,h) slab starting at `first` in the
- * whole (B,NH,Tq,T) tensor: forward draws the probabilities' dropout, backward redraws it. */
-static void attention_dropout(float *dst, const float *src, size_t n, size_t first, float p_drop, float keep_scale,
-                              uint64_t seed, uint64_t stream) {
+ * whole (B,NH,Tq,T) tensor: forward draws the probabilities' dropout, and stores the draw in
+ * keep[e] unless keep is NULL; backward redraws it. */
+static void attention_dropout(float *dst, uint8_t *keep, const float *src, size_t n, size_t first, float p_drop,
+                              float keep_scale, uint64_t seed, uint64_t stream) {
+    if (keep) { /* two loops: GCC vectorises neither half when one loop both stores the byte and selects */
+        #pragma omp simd
+        for (size_t e = 0; e < n; e++) keep[e] = (uint8_t)dropout_keep(seed, stream, first + e, p_drop);
+        attention_dropout_stored(dst, keep, src, n, keep_scale);
+        return;
+    }
     #pragma omp simd
     for (size_t e = 0; e < n; e++) dst[e] = dropout_keep(seed, stream, first + e, p_drop) ? src[e] * keep_scale : 0.0f;
 }
@@ -448,7 +462,7 @@ static void attention_dropout(float *dst, const float *src, size_t n, size_t fir
 static void cpu_attention_forward(float *ctx, float *att, const float *q, const float *k,
                                   const float *v, const int32_t *mask, float *scratch,
                                   int B, int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop,
-                                  uint64_t seed, uint64_t stream) {
+                                  uint64_t seed, uint64_t stream, uint8_t *keep) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -467,7 +481,8 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
             const float *P = S;
             if (p_drop > 0.0f) {
                 float *Pd = scratch + slab;
-                attention_dropout(Pd, S, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
+                attention_dropout(Pd, keep ? keep + slab : NULL, S, (size_t)Tq * T, slab, p_drop, keep_scale, seed,
+                                  stream);
                 P = Pd;
             }
             /* ctx_h (Tq,HS) = dropout(P) (Tq,T) @ v_h (T,HS) */
@@ -479,7 +494,7 @@ static void cpu_attention_forward(float *ctx, float *att, const float *q, const 
 static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dctx,
                                    const float *q, const float *k, const float *v, const float *att,
                                    float *scratch, int B, int Tq, int T, int C, int NH, int ldq, int ldkv,
-                                   float p_drop, uint64_t seed, uint64_t stream) {
+                                   float p_drop, uint64_t seed, uint64_t stream, const uint8_t *keep) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -497,7 +512,8 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
             float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
                 float *drop = scratch + slab;
-                attention_dropout(drop, P, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
+                if (keep) attention_dropout_stored(drop, keep + slab, P, (size_t)Tq * T, keep_scale);
+                else attention_dropout(drop, NULL, P, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
                 Pd = drop;
             }
             /* ctx = Pd v  =>  dv (T,HS) = Pd^T (T,Tq) @ dctx (Tq,HS);  dPd (Tq,T) = dctx @ v^T */

@@ -866,13 +866,16 @@ static void attention_backward_in(cublasComputeType_t ct, float *dq, float *dk, 
 
 static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
                                  const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH, int ldq,
-                                 int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+                                 int ldkv, float p_drop, uint64_t seed, uint64_t stream, uint8_t *keep) {
+    (void)keep; /* the device redraws the mask in backward: its hash is cheap there, a byte per element is not */
     attention_forward_in(g_attn_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
                          stream);
 }
 static void cu_attention_backward(float *dq, float *dk, float *dv, const float *dctx, const float *q, const float *k,
                                   const float *v, const float *att, float *scratch, int B, int Tq, int T, int C,
-                                  int NH, int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+                                  int NH, int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream,
+                                  const uint8_t *keep) {
+    (void)keep;
     attention_backward_in(g_attn_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop,
                           seed, stream);
 }
@@ -881,14 +884,17 @@ static void cu_attention_backward(float *dq, float *dk, float *dv, const float *
  * 11.84 to 11.53 ms (docs/GPU.md): the fp32 products ran on the CUDA cores. */
 static void cu_attention_forward_bf16(float *ctx, float *att, const float *q, const float *k, const float *v,
                                       const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH,
-                                      int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream) {
+                                      int ldq, int ldkv, float p_drop, uint64_t seed, uint64_t stream,
+                                      uint8_t *keep) {
+    (void)keep;
     attention_forward_in(g_attn16_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
                          stream);
 }
 static void cu_attention_backward_bf16(float *dq, float *dk, float *dv, const float *dctx, const float *q,
                                        const float *k, const float *v, const float *att, float *scratch, int B,
                                        int Tq, int T, int C, int NH, int ldq, int ldkv, float p_drop, uint64_t seed,
-                                       uint64_t stream) {
+                                       uint64_t stream, const uint8_t *keep) {
+    (void)keep;
     attention_backward_in(g_attn16_compute, dq, dk, dv, dctx, q, k, v, att, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop,
                           seed, stream);
 }
