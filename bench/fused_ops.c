@@ -76,7 +76,9 @@ int main(int argc, char **argv) {
     int32_t *mask = malloc((size_t)N * sizeof(int32_t));
     for (int i = 0; i < N; i++) mask[i] = (i % T) < T - (i / T) % 8; /* a little padding */
     /* attention dropout's draw, kept from forward to backward where the backend does (since the
-     * sixteenth session; an older commit's backend has no such argument and ignores it) */
+     * sixteenth session). An older commit's attention ops have no such last argument: calling
+     * them with it is not portable C, but on x86-64 (System V) the extra register is ignored,
+     * and this tool only ever compares builds on one such machine. */
     uint8_t *keep = malloc(NA);
     if (!keep) return 1;
     be[1]->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2, keep);
