@@ -60,7 +60,7 @@ typedef struct bert_weights {
 typedef struct bert_layer_acts {
     float *qkv;                /* (B,T,3C) queries | keys | values, one product (qkv_views) */
     float *att;                /* (B,NH,T,T) softmax probabilities (before dropout) */
-    uint8_t *att_keep;         /* (B,NH,T,T) attention dropout's draw, forward to backward (training plans) */
+    uint8_t *att_keep;         /* (B,NH,T,T) attention dropout's draw, forward to backward (NULL in inference plans) */
     float *ctx;                /* (B,T,C) attention output, input of attention.output.dense */
     float *res1;               /* (B,T,C) x + dropout(dense(ctx)), input of LayerNorm 1 */
     float *ln1_mean, *ln1_rstd;/* (B,T) */
@@ -836,7 +836,8 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
         }
         la->qkv = carve(aw, BT * 3 * C);
         la->att = carve(aw, (size_t)B * NH * TT);
-        la->att_keep = (uint8_t *)carve(aw, ((size_t)B * NH * TT + 3) / 4); /* carve counts floats: four bytes each */
+        /* only a plan with a backward keeps the draw; carve counts floats: four bytes each */
+        la->att_keep = infer ? NULL : (uint8_t *)carve(aw, ((size_t)B * NH * TT + 3) / 4);
         la->ctx = carve(aw, BT * C);
         la->res1 = carve(aw, BT * C);
         la->ln1_mean = carve(aw, BT);
