@@ -409,9 +409,8 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
             rc = bertc_errorf(err, BERTC_ENUMERIC, "update %ld: the gradient is not finite", step + 1);
             goto done;
         }
-        /* the clipping factor goes into the updates, which read g * clip (one pass fewer) */
-        float clip = 1.0f;
-        if (o->max_grad_norm > 0 && gnorm > o->max_grad_norm) clip = o->max_grad_norm / (gnorm + 1e-6f);
+        /* torch's clipping factor, folded into the updates, which read g * clip (one pass fewer) */
+        float clip = grad_clip_coef(gnorm, o->max_grad_norm);
         float lr = lr_schedule_at(&sched, step);
         if (!frozen) {
             adamw_step_scaled(&opt_enc, params, grads, lr, clip);
