@@ -79,11 +79,11 @@ int main(int argc, char **argv) {
      * sixteenth session). An older commit's attention ops have no such last argument: calling
      * them with it is not portable C, but on x86-64 (System V) the extra register is ignored,
      * and this tool only ever compares builds on one such machine. */
-    uint8_t *keep = malloc(NA);
-    if (!keep) return 1;
+    uint8_t *keep = malloc(NA), *hkeep = malloc(NC); /* hkeep: the hidden dropout's draw, kept likewise */
+    if (!keep || !hkeep) return 1;
     be[1]->attention_forward(ctx, att, q, k, v, mask, scratch, B, T, T, C, NH, C, C, p, seed, 2, keep);
     /* LayerNorm statistics that backward can use */
-    be[1]->residual_layernorm_forward(out, res, mean, rstd, x, bias_c, res_in, lnw, lnb, N, C, eps, p, seed, 1);
+    be[1]->residual_layernorm_forward(out, res, mean, rstd, x, bias_c, res_in, lnw, lnb, N, C, eps, p, seed, 1, hkeep);
 
     printf("fused ops, B %d T %d C %d NH %d F %d, %d threads, best of %d (ms)\n", B, T, C, NH, F,
            omp_get_max_threads(), REPS);
@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
                     o->matmul_forward(proj, ctx, w_cc, fused ? NULL : bias_c, N, C, C);
                     if (fused) {
                         o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C,
-                                                      eps, p, seed, 1);
+                                                      eps, p, seed, 1, hkeep);
                     } else {
                         o->dropout_residual_forward(res, proj, res_in, NC, p, seed, 1);
                         o->layernorm_forward(out, mean, rstd, res, lnw, lnb, N, C, eps);
@@ -124,11 +124,11 @@ int main(int argc, char **argv) {
                     name = "LN bwd, dropout bwd, matmul bwd+dbias -> fused";
                     if (fused) {
                         o->residual_layernorm_backward(g_res, g_proj, db_c, dlnw, dlnb, g_x, res, lnw, mean, rstd, N, C,
-                                                       p, seed, 1);
+                                                       p, seed, 1, hkeep);
                         o->matmul_backward(g_ctx, dw_cc, NULL, g_proj, ctx, w_cc, N, C, C, 0);
                     } else {
                         o->layernorm_backward(g_res, dlnw, dlnb, g_x, res, lnw, mean, rstd, N, C);
-                        o->dropout_backward(g_proj, g_res, NC, p, seed, 1);
+                        o->dropout_backward(g_proj, g_res, NC, p, seed, 1, NULL);
                         o->matmul_backward(g_ctx, dw_cc, db_c, g_proj, ctx, w_cc, N, C, C, 0);
                     }
                     break;
@@ -150,14 +150,14 @@ int main(int argc, char **argv) {
                     name = "elementwise only: dropout_res+LN fwd, LN+dropout bwd";
                     if (fused) {
                         o->residual_layernorm_forward(out, res, mean, rstd, proj, bias_c, res_in, lnw, lnb, N, C,
-                                                      eps, p, seed, 1);
+                                                      eps, p, seed, 1, hkeep);
                         o->residual_layernorm_backward(g_res, g_proj, db_c, dlnw, dlnb, g_x, res, lnw, mean, rstd, N, C,
-                                                       p, seed, 1);
+                                                       p, seed, 1, hkeep);
                     } else {
                         o->dropout_residual_forward(res, proj, res_in, NC, p, seed, 1);
                         o->layernorm_forward(out, mean, rstd, res, lnw, lnb, N, C, eps);
                         o->layernorm_backward(g_res, dlnw, dlnb, g_x, res, lnw, mean, rstd, N, C);
-                        o->dropout_backward(g_proj, g_res, NC, p, seed, 1);
+                        o->dropout_backward(g_proj, g_res, NC, p, seed, 1, NULL);
                     }
                     break;
                 }

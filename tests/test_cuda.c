@@ -294,19 +294,22 @@ static void test_fused(void **state) {
               *d_rstd = dev(NULL, (size_t)N * 4);
         float *d_dout = dev(dout, n * 4), *d_dx = dev(dx, n * 4);
         float *d_dxb = dev(dxb, (size_t)CC * 4), *d_dw = dev(dw, (size_t)CC * 4), *d_db = dev(db, (size_t)CC * 4);
+        /* the CPU keeps its draw as bytes (keeps_dropout_draw), the device redraws it in backward */
+        uint8_t *keep = malloc(n);
         cpu->residual_layernorm_forward(out, res, mean, rstd, x, with_bias ? xb : NULL, ir, w, b, N, CC, 1e-12f, p, 7,
-                                        3);
+                                        3, keep);
         gpu->residual_layernorm_forward(d_out, d_res, d_mean, d_rstd, d_x, with_bias ? d_xb : NULL, d_ir, d_w, d_b, N,
-                                        CC, 1e-12f, p, 7, 3);
+                                        CC, 1e-12f, p, 7, 3, NULL);
         expect_close("residual_layernorm_fwd res", d_res, res, n, TOL);
         expect_close("residual_layernorm_fwd out", d_out, out, n, TOL);
         expect_close("residual_layernorm_fwd mean", d_mean, mean, (size_t)N, TOL);
         expect_close("residual_layernorm_fwd rstd", d_rstd, rstd, (size_t)N, TOL);
         expect_equal("residual_layernorm_fwd x kept", d_x, x, n);
         cpu->residual_layernorm_backward(dout, p > 0 ? dx : NULL, with_bias ? dxb : NULL, dw, db, dout, res, w, mean,
-                                         rstd, N, CC, p, 7, 3);
+                                         rstd, N, CC, p, 7, 3, keep);
         gpu->residual_layernorm_backward(d_dout, p > 0 ? d_dx : NULL, with_bias ? d_dxb : NULL, d_dw, d_db, d_dout,
-                                         d_res, d_w, d_mean, d_rstd, N, CC, p, 7, 3);
+                                         d_res, d_w, d_mean, d_rstd, N, CC, p, 7, 3, NULL);
+        free(keep);
         expect_close("residual_layernorm_bwd dres", d_dout, dout, n, TOL);
         if (p > 0) expect_close("residual_layernorm_bwd dx", d_dx, dx, n, TOL);
         expect_close("residual_layernorm_bwd dxbias", d_dxb, dxb, (size_t)CC, TOL);
@@ -574,13 +577,17 @@ static void test_elementwise(void **state) {
 
     /* dropout: the same hash, so exactly the same elements and values */
     float *xc = dup_floats(x, n);
-    cpu->dropout_forward(xc, n, 0.3f, 99, 5);
+    uint8_t *keep = malloc(n); /* kept by the CPU, redrawn by the device */
+    cpu->dropout_forward(xc, n, 0.3f, 99, 5, keep);
     gpu->copy(d_y, d_x, n * 4);
-    gpu->dropout_forward(d_y, n, 0.3f, 99, 5);
+    gpu->dropout_forward(d_y, n, 0.3f, 99, 5, NULL);
     expect_equal("dropout_forward", d_y, xc, n);
-    cpu->dropout_backward(dx, dout, n, 0.3f, 99, 5);
-    gpu->dropout_backward(d_dx, d_dout, n, 0.3f, 99, 5);
+    cpu->dropout_backward(dx, dout, n, 0.3f, 99, 5, keep);
+    gpu->dropout_backward(d_dx, d_dout, n, 0.3f, 99, 5, NULL);
     expect_equal("dropout_backward", d_dx, dx, n);
+    cpu->dropout_backward(dx, dout, n, 0.3f, 99, 5, NULL);
+    expect_equal("dropout_backward redrawn", d_dx, dx, n);
+    free(keep);
     memcpy(xc, x, n * 4);
     float *out = malloc(n * 4);
     cpu->dropout_residual_forward(out, xc, res, n, 0.3f, 99, 6);
@@ -594,8 +601,8 @@ static void test_elementwise(void **state) {
     gpu->copy(d_y, d_x, n * 4);
     gpu->dropout_residual_forward(d_dx, d_y, d_res, n, 0.0f, 99, 6);
     expect_equal("dropout_residual p=0", d_dx, out, n);
-    cpu->dropout_backward(dx, dout, n, 0.0f, 99, 5);
-    gpu->dropout_backward(d_dx, d_dout, n, 0.0f, 99, 5);
+    cpu->dropout_backward(dx, dout, n, 0.0f, 99, 5, NULL);
+    gpu->dropout_backward(d_dx, d_dout, n, 0.0f, 99, 5, NULL);
     expect_equal("dropout_backward p=0", d_dx, dx, n);
 
     /* first token */
@@ -1501,17 +1508,17 @@ static void test_fused_bf16(void **state) {
         float *d_db = dev(db, (size_t)CC * 4);
         uint16_t *d_16 = gpu->alloc(n * 2), *h16 = malloc(n * 2), *want16 = malloc(n * 2);
         float *back32 = malloc(n * 4);
-        cpu->residual_layernorm_forward(out, res, mean, rstd, x, xb, ir, w, b, N, CC, 1e-12f, p, 7, 3);
+        cpu->residual_layernorm_forward(out, res, mean, rstd, x, xb, ir, w, b, N, CC, 1e-12f, p, 7, 3, NULL);
         gpu->residual_layernorm_forward_bf16(d_out, d_16, d_res, d_mean, d_rstd, d_x, d_xb, d_ir, d_w, d_b, N, CC,
-                                             1e-12f, p, 7, 3);
+                                             1e-12f, p, 7, 3, NULL);
         expect_close("rln_forward_bf16 out", d_out, out, n, TOL);
         expect_close("rln_forward_bf16 res", d_res, res, n, TOL);
         gpu->to_host(back32, d_out, n * 4), gpu->to_host(h16, d_16, n * 2);
         cpu->to_bf16(want16, back32, n);
         assert_memory_equal(h16, want16, n * 2);
-        cpu->residual_layernorm_backward(dout, dx, dxb, dw, db, dout, res, w, mean, rstd, N, CC, p, 7, 3);
+        cpu->residual_layernorm_backward(dout, dx, dxb, dw, db, dout, res, w, mean, rstd, N, CC, p, 7, 3, NULL);
         gpu->residual_layernorm_backward_bf16(d_dout, d_dx, d_16, d_dxb, d_dw, d_db, d_dout, d_res, d_w, d_mean, d_rstd,
-                                              N, CC, p, 7, 3);
+                                              N, CC, p, 7, 3, NULL);
         expect_close("rln_backward_bf16 dx", d_dx, dx, n, TOL);
         expect_close("rln_backward_bf16 dxbias", d_dxb, dxb, (size_t)CC, TOL);
         gpu->to_host(back32, d_dx, n * 4), gpu->to_host(h16, d_16, n * 2);

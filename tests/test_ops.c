@@ -88,7 +88,7 @@ static void test_dropout(void **state) {
     enum { N = 100000 };
     float *x = malloc(N * sizeof(float)), *d = malloc(N * sizeof(float));
     for (int i = 0; i < N; i++) x[i] = 1.0f;
-    be->dropout_forward(x, N, 0.1f, 5, 3);
+    be->dropout_forward(x, N, 0.1f, 5, 3, NULL);
     int dropped = 0;
     for (int i = 0; i < N; i++) {
         if (x[i] == 0.0f) dropped++;
@@ -100,11 +100,33 @@ static void test_dropout(void **state) {
     assert_true(abs(dropped - N / 10) < 600); /* ~6 sigma */
     /* backward drops the same elements */
     for (int i = 0; i < N; i++) d[i] = 2.0f;
-    be->dropout_backward(d, d, N, 0.1f, 5, 3);
+    be->dropout_backward(d, d, N, 0.1f, 5, 3, NULL);
     for (int i = 0; i < N; i++) assert_true((d[i] == 0.0f) == (x[i] == 0.0f));
+    /* the draw kept as bytes (keeps_dropout_draw): the same output bit for bit, every byte the
+     * hash's answer, and a backward that reads the bytes rather than hashing again (a flipped
+     * byte moves its element) and otherwise gives the redrawn backward's bits */
+    assert_int_equal(be->keeps_dropout_draw, 1);
+    uint8_t *keep = malloc(N);
+    float *xk = malloc(N * sizeof(float)), *dk = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) xk[i] = 1.0f;
+    be->dropout_forward(xk, N, 0.1f, 5, 3, keep);
+    assert_memory_equal(xk, x, N * sizeof(float));
+    for (int i = 0; i < N; i++) assert_int_equal(keep[i], dropout_keep(5, 3, (uint64_t)i, 0.1f));
+    for (int i = 0; i < N; i++) dk[i] = 2.0f;
+    be->dropout_backward(dk, dk, N, 0.1f, 5, 3, keep);
+    assert_memory_equal(dk, d, N * sizeof(float));
+    keep[7] ^= 1;
+    keep[N - 1] ^= 1;
+    for (int i = 0; i < N; i++) dk[i] = 2.0f;
+    be->dropout_backward(dk, dk, N, 0.1f, 5, 3, keep);
+    for (int i = 0; i < N; i++) assert_true(dk[i] == (keep[i] ? 2.0f * (1.0f / 0.9f) : 0.0f));
+    assert_true(dk[7] != d[7] && dk[N - 1] != d[N - 1]);
+    free(keep);
+    free(xk);
+    free(dk);
     /* another stream, another mask */
     for (int i = 0; i < N; i++) d[i] = 1.0f;
-    be->dropout_forward(d, N, 0.1f, 5, 4);
+    be->dropout_forward(d, N, 0.1f, 5, 4, NULL);
     int same = 0;
     for (int i = 0; i < N; i++) same += (d[i] == 0.0f) && (x[i] == 0.0f);
     assert_true(same < 2 * N / 100);
@@ -255,6 +277,42 @@ static double max_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
+/* The same fused ops with the draw kept as bytes: every output the same bits as with the draw
+ * redrawn (out ... db, from check_residual_layernorm, whose gradients started at 0.25), every
+ * byte the hash's answer, and a backward that reads the bytes (a flipped byte moves its element). */
+static void check_residual_layernorm_kept(int N, int C, float p, const float *x, const float *xbias, const float *inp,
+                                          const float *w, const float *b, const float *dout, float eps,
+                                          const float *out, const float *res, const float *mean, const float *rstd,
+                                          const float *dres, const float *dx, const float *dxb, const float *dw,
+                                          const float *db) {
+    const bertc_backend *be = bertc_backend_cpu();
+    size_t NC = (size_t)N * C;
+    uint8_t *keep = malloc(NC);
+    float *out_k = malloc(NC * 4), *res_k = malloc(NC * 4), *mean_k = malloc((size_t)N * 4);
+    float *rstd_k = malloc((size_t)N * 4), *dres_k = malloc(NC * 4), *dx_k = malloc(NC * 4);
+    float *dxb_k = malloc((size_t)C * 4), *dw_k = malloc((size_t)C * 4), *db_k = malloc((size_t)C * 4);
+    be->residual_layernorm_forward(out_k, res_k, mean_k, rstd_k, x, xbias, inp, w, b, N, C, eps, p, 11, 5, keep);
+    assert_memory_equal(out_k, out, NC * 4);
+    assert_memory_equal(res_k, res, NC * 4);
+    assert_memory_equal(mean_k, mean, (size_t)N * 4);
+    assert_memory_equal(rstd_k, rstd, (size_t)N * 4);
+    for (size_t i = 0; i < NC; i++) assert_int_equal(keep[i], dropout_keep(11, 5, i, p));
+    for (int c = 0; c < C; c++) dw_k[c] = db_k[c] = dxb_k[c] = 0.25f;
+    be->residual_layernorm_backward(dres_k, dx_k, dxb_k, dw_k, db_k, dout, res, w, mean, rstd, N, C, p, 11, 5, keep);
+    assert_memory_equal(dres_k, dres, NC * 4);
+    assert_memory_equal(dx_k, dx, NC * 4);
+    assert_memory_equal(dw_k, dw, (size_t)C * 4);
+    assert_memory_equal(db_k, db, (size_t)C * 4);
+    assert_memory_equal(dxb_k, dxb, (size_t)C * 4);
+    size_t flip[2] = {0, NC - 1};
+    for (int j = 0; j < 2; j++) keep[flip[j]] ^= 1;
+    be->residual_layernorm_backward(dres_k, dx_k, NULL, dw_k, db_k, dout, res, w, mean, rstd, N, C, p, 11, 5, keep);
+    for (size_t i = 0; i < NC; i++) assert_true(dx_k[i] == (keep[i] ? dres_k[i] * (1.0f / (1.0f - p)) : 0.0f));
+    for (int j = 0; j < 2; j++) assert_true(dx_k[flip[j]] != dx[flip[j]] || dres_k[flip[j]] == 0.0f);
+    free(keep); free(out_k); free(res_k); free(mean_k); free(rstd_k); free(dres_k); free(dx_k); free(dxb_k);
+    free(dw_k); free(db_k);
+}
+
 /* residual_layernorm_forward/backward = matmul's bias + dropout_residual_forward +
  * layernorm_forward, and layernorm_backward + dropout_backward + the bias's column sums */
 static void check_residual_layernorm(int N, int C, float p, int with_bias, int in_place) {
@@ -267,7 +325,7 @@ static void check_residual_layernorm(int N, int C, float p, int with_bias, int i
     float eps = 1e-12f;
     /* fused */
     float *out = malloc(NC * 4), *res = malloc(NC * 4), *mean = malloc((size_t)N * 4), *rstd = malloc((size_t)N * 4);
-    be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp, w, b, N, C, eps, p, 11, 5);
+    be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp, w, b, N, C, eps, p, 11, 5, NULL);
     /* unfused */
     float *xr = malloc(NC * 4), *res_r = malloc(NC * 4), *out_r = malloc(NC * 4);
     float *mean_r = malloc((size_t)N * 4), *rstd_r = malloc((size_t)N * 4);
@@ -286,11 +344,12 @@ static void check_residual_layernorm(int N, int C, float p, int with_bias, int i
     float *dres = g_in;
     memcpy(g_in, dout, NC * 4);
     const float *dsrc = in_place ? g_in : dout; /* dres may alias dout */
-    be->residual_layernorm_backward(dres, p > 0.0f ? dx : NULL, dxb, dw, db, dsrc, res, w, mean, rstd, N, C, p, 11, 5);
+    be->residual_layernorm_backward(dres, p > 0.0f ? dx : NULL, dxb, dw, db, dsrc, res, w, mean, rstd, N, C, p, 11, 5,
+                                    NULL);
     float *dres_r = malloc(NC * 4), *dx_r = malloc(NC * 4), *dw_r = calloc((size_t)C, 4), *db_r = calloc((size_t)C, 4);
     for (int c = 0; c < C; c++) dw_r[c] = db_r[c] = 0.25f;
     be->layernorm_backward(dres_r, dw_r, db_r, dout, res_r, w, mean_r, rstd_r, N, C);
-    be->dropout_backward(dx_r, dres_r, NC, p, 11, 5);
+    be->dropout_backward(dx_r, dres_r, NC, p, 11, 5, NULL);
     double dxb_err = 0, dxb_scale = 0;
     for (int c = 0; c < C; c++) {
         double sum = 0.25;
@@ -309,6 +368,8 @@ static void check_residual_layernorm(int N, int C, float p, int with_bias, int i
     if (p > 0.0f) /* dropped elements get exactly no gradient, kept ones are scaled */
         for (size_t i = 0; i < NC; i++)
             assert_true(dropout_keep(11, 5, i, p) ? dx[i] == dres[i] * (1.0f / (1.0f - p)) : dx[i] == 0.0f);
+    if (p > 0.0f) check_residual_layernorm_kept(N, C, p, x, xbias, inp, w, b, dout, eps, out, res, mean, rstd, dres, dx,
+                                                dxb, dw, db);
     free(x); free(inp); free(xb); free(w); free(b); free(dout); free(out); free(res); free(mean); free(rstd);
     free(xr); free(res_r); free(out_r); free(mean_r); free(rstd_r); free(g_in); free(dx); free(dxb); free(dw);
     free(db); free(dres_r); free(dx_r); free(dw_r); free(db_r);
@@ -538,7 +599,7 @@ static void test_fused_determinism(void **state) {
         omp_set_num_threads(threads[r]);
         memset(sums[r], 0, sizeof sums[r]);
         be->residual_layernorm_backward(dres, dx, sums[r][0], sums[r][1], sums[r][2], dout, res, w, mean, rstd, N, C,
-                                        0.1f, 3, 4);
+                                        0.1f, 3, 4, NULL);
     }
     omp_set_num_threads(saved);
     assert_memory_equal(sums[0], sums[1], sizeof sums[0]);

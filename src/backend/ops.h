@@ -18,8 +18,12 @@
  *   - In-place use (out == inp, dinp == dout) is allowed where the comment says so.
  *   - keep/drop of dropout element i is a pure function of (seed, stream, i) (see
  *     dropout_keep below), so backward can recompute it and the result is the same for any
- *     thread count. Attention's mask may also be kept as bytes from forward to backward
- *     (attention_forward's keep): the same mask, read instead of hashed again.
+ *     thread count. An op with a `keep` argument may also keep its draw as bytes (1 kept,
+ *     0 dropped) from forward to backward: the same mask, read instead of hashed again (a CPU
+ *     without a 64-bit vector multiply pays ~2 ns per element for the hash, 0.2 for the byte).
+ *     keep NULL: not kept (forward) / redrawn (backward). A backend may ignore a forward's keep
+ *     and redraw in its backward (the GPU: the hash is cheap there), so the caller passes the
+ *     same keep to both or NULL to both.
  */
 #ifndef BERTC_BACKEND_OPS_H
 #define BERTC_BACKEND_OPS_H
@@ -179,11 +183,11 @@ typedef struct bertc_backend {
 
     /* ---- dropout and residual ----
      * Inverted dropout of N elements, mask from (seed, stream, index): x *= keep / (1 - p).
-     * In place. p == 0 is the identity. */
-    void (*dropout_forward)(float *x, size_t N, float p, uint64_t seed, uint64_t stream);
-    /* dinp = dout * keep / (1 - p); dinp may alias dout. */
+     * In place. p == 0 is the identity. keep (N) or NULL: the draw kept for backward (p > 0). */
+    void (*dropout_forward)(float *x, size_t N, float p, uint64_t seed, uint64_t stream, uint8_t *keep);
+    /* dinp = dout * keep / (1 - p); dinp may alias dout. keep: forward's, or NULL (redrawn). */
     void (*dropout_backward)(float *dinp, const float *dout, size_t N, float p, uint64_t seed,
-                             uint64_t stream);
+                             uint64_t stream, const uint8_t *keep);
     /* Fused "hidden dropout then residual": out = res + dropout(x), out (N), x and res (N).
      * x is clobbered (the dropped values); out may alias res. */
     void (*dropout_residual_forward)(float *out, float *x, const float *res, size_t N, float p,
@@ -271,19 +275,22 @@ typedef struct bertc_backend {
      * = matmul bias + dropout_residual_forward + layernorm_forward.
      * out, res (N,C) written (res saved for backward); x, inp_res (N,C) read (x is not
      * clobbered); xbias (C) or NULL; mean, rstd (N); weight, bias (C). Dropout element index is
-     * n*C + c in (seed, stream). out, res, x, inp_res pairwise distinct. */
+     * n*C + c in (seed, stream), kept in keep (N,C) unless NULL (p > 0). out, res, x, inp_res
+     * pairwise distinct. */
     void (*residual_layernorm_forward)(float *out, float *res, float *mean, float *rstd,
                                        const float *x, const float *xbias, const float *inp_res,
                                        const float *weight, const float *bias, int N, int C,
-                                       float eps, float p, uint64_t seed, uint64_t stream);
+                                       float eps, float p, uint64_t seed, uint64_t stream, uint8_t *keep);
     /* Its backward: dres (N,C) = LayerNorm's input gradient (the residual branch's gradient),
      * written, may alias dout; dx (N,C) = dropout_backward(dres), written, or NULL when p == 0
      * (dres is then dx); dxbias (C) += column sums of dx (NULL: skipped); dweight, dbias (C)
-     * accumulated. = layernorm_backward + dropout_backward + matmul_backward's dbias. */
+     * accumulated. = layernorm_backward + dropout_backward + matmul_backward's dbias. keep:
+     * forward's draw, or NULL (redrawn). */
     void (*residual_layernorm_backward)(float *dres, float *dx, float *dxbias, float *dweight,
                                         float *dbias, const float *dout, const float *res,
                                         const float *weight, const float *mean, const float *rstd,
-                                        int N, int C, float p, uint64_t seed, uint64_t stream);
+                                        int N, int C, float p, uint64_t seed, uint64_t stream,
+                                        const uint8_t *keep);
     /* The same two for a bf16 model, whose outputs feed bf16 products: also out16 (N,C), out
      * rounded to bf16 (the next Linear's inp16), and dx16 (N,C), the rounding of dx (of dres
      * when dx is NULL: the preceding Linear's dout, its scratch). = the op + to_bf16, bit for bit.
@@ -291,11 +298,11 @@ typedef struct bertc_backend {
     void (*residual_layernorm_forward_bf16)(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
                                             const float *x, const float *xbias, const float *inp_res,
                                             const float *weight, const float *bias, int N, int C, float eps,
-                                            float p, uint64_t seed, uint64_t stream);
+                                            float p, uint64_t seed, uint64_t stream, uint8_t *keep);
     void (*residual_layernorm_backward_bf16)(float *dres, float *dx, uint16_t *dx16, float *dxbias,
                                              float *dweight, float *dbias, const float *dout, const float *res,
                                              const float *weight, const float *mean, const float *rstd, int N,
-                                             int C, float p, uint64_t seed, uint64_t stream);
+                                             int C, float p, uint64_t seed, uint64_t stream, const uint8_t *keep);
     /* Linear bias + activation, after a Linear whose bias was left out: pre (N,F) += bias (F)
      * in place (the pre-activation, saved for backward), out (N,F) = act(pre). out != pre. */
     void (*bias_act_forward)(ops_act act, float *out, float *pre, const float *bias, int N, int F);
@@ -311,6 +318,11 @@ typedef struct bertc_backend {
      * fallback widens both operands to fp32 and is slower than fp32 itself), or NULL when they are
      * not; a NULL function means never. bertc prints it as a notice for --precision bf16. */
     const char *(*bf16_emulated)(void);
+    /* 1: the ops with a `keep` argument store the dropout draw there in forward and read it in
+     * backward, so the caller carves the bytes; 0: they ignore keep and redraw (the caller passes
+     * NULL and carves nothing). Last, so an older commit's table (bench/fused_ops.c links one)
+     * keeps every function at its offset. */
+    int keeps_dropout_draw;
 } bertc_backend;
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). Always available. */

@@ -60,7 +60,10 @@ typedef struct bert_weights {
 typedef struct bert_layer_acts {
     float *qkv;                /* (B,T,3C) queries | keys | values, one product (qkv_views) */
     float *att;                /* (B,NH,T,T) softmax probabilities (before dropout) */
-    uint8_t *att_keep;         /* (B,NH,T,T) attention dropout's draw, forward to backward (NULL in inference plans) */
+    /* the dropout draws, forward to backward, where the backend keeps them (keeps_dropout_draw),
+     * else NULL, as in inference plans */
+    uint8_t *att_keep;         /* (B,NH,T,T) attention dropout's */
+    uint8_t *res1_keep, *res2_keep; /* (B,T,C) the two hidden dropouts' (after each sub-block's dense) */
     float *ctx;                /* (B,T,C) attention output, input of attention.output.dense */
     float *res1;               /* (B,T,C) x + dropout(dense(ctx)), input of LayerNorm 1 */
     float *ln1_mean, *ln1_rstd;/* (B,T) */
@@ -80,6 +83,7 @@ typedef struct bert_acts {
     float *emb_sum;            /* (B,T,C) embeddings before LayerNorm */
     float *emb_mean, *emb_rstd;/* (B,T) */
     float *emb_out;            /* (B,T,C) LayerNorm output after dropout: input of layer 0 */
+    uint8_t *emb_keep;         /* (B,T,C) its dropout's draw, as the layers' (or NULL) */
     bert_layer_acts *layers;
     float *proj;               /* (B,T,C) scratch: dense outputs without bias, input of the fused ops */
     float *att_scratch;        /* 2*(B,NH,T,T) attention scratch */
@@ -696,27 +700,29 @@ static void linear_backward(const bert_model *m, float *dinp, float *dweight, fl
  * too: they return 1 then, 0 when the Linear must round it itself. */
 static int residual_ln_forward(const bert_model *m, float *out, uint16_t *out16, float *res, float *mean, float *rstd,
                                const float *x, const float *xbias, const float *inp_res, const float *weight,
-                               const float *bias, int N, int C, float eps, float p, uint64_t seed, uint64_t stream) {
+                               const float *bias, int N, int C, float eps, float p, uint64_t seed, uint64_t stream,
+                               uint8_t *keep) {
     if (out16 && m->be->residual_layernorm_forward_bf16) {
         m->be->residual_layernorm_forward_bf16(out, out16, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps,
-                                               p, seed, stream);
+                                               p, seed, stream, keep);
         return 1;
     }
-    m->be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream);
+    m->be->residual_layernorm_forward(out, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed, stream,
+                                      keep);
     return 0;
 }
 
 static int residual_ln_backward(const bert_model *m, float *dres, float *dx, uint16_t *dx16, float *dxbias,
                                 float *dweight, float *dbias, const float *dout, const float *res, const float *weight,
                                 const float *mean, const float *rstd, int N, int C, float p, uint64_t seed,
-                                uint64_t stream) {
+                                uint64_t stream, const uint8_t *keep) {
     if (dx16 && m->be->residual_layernorm_backward_bf16) {
         m->be->residual_layernorm_backward_bf16(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N,
-                                                C, p, seed, stream);
+                                                C, p, seed, stream, keep);
         return 1;
     }
     m->be->residual_layernorm_backward(dres, dx, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p, seed,
-                                       stream);
+                                       stream, keep);
     return 0;
 }
 
@@ -812,11 +818,12 @@ static float *carve(act_walk *aw, size_t n) {
 }
 
 /* infer: two layers' activations, layer l using set l % 2 (its input, the previous layer's
- * output, is in the other set), and no gradient buffers. */
+ * output, is in the other set), and no gradient buffers. keep_draw: carve the dropout draws'
+ * bytes (a plan with a backward, on a backend that keeps them). */
 /* fact16_only: the activation output is written straight to bf16 (bias_act_forward_bf16), so
  * its fp32 copy (B,T,F) per layer is not allocated. */
-static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_only, int infer, bert_acts *a,
-                      act_walk *aw) {
+static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_only, int infer, int keep_draw,
+                      bert_acts *a, act_walk *aw) {
     _Static_assert(sizeof(int32_t) == sizeof(float), "ints are carved from the float arena");
     size_t BT = (size_t)B * T, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
     size_t K = (size_t)c->num_labels, NH = (size_t)c->num_attention_heads, TT = (size_t)T * T;
@@ -828,6 +835,8 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
     a->emb_mean = carve(aw, BT);
     a->emb_rstd = carve(aw, BT);
     a->emb_out = carve(aw, BT * C);
+    /* carve counts floats: four bytes each */
+    a->emb_keep = keep_draw ? (uint8_t *)carve(aw, (BT * C + 3) / 4) : NULL;
     for (int l = 0; l < c->num_hidden_layers; l++) {
         bert_layer_acts *la = &a->layers[l];
         if (infer && l >= 2) {
@@ -836,8 +845,9 @@ static void plan_acts(const bert_config *c, int B, int T, int bf16, int fact16_o
         }
         la->qkv = carve(aw, BT * 3 * C);
         la->att = carve(aw, (size_t)B * NH * TT);
-        /* only a plan with a backward keeps the draw; carve counts floats: four bytes each */
-        la->att_keep = infer ? NULL : (uint8_t *)carve(aw, ((size_t)B * NH * TT + 3) / 4);
+        la->att_keep = keep_draw ? (uint8_t *)carve(aw, ((size_t)B * NH * TT + 3) / 4) : NULL;
+        la->res1_keep = keep_draw ? (uint8_t *)carve(aw, (BT * C + 3) / 4) : NULL;
+        la->res2_keep = keep_draw ? (uint8_t *)carve(aw, (BT * C + 3) / 4) : NULL;
         la->ctx = carve(aw, BT * C);
         la->res1 = carve(aw, BT * C);
         la->ln1_mean = carve(aw, BT);
@@ -920,8 +930,9 @@ static int prepare(bert_model *m, int B, int B_eval, int T, int infer, bertc_err
     for (size_t i = 0; i < (size_t)Bhost * T; i++) m->ones_host[i] = 1;
     act_walk count = {0}, count_eval = {0};
     int fact16_only = m->bf16 && m->be->bias_act_forward_bf16;
-    plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &count);
-    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, &m->a_eval, &count_eval);
+    int keep_draw = !infer && m->be->keeps_dropout_draw;
+    plan_acts(c, B, T, m->bf16, fact16_only, infer, keep_draw, &m->a, &count);
+    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, 0, &m->a_eval, &count_eval);
     size_t floats = count.offset > count_eval.offset ? count.offset : count_eval.offset;
     m->act_arena = m->be->alloc(floats * sizeof(float));
     m->act_bytes = m->act_arena ? floats * sizeof(float) : 0;
@@ -929,8 +940,8 @@ static int prepare(bert_model *m, int B, int B_eval, int T, int infer, bertc_err
         return bertc_errorf(err, BERTC_ENOMEM, "model: out of memory for activations of %d x %d (%zu MB)", Bhost,
                             T, floats * sizeof(float) >> 20);
     act_walk aw = {.base = m->act_arena}, aw_eval = {.base = m->act_arena};
-    plan_acts(c, B, T, m->bf16, fact16_only, infer, &m->a, &aw);
-    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, &m->a_eval, &aw_eval);
+    plan_acts(c, B, T, m->bf16, fact16_only, infer, keep_draw, &m->a, &aw);
+    if (B_eval) plan_acts(c, B_eval, T, m->bf16, fact16_only, 1, 0, &m->a_eval, &aw_eval);
     m->maxB = B;
     m->maxT = T;
     m->maxB_eval = B_eval;
@@ -991,7 +1002,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     be->embeddings_forward(a->emb_sum, a->ids, a->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, C);
     be->layernorm_forward(a->emb_out, a->emb_mean, a->emb_rstd, a->emb_sum, m->w.emb_lnw, m->w.emb_lnb,
                           (int)BT, C, c->layer_norm_eps);
-    be->dropout_forward(a->emb_out, BT * C, p_hidden, seed, STREAM_EMB);
+    be->dropout_forward(a->emb_out, BT * C, p_hidden, seed, STREAM_EMB, a->emb_keep);
 
     /* encoder */
     const float *x = a->emb_out;
@@ -1019,13 +1030,13 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         }
         (m->bf16 && be->attention_forward_bf16 ? be->attention_forward_bf16 : be->attention_forward)(
             la->ctx, la->att, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v, a->mask, a->att_scratch, B, Tq, T, C,
-            NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l), p_att > 0.0f ? la->att_keep : NULL);
+            NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l), la->att_keep);
         /* Each Linear below leaves its bias to the fused op after it, which adds it in the pass
          * it makes anyway (dropout + residual + LayerNorm, or the activation). */
         linear_forward(m, a->proj, la->ctx, la->ctx16, 0, w->ow, NULL, (int)NQ, C, C);
         int a1_16_ready = residual_ln_forward(m, la->a1, m->bf16 ? la->a1_16 : NULL, la->res1, la->ln1_mean,
                                               la->ln1_rstd, a->proj, w->ob, xq, w->ln1w, w->ln1b, (int)NQ, C,
-                                              c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l));
+                                              c->layer_norm_eps, p_hidden, seed, STREAM_ATT_OUT(l), la->res1_keep);
         linear_forward(m, la->fpre, la->a1, la->a1_16, a1_16_ready, w->fw1, NULL, (int)NQ, C, F);
         if (la->fact) {
             be->bias_act_forward(ops_activation(c->hidden_act), la->fact, la->fpre, w->fb1, (int)NQ, F);
@@ -1037,7 +1048,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
         /* the next layer's input, rounded into its x16 where the backend does it in this pass */
         x16_ready = residual_ln_forward(m, la->out, m->bf16 && l + 1 < L ? a->layers[l + 1].x16 : NULL, la->res2,
                                         la->ln2_mean, la->ln2_rstd, a->proj, w->fb2, la->a1, w->ln2w, w->ln2b, (int)NQ,
-                                        C, c->layer_norm_eps, p_hidden, seed, STREAM_FFN_OUT(l));
+                                        C, c->layer_norm_eps, p_hidden, seed, STREAM_FFN_OUT(l), la->res2_keep);
         x = la->out;
     }
 
@@ -1059,7 +1070,8 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *mask, const
     be->matmul_forward(a->pooled, a->pool_in, m->w.pool_w, m->w.pool_b, B, C, C);
     be->tanh_forward(a->pooled, a->pooled, (size_t)B * C);
     be->copy(a->pooled_drop, a->pooled, (size_t)B * C * sizeof(float));
-    be->dropout_forward(a->pooled_drop, (size_t)B * C, p_cls, seed, STREAM_CLS(c->num_hidden_layers));
+    /* (B,C): too few elements for a kept draw to matter */
+    be->dropout_forward(a->pooled_drop, (size_t)B * C, p_cls, seed, STREAM_CLS(c->num_hidden_layers), NULL);
     be->matmul_forward(a->logits, a->pooled_drop, m->w.cls_w, m->w.cls_b, B, C, K);
     be->to_host(m->logits_host, a->logits, (size_t)B * K * sizeof(float));
 
@@ -1122,7 +1134,7 @@ void bert_backward_with(bert_model *m, float loss_scale, const float *dlogits_ad
     /* classifier, classifier dropout, tanh; then the pooler dense below */
     be->matmul_backward(a->g_pooled, m->g.cls_w, m->g.cls_b, a->g_logits, a->pooled_drop, m->w.cls_w, B, C,
                         K, 0);
-    be->dropout_backward(a->g_pooled, a->g_pooled, (size_t)B * C, p_cls, seed, STREAM_CLS(L));
+    be->dropout_backward(a->g_pooled, a->g_pooled, (size_t)B * C, p_cls, seed, STREAM_CLS(L), NULL);
     be->tanh_backward(a->g_pooled, a->g_pooled, a->pooled, (size_t)B * C);
     /* g_x: gradient w.r.t. the current layer's output; g_y: the other residual-stream buffer */
     float *g_x = a->g_x, *g_y = a->g_y;
@@ -1153,7 +1165,8 @@ encoder:
         float *g_res2 = g_x; /* in place: g_x is not needed after this */
         float *g_o2 = p_hidden > 0.0f ? a->g_proj : NULL; /* NULL: no dropout, g_res2 is dense2's gradient */
         int ready = residual_ln_backward(m, g_res2, g_o2, dout16, g->fb2, g->ln2w, g->ln2b, g_x, la->res2, w->ln2w,
-                                         la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l));
+                                         la->ln2_mean, la->ln2_rstd, (int)NQ, C, p_hidden, seed, STREAM_FFN_OUT(l),
+                                         la->res2_keep);
         linear_backward(m, a->g_ff, g->fw2, NULL, g_o2 ? g_o2 : g_res2, ready, la->fact, la->fact16, w->fw2, (int)NQ, F,
                         C, 0);
         ready = act_bias_backward(m, act, a->g_ff, dout16, g->fb1, a->g_ff, la->fpre, (int)NQ, F);
@@ -1164,7 +1177,8 @@ encoder:
         float *g_res1 = g_y;
         float *g_o1 = p_hidden > 0.0f ? a->g_proj : NULL;
         ready = residual_ln_backward(m, g_res1, g_o1, dout16, g->ob, g->ln1w, g->ln1b, g_a1, la->res1, w->ln1w,
-                                     la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l));
+                                     la->ln1_mean, la->ln1_rstd, (int)NQ, C, p_hidden, seed, STREAM_ATT_OUT(l),
+                                     la->res1_keep);
         linear_backward(m, a->g_ctx, g->ow, NULL, g_o1 ? g_o1 : g_res1, ready, la->ctx, la->ctx16, w->ow, (int)NQ, C, C,
                         0);
         qkv_views qv = qkv_layout(BT, Tq, T, C);
@@ -1172,7 +1186,7 @@ encoder:
         (m->bf16 && be->attention_backward_bf16 ? be->attention_backward_bf16 : be->attention_backward)(
             g_qkv + qv.q, g_qkv + qv.k, g_qkv + qv.v, a->g_ctx, la->qkv + qv.q, la->qkv + qv.k, la->qkv + qv.v,
             la->att, a->att_scratch, B, Tq, T, C, NH, qv.ldq, qv.ldkv, p_att, seed, STREAM_ATT(l),
-            p_att > 0.0f ? la->att_keep : NULL);
+            la->att_keep);
         /* xq feeds the residual (g_res1 already) and the queries; x feeds the keys and values */
         float *g_in = g_res1;
         if (Tq == T) {
@@ -1192,7 +1206,7 @@ encoder:
 
     if (m->no_grad_below > 0) return;
     /* embeddings: dropout, LayerNorm, then scatter into the three tables */
-    be->dropout_backward(g_x, g_x, BT * C, p_hidden, seed, STREAM_EMB);
+    be->dropout_backward(g_x, g_x, BT * C, p_hidden, seed, STREAM_EMB, a->emb_keep);
     be->layernorm_backward(g_x, m->g.emb_lnw, m->g.emb_lnb, g_x, a->emb_sum, m->w.emb_lnw, a->emb_mean,
                            a->emb_rstd, (int)BT, C);
     be->embeddings_backward(m->g.wte, m->g.wpe, m->g.wtt, g_x, a->ids, a->types, B, T, C, c->pad_token_id);

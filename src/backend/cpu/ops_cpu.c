@@ -631,20 +631,36 @@ static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, 
 /* ------------------------------------------------------------------------------------------
  * dropout and residual */
 
-static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
+static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream, uint8_t *keep) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
+    if (keep) { /* two loops, each vectorised (one loop that stores the byte and selects is not); the
+                   same static split, so each thread selects over the bytes it just wrote */
+        #pragma omp parallel if (N >= PAR_MIN)
+        {
+            #pragma omp for simd schedule(static)
+            for (size_t i = 0; i < N; i++) keep[i] = (uint8_t)dropout_keep(seed, stream, i, p);
+            #pragma omp for simd schedule(static)
+            for (size_t i = 0; i < N; i++) x[i] = keep[i] ? x[i] * scale : 0.0f;
+        }
+        return;
+    }
     #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) x[i] = dropout_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
 }
 
 static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed,
-                                 uint64_t stream) {
+                                 uint64_t stream, const uint8_t *keep) {
     if (p <= 0.0f) {
         cpu_copy(dinp, dout, N * sizeof(float));
         return;
     }
     float scale = 1.0f / (1.0f - p);
+    if (keep) {
+        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
+        for (size_t i = 0; i < N; i++) dinp[i] = keep[i] ? dout[i] * scale : 0.0f;
+        return;
+    }
     #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) dinp[i] = dropout_keep(seed, stream, i, p) ? dout[i] * scale : 0.0f;
 }
@@ -671,18 +687,27 @@ static void cpu_dropout_residual_forward(float *out, float *x, const float *res,
 
 /* res = inp_res + dropout(x + xbias), out = LayerNorm(res), and out16 = out rounded to bf16
  * unless out16 is NULL: one parallel loop over rows, each row built, reduced, normalised and
- * rounded while it sits in L1. */
+ * rounded while it sits in L1. The draw goes to keep too unless keep is NULL. */
 static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
                                                 const float *x, const float *xbias, const float *inp_res,
                                                 const float *weight, const float *bias, int N, int C, float eps,
-                                                float p, uint64_t seed, uint64_t stream) {
+                                                float p, uint64_t seed, uint64_t stream, uint8_t *keep) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     #pragma omp parallel for if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         size_t row = (size_t)n * C;
         const float *xr = x + row, *ir = inp_res + row;
         float *r = res + row, *o = out + row;
-        if (p > 0.0f) {
+        if (p > 0.0f && keep) { /* two loops, as in cpu_dropout_forward */
+            uint8_t *kr = keep + row;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) kr[c] = (uint8_t)dropout_keep(seed, stream, row + (size_t)c, p);
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float xv = xbias ? xr[c] + xbias[c] : xr[c];
+                r[c] = ir[c] + (kr[c] ? xv * scale : 0.0f);
+            }
+        } else if (p > 0.0f) {
             #pragma omp simd
             for (int c = 0; c < C; c++) {
                 float xv = xbias ? xr[c] + xbias[c] : xr[c];
@@ -706,17 +731,19 @@ static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, flo
 static void cpu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
                                            const float *xbias, const float *inp_res, const float *weight,
                                            const float *bias, int N, int C, float eps, float p, uint64_t seed,
-                                           uint64_t stream) {
+                                           uint64_t stream, uint8_t *keep) {
     cpu_residual_layernorm_forward_bf16(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
-                                        stream);
+                                        stream, keep);
 }
 
 /* Rows [n0, n1) of cpu_residual_layernorm_backward_bf16, their column sums added into gw, gb and gxb
- * (gxb may be NULL); dx16, unless NULL, gets dx (dres when dx is NULL) rounded to bf16. */
+ * (gxb may be NULL); dx16, unless NULL, gets dx (dres when dx is NULL) rounded to bf16. The dropout
+ * mask is read from keep, or redrawn where keep is NULL. */
 static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *dx16, float *gxb, float *gw, float *gb,
                                              const float *dout, const float *res, const float *weight,
                                              const float *mean, const float *rstd, size_t n0, size_t n1, int C,
-                                             float p, float scale, uint64_t seed, uint64_t stream) {
+                                             float p, float scale, uint64_t seed, uint64_t stream,
+                                             const uint8_t *keep) {
     for (size_t n = n0; n < n1; n++) {
         size_t row = n * (size_t)C;
         const float *r = res + row, *d = dout + row;
@@ -736,7 +763,19 @@ static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *d
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
         float *dr = dres + row; /* may alias d: each element is read before it is written */
-        if (dx) {
+        if (dx && keep) {
+            float *dxr = dx + row;
+            const uint8_t *kr = keep + row;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float norm = (r[c] - m) * s;
+                float g = s * (d[c] * weight[c] - dnorm_mean - norm * dnorm_norm_mean);
+                float gd = kr[c] ? g * scale : 0.0f;
+                dr[c] = g;
+                dxr[c] = gd;
+                if (gxb) gxb[c] += gd;
+            }
+        } else if (dx) {
             float *dxr = dx + row;
             #pragma omp simd
             for (int c = 0; c < C; c++) {
@@ -775,12 +814,12 @@ static void residual_layernorm_backward_rows(float *dres, float *dx, uint16_t *d
 static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
                                                  float *dweight, float *dbias, const float *dout, const float *res,
                                                  const float *weight, const float *mean, const float *rstd, int N,
-                                                 int C, float p, uint64_t seed, uint64_t stream) {
+                                                 int C, float p, uint64_t seed, uint64_t stream, const uint8_t *keep) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     if (p <= 0.0f) dx = NULL; /* no dropout: dx would be a copy of dres */
     if (C > LN_STACK_C) { /* wide rows: one thread (no stack partials to share), still one pass */
         residual_layernorm_backward_rows(dres, dx, dx16, dxbias, dweight, dbias, dout, res, weight, mean, rstd, 0,
-                                         (size_t)N, C, p, scale, seed, stream);
+                                         (size_t)N, C, p, scale, seed, stream, keep);
         return;
     }
     int max_threads = (size_t)N * C >= PAR_MIN ? omp_get_max_threads() : 1;
@@ -794,7 +833,7 @@ static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_
         size_t n0, n1;
         thread_slice((size_t)N, tid, nth, &n0, &n1);
         residual_layernorm_backward_rows(dres, dx, dx16, local + 2 * (size_t)C, local, local + C, dout, res, weight, mean,
-                                         rstd, n0, n1, C, p, scale, seed, stream);
+                                         rstd, n0, n1, C, p, scale, seed, stream, keep);
         #pragma omp barrier
         size_t c0, c1;
         thread_slice((size_t)C, tid, nth, &c0, &c1);
@@ -816,9 +855,9 @@ static void cpu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_
 static void cpu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
                                             const float *dout, const float *res, const float *weight,
                                             const float *mean, const float *rstd, int N, int C, float p,
-                                            uint64_t seed, uint64_t stream) {
+                                            uint64_t seed, uint64_t stream, const uint8_t *keep) {
     cpu_residual_layernorm_backward_bf16(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p,
-                                         seed, stream);
+                                         seed, stream, keep);
 }
 
 /* One row of cpu_bias_act_forward: x += bias, o = f(x), or (to16) o16 = f(x) rounded to bf16
@@ -1054,6 +1093,7 @@ static const bertc_backend cpu_backend = {
     .residual_layernorm_backward_bf16 = cpu_residual_layernorm_backward_bf16,
     .act_bias_backward_bf16 = cpu_act_bias_backward_bf16,
     .bf16_emulated = gemm_bf16_fallback_reason,
+    .keeps_dropout_draw = 1, /* the hash costs ten times a byte read on AVX2 (bench/dropout_hash.c) */
 };
 
 const bertc_backend *bertc_backend_cpu(void) {

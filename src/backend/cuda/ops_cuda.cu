@@ -867,7 +867,7 @@ static void attention_backward_in(cublasComputeType_t ct, float *dq, float *dk, 
 static void cu_attention_forward(float *ctx, float *att, const float *q, const float *k, const float *v,
                                  const int32_t *mask, float *scratch, int B, int Tq, int T, int C, int NH, int ldq,
                                  int ldkv, float p_drop, uint64_t seed, uint64_t stream, uint8_t *keep) {
-    (void)keep; /* the device redraws the mask in backward: its hash is cheap there, a byte per element is not */
+    (void)keep; /* keeps_dropout_draw is 0: the device redraws the mask in backward */
     attention_forward_in(g_attn_compute, ctx, att, q, k, v, mask, scratch, B, Tq, T, C, NH, ldq, ldkv, p_drop, seed,
                          stream);
 }
@@ -974,12 +974,17 @@ __global__ void k_dropout_residual(float *out, float *x, const float *res, size_
     out[i] = res[i] + xd;
 }
 
-static void cu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream) {
+/* keep: ignored (keeps_dropout_draw is 0): the device redraws the mask in backward, where its
+ * hash is cheap and a byte per element is not */
+static void cu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream, uint8_t *keep) {
+    (void)keep;
     if (p <= 0.0f) return;
     LAUNCH(k_dropout_copy, blocks_for(N, 256), 256)(x, x, N, p, 1.0f / (1.0f - p), seed, stream);
     LAUNCHED(k_dropout_copy);
 }
-static void cu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed, uint64_t stream) {
+static void cu_dropout_backward(float *dinp, const float *dout, size_t N, float p, uint64_t seed, uint64_t stream,
+                                const uint8_t *keep) {
+    (void)keep;
     if (p <= 0.0f) {
         cu_copy(dinp, dout, N * sizeof(float));
         return;
@@ -1091,7 +1096,8 @@ __global__ void k_residual_layernorm_forward_v(float *out, float *res, float *me
 static void cu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, float *res, float *mean, float *rstd,
                                                const float *x, const float *xbias, const float *inp_res,
                                                const float *weight, const float *bias, int N, int C, float eps,
-                                               float p, uint64_t seed, uint64_t stream) {
+                                               float p, uint64_t seed, uint64_t stream, uint8_t *keep) {
+    (void)keep; /* redrawn in backward, as cu_dropout_forward's */
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     if (C % 128 == 0 && C <= 1024 && aligned16(out) && aligned16(res) && aligned16(x) && aligned16(inp_res) &&
         aligned16(weight) && aligned16(bias) && (!xbias || aligned16(xbias)) && (uintptr_t)out16 % 8 == 0) {
@@ -1117,9 +1123,9 @@ static void cu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, floa
 static void cu_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd, const float *x,
                                           const float *xbias, const float *inp_res, const float *weight,
                                           const float *bias, int N, int C, float eps, float p, uint64_t seed,
-                                          uint64_t stream) {
+                                          uint64_t stream, uint8_t *keep) {
     cu_residual_layernorm_forward_bf16(out, NULL, res, mean, rstd, x, xbias, inp_res, weight, bias, N, C, eps, p, seed,
-                                       stream);
+                                       stream, keep);
 }
 
 /* LayerNorm backward, one warp per row: dres = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm *
@@ -1163,7 +1169,9 @@ static void cu_layernorm_backward(float *dinp, float *dweight, float *dbias, con
 static void cu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t *dx16, float *dxbias,
                                                 float *dweight, float *dbias, const float *dout, const float *res,
                                                 const float *weight, const float *mean, const float *rstd, int N,
-                                                int C, float p, uint64_t seed, uint64_t stream) {
+                                                int C, float p, uint64_t seed, uint64_t stream,
+                                                const uint8_t *keep) {
+    (void)keep; /* redrawn */
     if (p <= 0.0f) dx = NULL; /* no dropout: dres is dx */
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     colsum(dbias, dweight, dout, res, mean, rstd, N, C); /* before dres may overwrite dout */
@@ -1177,9 +1185,9 @@ static void cu_residual_layernorm_backward_bf16(float *dres, float *dx, uint16_t
 static void cu_residual_layernorm_backward(float *dres, float *dx, float *dxbias, float *dweight, float *dbias,
                                            const float *dout, const float *res, const float *weight,
                                            const float *mean, const float *rstd, int N, int C, float p,
-                                           uint64_t seed, uint64_t stream) {
+                                           uint64_t seed, uint64_t stream, const uint8_t *keep) {
     cu_residual_layernorm_backward_bf16(dres, dx, NULL, dxbias, dweight, dbias, dout, res, weight, mean, rstd, N, C, p,
-                                        seed, stream);
+                                        seed, stream, keep);
 }
 
 __device__ inline float act_value(int act, float x) {
@@ -1500,6 +1508,7 @@ static const bertc_backend cuda_backend = {
     .act_bias_backward = cu_act_bias_backward,
     .act_bias_backward_bf16 = cu_act_bias_backward_bf16,
     .bf16_emulated = nullptr, /* bf16 products run on the tensor cores */
+    .keeps_dropout_draw = 0, /* the ops take keep and redraw: the hash is cheap on a GPU, a byte per element is not */
 };
 
 /* ------------------------------------------------------------------------------------------
