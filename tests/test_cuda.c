@@ -659,18 +659,28 @@ static void test_optimiser_ops(void **state) {
     for (size_t i = 0; i < n; i++) v[i] = fabsf(g[i]) * 0.01f;
     float *d_p = dev(p, n * 4), *d_m = dev(m, n * 4), *d_v = dev(v, n * 4), *d_g = dev(g, n * 4);
     ops_adamw_scalars s = {0.99998f, 0.1f, 0.999f, 0.001f, 0.0447f, 1e-8f, -2e-5f, 1.0f};
-    cpu->adamw_update(p, m, v, g, n, s);
-    gpu->adamw_update(d_p, d_m, d_v, d_g, n, s);
+    cpu->adamw_update(p, m, v, g, n, s, NULL);
+    gpu->adamw_update(d_p, d_m, d_v, d_g, n, s, NULL);
     expect_equal("adamw_update p", d_p, p, n);
     expect_equal("adamw_update m", d_m, m, n);
     expect_equal("adamw_update v", d_v, v, n);
     ops_adamw_scalars clipped = s; /* gradient clipping's factor folded in */
     clipped.grad_scale = 0.37f;
-    cpu->adamw_update(p, m, v, g, n, clipped);
-    gpu->adamw_update(d_p, d_m, d_v, d_g, n, clipped);
+    cpu->adamw_update(p, m, v, g, n, clipped, NULL);
+    gpu->adamw_update(d_p, d_m, d_v, d_g, n, clipped, NULL);
     expect_equal("adamw_update with grad_scale p", d_p, p, n);
     expect_equal("adamw_update with grad_scale m", d_m, m, n);
     expect_equal("adamw_update with grad_scale v", d_v, v, n);
+    /* with the bf16 mirror written in the same pass: the CPU's rounding bit for bit, every element */
+    uint16_t *p16 = malloc(n * 2), *h16 = malloc(n * 2), *d_p16 = gpu->alloc(n * 2);
+    cpu->adamw_update(p, m, v, g, n, s, p16);
+    gpu->adamw_update(d_p, d_m, d_v, d_g, n, s, d_p16);
+    expect_equal("adamw_update with mirror p", d_p, p, n);
+    gpu->to_host(h16, d_p16, n * 2);
+    assert_memory_equal(h16, p16, n * 2);
+    uint16_t *want16 = malloc(n * 2);
+    cpu->to_bf16(want16, p, n);
+    assert_memory_equal(p16, want16, n * 2);
     double a = cpu->sum_squares(g, n), b = gpu->sum_squares(d_g, n);
     printf("  sum_squares cpu %.17g gpu %.17g\n", a, b);
     assert_true(fabs(a - b) <= 1e-12 * a);
@@ -683,12 +693,15 @@ static void test_optimiser_ops(void **state) {
         for (int k = 0; k < 3; k++) {
             ops_adamw_scalars sk = s;
             sk.decay = seg[k].decay, sk.neg_step_size = seg[k].neg_step_size;
-            cpu->adamw_update(p + seg[k].offset, m + seg[k].offset, v + seg[k].offset, g + seg[k].offset, seg[k].numel, sk);
+            cpu->adamw_update(p + seg[k].offset, m + seg[k].offset, v + seg[k].offset, g + seg[k].offset, seg[k].numel, sk,
+                              p16 + seg[k].offset);
         }
-        gpu->adamw_update_segments(d_p, d_m, d_v, d_g, seg, 3, s);
+        gpu->adamw_update_segments(d_p, d_m, d_v, d_g, seg, 3, s, d_p16);
         expect_equal("adamw_update_segments p", d_p, p, n);
         expect_equal("adamw_update_segments m", d_m, m, n);
         expect_equal("adamw_update_segments v", d_v, v, n);
+        gpu->to_host(h16, d_p16, n * 2); /* the ranges' entries new, the gaps' as before */
+        assert_memory_equal(h16, p16, n * 2);
     }
     /* AdamW through optim.c with 300 groups (decay alternating, one group frozen: a gap), more
      * ranges than one segmented call takes: the device's steps are the CPU's bit for bit */
@@ -704,6 +717,15 @@ static void test_optimiser_ops(void **state) {
     bertc_error err;
     assert_int_equal(adamw_init_on(&oc, cpu, n, groups, (size_t)ng, &err), 0);
     assert_int_equal(adamw_init_on(&og, gpu, n, groups, (size_t)ng, &err), 0);
+    /* the mirror over the upper half of the groups only: those ranges go in a call of their own */
+    size_t lo = 150 * per;
+    assert_int_equal(adamw_set_mirror(&oc, p16, lo, n), 0);
+    assert_int_equal(adamw_set_mirror(&og, d_p16, lo, n), 0);
+    assert_int_equal(adamw_set_mirror(&og, d_p16, lo + 1, n), -1); /* across a group: refused */
+    assert_null(og.mirror);
+    assert_int_equal(adamw_set_mirror(&og, d_p16, lo, n), 0);
+    uint16_t *before16 = malloc(n * 2);
+    memcpy(before16, p16, n * 2);
     for (int step = 0; step < 2; step++) {
         adamw_step(&oc, p, g, 1e-3f);
         adamw_step(&og, d_p, d_g, 1e-3f);
@@ -711,7 +733,16 @@ static void test_optimiser_ops(void **state) {
     adamw_step_scaled(&oc, p, g, 1e-3f, 0.25f); /* segments with a clipping factor */
     adamw_step_scaled(&og, d_p, d_g, 1e-3f, 0.25f);
     expect_equal("adamw_step, 299 groups p", d_p, p, n);
+    gpu->to_host(h16, d_p16, n * 2);
+    assert_memory_equal(h16, p16, n * 2);
+    cpu->to_bf16(want16, p, n); /* inside the span, the rounding of the new parameters; below it, untouched */
+    assert_memory_equal(p16 + lo, want16 + lo, (n - lo) * 2);
+    assert_memory_equal(p16, before16, lo * 2);
+    assert_true(memcmp(p16, want16, lo * 2) != 0);
+    free(before16);
     assert_string_equal(gpu->last_error(), "");
+    free(p16), free(h16), free(want16);
+    gpu->free(d_p16);
     adamw_free(&oc), adamw_free(&og);
     free(groups);
     gpu->free(d_p), gpu->free(d_m), gpu->free(d_v), gpu->free(d_g);

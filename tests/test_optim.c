@@ -284,6 +284,72 @@ static void test_folded_clip_matches_scaling_pass(void **state) {
     }
 }
 
+/* adamw_set_mirror: the update also writes each updated parameter rounded to bf16, exactly what
+ * the backend's to_bf16 makes of the new parameters; parameters and moments are those of an
+ * update without the mirror, bit for bit; what no group covers is not written. Both CPU paths
+ * (optim.c's host loops and the backend table), sizes that end inside a vector and a chunk, a
+ * group that starts off an 8-element boundary, NaN and overflow among the parameters. */
+static void test_mirror_is_the_rounding(void **state) {
+    (void)state;
+    const bertc_backend *cpu = bertc_backend_cpu();
+    const size_t sizes[] = {13, 8192 + 5, 100003};
+    for (int on_table = 0; on_table < 2; on_table++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            size_t n = sizes[si], gap = 3; /* elements [n/2 - gap, n/2) are in no group */
+            adamw_group groups[2] = {{0, n / 2 - gap, 0.01f, 1.0f}, {n / 2, n - n / 2, 0.0f, 0.5f}};
+            float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+            uint16_t *mirror = malloc(n * sizeof(uint16_t)), *want = malloc(n * sizeof(uint16_t));
+            assert_true(p1 && p2 && g && mirror && want);
+            adamw a, b;
+            bertc_error err;
+            const bertc_backend *be = on_table ? cpu : NULL;
+            assert_int_equal(adamw_init_on(&a, be, n, groups, 2, &err), BERTC_OK);
+            assert_int_equal(adamw_init_on(&b, be, n, groups, 2, &err), BERTC_OK);
+            assert_int_equal(adamw_set_mirror(&b, mirror, 0, n), 0);
+            uint32_t x = 777;
+            for (size_t i = 0; i < n; i++) {
+                x = x * 1664525u + 1013904223u;
+                p1[i] = p2[i] = ((float)(x >> 8) / 16777216.0f - 0.5f);
+            }
+            p1[n - 1] = p2[n - 1] = NAN;
+            if (n > 20) p1[17] = p2[17] = 3.4e38f; /* rounds to infinity in bf16 */
+            for (size_t i = 0; i < n; i++) mirror[i] = 0xABCD;
+            for (int step = 0; step < 2; step++) {
+                for (size_t i = 0; i < n; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    g[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * (step + 1);
+                }
+                adamw_step(&a, p1, g, 1e-3f);
+                adamw_step(&b, p2, g, 1e-3f);
+                assert_memory_equal(p1, p2, n * sizeof(float));
+            }
+            assert_memory_equal(a.m, b.m, n * sizeof(float));
+            assert_memory_equal(a.v, b.v, n * sizeof(float));
+            cpu->to_bf16(want, p2, n);
+            for (size_t i = 0; i < n; i++) {
+                int covered = i < n / 2 - gap || i >= n / 2;
+                assert_int_equal(mirror[i], covered ? want[i] : 0xABCD);
+            }
+            if (n > 20) assert_int_equal(mirror[17], 0x7F80); /* +inf */
+            assert_int_equal(mirror[n - 1], 0x7FC0);           /* the quiet NaN, as to_bf16 */
+            /* a span over the second group only: the first group's entries stay as they are */
+            uint16_t keep0 = mirror[0];
+            assert_int_equal(adamw_set_mirror(&b, mirror, 1, n), -1); /* across the first group */
+            assert_null(b.mirror);
+            assert_int_equal(adamw_set_mirror(&b, mirror, n / 2, n), 0);
+            adamw_step(&a, p1, g, 1e-3f);
+            adamw_step(&b, p2, g, 1e-3f);
+            assert_memory_equal(p1, p2, n * sizeof(float));
+            cpu->to_bf16(want, p2, n);
+            assert_int_equal(mirror[0], keep0);
+            assert_true(mirror[0] != want[0]); /* it would have moved */
+            assert_memory_equal(mirror + n / 2, want + n / 2, (n - n / 2) * sizeof(uint16_t));
+            adamw_free(&a), adamw_free(&b);
+            free(p1), free(p2), free(g), free(mirror), free(want);
+        }
+    }
+}
+
 /* One process: the mean over one rank is the gradient itself. */
 static void test_grad_sync_single(void **state) {
     (void)state;
@@ -306,6 +372,7 @@ int main(void) {
         cmocka_unit_test(test_clip_grad_norm),
         cmocka_unit_test(test_grad_clip_coef),
         cmocka_unit_test(test_folded_clip_matches_scaling_pass),
+        cmocka_unit_test(test_mirror_is_the_rounding),
         cmocka_unit_test(test_grad_sync_single),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);

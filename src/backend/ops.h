@@ -220,16 +220,20 @@ typedef struct bertc_backend {
      * AdamW on n elements, torch's operation order (see optim.c):
      *   g = g*grad_scale (rounded on its own, never fused into what follows);
      *   p = p*decay; m = fma(1-b1, g-m, m); v = fma((1-b2)*g, g, v*b2);
-     *   p = p + neg_step_size * m / (sqrt(v)/bc2_sqrt + eps) */
-    void (*adamw_update)(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s);
+     *   p = p + neg_step_size * m / (sqrt(v)/bc2_sqrt + eps)
+     * p16: NULL, or a bf16 mirror of p (n): each new p also written there rounded as to_bf16,
+     * so a bf16 model's weight copy stays current without a rounding pass of its own. */
+    void (*adamw_update)(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s,
+                         uint16_t *p16);
     /* adamw_update over nseg ranges [offset, offset + numel) of p, m, v, g (ascending, not
      * overlapping; nseg <= OPS_ADAMW_MAX_SEGMENTS; seg in host memory), each with its own decay
      * and neg_step_size (s's are not used), in one call: the same numbers as a call per range.
      * With weight decay, biases and LayerNorm weights alternate with decayed weights: ~170
      * ranges for bert-base, ~170 launches per step on a GPU. NULL where a call per range costs
-     * nothing extra (the CPU). */
+     * nothing extra (the CPU). p16: NULL, or the mirror of p from the same base (the ranges'
+     * offsets index it too), as adamw_update's. */
     void (*adamw_update_segments)(float *p, float *m, float *v, const float *g, const ops_adamw_segment *seg,
-                                  int nseg, ops_adamw_scalars s);
+                                  int nseg, ops_adamw_scalars s, uint16_t *p16);
     /* Sum of x[i]^2 in double, returned to the host (the gradient norm's square). */
     double (*sum_squares)(const float *x, size_t n);
     /* x *= s over n elements (pretraining's head and encoder clipped together; tests). */

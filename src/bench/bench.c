@@ -192,6 +192,7 @@ static void data_free(bench_data *d) {
 
 typedef struct step_state {
     bert_model *m;
+    float *params; /* bert_params(m), taken once (each call marks the bf16 copy stale) */
     adamw opt;
     adamw_group *groups;
     const bench_data *d;
@@ -206,8 +207,8 @@ static uint64_t mix64(uint64_t z) {
 }
 
 /* One optimiser update as trainer_run makes it (one micro-batch): zero the gradients, forward
- * in training mode (dropout on), backward, clip to norm 1, AdamW, and the bf16 copy of the
- * weights marked stale (re-rounded before the next forward). Returns the loss. If the trainer's
+ * in training mode (dropout on), backward, clip to norm 1, AdamW (which, for a bf16 model, also
+ * writes the weights' bf16 copy). Returns the loss. If the trainer's
  * update gains a stage, add it here. On a GPU the step ends when its last op has run: a copy
  * of one weight back to the host waits for it. */
 static float train_step(step_state *s) {
@@ -217,24 +218,28 @@ static float train_step(step_state *s) {
     float loss = bert_forward(s->m, s->d->ids, s->d->mask, s->d->types, s->d->labels, s->B, s->T, 1, dseed);
     bert_backward(s->m, 1.0f);
     float gnorm = clip_grad_norm_on(be, bert_grads(s->m), bert_num_params(s->m), 0.0f); /* clip folded into: */
-    adamw_step_scaled(&s->opt, bert_params(s->m), bert_grads(s->m), 2e-5f, grad_clip_coef(gnorm, 1.0f));
-    bert_params_changed(s->m);
+    adamw_step_scaled(&s->opt, s->params, bert_grads(s->m), 2e-5f, grad_clip_coef(gnorm, 1.0f));
+    if (!s->opt.mirror) bert_params_changed(s->m);
     float w;
-    be->to_host(&w, bert_params(s->m), sizeof w);
+    be->to_host(&w, s->params, sizeof w);
     return loss;
 }
 
 /* The optimiser as the trainer builds it: weight decay 0.01 on weights, none on biases and LayerNorm. */
 static int step_init(step_state *s, bert_model *m, const bench_data *d, int B, int T, uint64_t seed, bertc_error *err) {
     memset(s, 0, sizeof *s);
-    s->m = m, s->d = d, s->B = B, s->T = T, s->seed = seed;
+    s->m = m, s->params = bert_params(m), s->d = d, s->B = B, s->T = T, s->seed = seed;
     const bert_param_info *info;
     size_t n = bert_param_table(m, &info);
     s->groups = malloc(n * sizeof *s->groups);
     if (!s->groups) return bertc_errorf(err, BERTC_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         s->groups[i] = (adamw_group){info[i].offset, info[i].numel, info[i].no_decay ? 0.0f : 0.01f, 1.0f};
-    return adamw_init_on(&s->opt, bert_backend(m), bert_num_params(m), s->groups, n, err);
+    int rc = adamw_init_on(&s->opt, bert_backend(m), bert_num_params(m), s->groups, n, err);
+    size_t lo, hi;
+    uint16_t *p16 = bert_params16(m, &lo, &hi);
+    if (!rc) (void)adamw_set_mirror(&s->opt, p16, lo, hi); /* as the trainer's */
+    return rc;
 }
 
 static void step_free(step_state *s) {

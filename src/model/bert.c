@@ -604,6 +604,13 @@ size_t bert_param_table(const bert_model *m, const bert_param_info **out) {
 }
 
 void bert_params_changed(bert_model *m) { m->params16_stale = 1; }
+/* The optimiser keeps every entry it updates current; what it does not update did not change,
+ * so the copy is exactly as current as it was (and the next forward refreshes a stale one). */
+static void params16_span(const bert_model *m, size_t *lo, size_t *hi);
+uint16_t *bert_params16(bert_model *m, size_t *lo, size_t *hi) {
+    params16_span(m, lo, hi);
+    return m->bf16 && *lo < *hi ? m->params16 : NULL;
+}
 int bert_precision_bf16(const bert_model *m) { return m->bf16; }
 
 int bert_bf16_notice(const bert_model *m, char *buf, size_t n) {
@@ -644,15 +651,21 @@ int bert_set_precision(bert_model *m, int bf16, bertc_error *err) {
  * whole span from the first to the last of them in one call, since the biases and LayerNorm
  * parameters between them are under 0.1% of it (their mirror entries are never read) and a
  * GPU runs one kernel instead of six per layer at every step. */
-static void refresh_params16(bert_model *m) {
-    size_t lo = SIZE_MAX, hi = 0;
+static void params16_span(const bert_model *m, size_t *lo, size_t *hi) {
+    *lo = SIZE_MAX, *hi = 0;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const bert_param_info *p = &m->table[i];
         if (p->ndim == 2 && p->layer >= 1 && p->layer <= m->cfg.num_hidden_layers) {
-            if (p->offset < lo) lo = p->offset;
-            if (p->offset + p->numel > hi) hi = p->offset + p->numel;
+            if (p->offset < *lo) *lo = p->offset;
+            if (p->offset + p->numel > *hi) *hi = p->offset + p->numel;
         }
     }
+    if (*lo > *hi) *lo = *hi = 0;
+}
+
+static void refresh_params16(bert_model *m) {
+    size_t lo, hi;
+    params16_span(m, &lo, &hi);
     if (lo < hi) m->be->to_bf16(m->params16 + lo, m->params + lo, hi - lo);
     m->params16_stale = 0;
 }

@@ -121,6 +121,12 @@ int bert_bf16_notice(const bert_model *m, char *buf, size_t n);
 /* Tells the model its parameters changed (the optimiser wrote them through a pointer it kept):
  * the bf16 copy is refreshed before the next forward. bert_params() implies it. */
 void bert_params_changed(bert_model *m);
+/* The bf16 copy of the weights (indexed as bert_params; NULL for an fp32 model) and the span
+ * [*lo, *hi) of it the model reads (the encoder's Linear weights, whole tensors), for an
+ * optimiser that writes it with every update (adamw_set_mirror): after such an update the caller
+ * does not call bert_params_changed, and the copy is not rounded again. Valid until the next
+ * bert_set_precision. */
+uint16_t *bert_params16(bert_model *m, size_t *lo, size_t *hi);
 
 /* The parameter arena and its gradient mirror. */
 float *bert_params(bert_model *m);

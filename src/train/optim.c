@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "backend/cpu/gemm.h" /* bf16_from_f32: the host loops' mirror, rounded as the CPU backend's to_bf16 */
 #include "util/error.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -118,7 +119,7 @@ static inline void adamw_update_one(float *p, float *m, float *v, float g_raw, c
 /* p, m, v, g are (n,). Threads split the range; each thread runs 8 floats at a time with AVX
  * where the compiler targets it. The vector code is written out because sqrtf may set errno,
  * which keeps compilers (without -fno-math-errno) from vectorising the plain loop. */
-static void adamw_update(float *p, float *m, float *v, const float *g, size_t n, adamw_scalars s) {
+static void adamw_update(float *p, float *m, float *v, const float *g, size_t n, adamw_scalars s, uint16_t *p16) {
     const size_t chunk = 8192; /* a multiple of 8 */
     const size_t chunks = (n + chunk - 1) / chunk;
     #pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
@@ -141,7 +142,38 @@ static void adamw_update(float *p, float *m, float *v, const float *g, size_t n,
         }
 #endif
         for (; i < end; i++) adamw_update_one(p + i, m + i, v + i, g[i], &s);
+        if (p16) /* the chunk just written, still in cache */
+            for (size_t j = c * chunk; j < end; j++) p16[j] = bf16_from_f32(p[j]);
     }
+}
+
+int adamw_set_mirror(adamw *o, uint16_t *mirror, size_t lo, size_t hi) {
+    o->mirror = NULL;
+    o->mirror_lo = o->mirror_hi = 0;
+    if (!mirror) return 0;
+    for (size_t i = 0; i < o->n_groups; i++) { /* a group is mirrored whole or not at all */
+        size_t a = o->groups[i].offset, b = a + o->groups[i].numel;
+        if ((a < lo && b > lo) || (a < hi && b > hi)) return -1;
+    }
+    o->mirror = mirror;
+    o->mirror_lo = lo;
+    o->mirror_hi = hi;
+    return 0;
+}
+
+/* Whether group g's update writes the mirror (adamw_set_mirror: a group is inside or outside). */
+static int mirrored(const adamw *o, const adamw_group *g) {
+    return o->mirror && g->offset >= o->mirror_lo && g->offset + g->numel <= o->mirror_hi;
+}
+
+/* One segmented call (or the plain update for a single range) of the ranges gathered so far. */
+static void flush_segments(const adamw *o, float *params, const float *grads, const ops_adamw_segment *seg, int nseg,
+                           ops_adamw_scalars common, uint16_t *p16) {
+    if (nseg == 1)
+        o->be->adamw_update(params + seg[0].offset, o->m + seg[0].offset, o->v + seg[0].offset, grads + seg[0].offset,
+                            seg[0].numel, common, p16 ? p16 + seg[0].offset : NULL);
+    else if (nseg > 1)
+        o->be->adamw_update_segments(params, o->m, o->v, grads, seg, nseg, common, p16);
 }
 
 void adamw_step(adamw *o, float *params, const float *grads, float lr) { adamw_step_scaled(o, params, grads, lr, 1.0f); }
@@ -158,9 +190,10 @@ void adamw_step_scaled(adamw *o, float *params, const float *grads, float lr, fl
     const float bc2_sqrt = (float)bias_correction2_sqrt;
     /* a device that takes many ranges in one call gets them so (weight decay alternates decayed
      * weights with undecayed biases and LayerNorm weights: ~170 ranges for bert-base) */
-    ops_adamw_segment seg[OPS_ADAMW_MAX_SEGMENTS];
+    /* [0]: ranges outside the mirror, [1]: inside (written with it); one call for each */
+    ops_adamw_segment seg[2][OPS_ADAMW_MAX_SEGMENTS];
     ops_adamw_scalars common = {0};
-    int nseg = 0;
+    int nseg[2] = {0, 0};
 
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         const adamw_group *g = &o->groups[gi];
@@ -174,9 +207,11 @@ void adamw_step_scaled(adamw *o, float *params, const float *grads, float lr, fl
             /* Neighbouring groups with the same scalars (all of them when weight decay is 0 and
              * no layer has its own rate) go to the device as one range: one launch, not 200. */
             size_t numel = g->numel;
+            const int in = mirrored(o, g);
             while (gi + 1 < o->n_groups) {
                 const adamw_group *h = &o->groups[gi + 1];
-                if (h->offset != g->offset + numel || h->weight_decay != g->weight_decay || h->lr_scale != g->lr_scale)
+                if (h->offset != g->offset + numel || h->weight_decay != g->weight_decay || h->lr_scale != g->lr_scale ||
+                    mirrored(o, h) != in)
                     break;
                 numel += h->numel;
                 gi++;
@@ -184,27 +219,24 @@ void adamw_step_scaled(adamw *o, float *params, const float *grads, float lr, fl
             const ops_adamw_scalars sc = {decay,    one_minus_beta1, beta2_f,      one_minus_beta2,
                                           bc2_sqrt, eps,             neg_step_size, grad_scale};
             if (o->be->adamw_update_segments) { /* the ranges are sent together, below */
-                ops_adamw_segment *sg = &seg[nseg++];
-                *sg = (ops_adamw_segment){g->offset, numel, decay, neg_step_size};
+                seg[in][nseg[in]++] = (ops_adamw_segment){g->offset, numel, decay, neg_step_size};
                 common = sc;
-                if (nseg == OPS_ADAMW_MAX_SEGMENTS) {
-                    o->be->adamw_update_segments(params, o->m, o->v, grads, seg, nseg, common);
-                    nseg = 0;
+                if (nseg[in] == OPS_ADAMW_MAX_SEGMENTS) {
+                    flush_segments(o, params, grads, seg[in], nseg[in], common, in ? o->mirror : NULL);
+                    nseg[in] = 0;
                 }
                 continue;
             }
-            o->be->adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, numel, sc);
+            o->be->adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, numel, sc,
+                                in ? o->mirror + g->offset : NULL);
             continue;
         }
         adamw_update(params + g->offset, o->m + g->offset, o->v + g->offset, grads + g->offset, g->numel,
                      (adamw_scalars){decay, one_minus_beta1, beta2_f, one_minus_beta2, bc2_sqrt, eps, neg_step_size,
-                                     grad_scale});
+                                     grad_scale},
+                     mirrored(o, g) ? o->mirror + g->offset : NULL);
     }
-    if (nseg == 1) /* one range: the plain update */
-        o->be->adamw_update(params + seg[0].offset, o->m + seg[0].offset, o->v + seg[0].offset, grads + seg[0].offset,
-                            seg[0].numel, common);
-    else if (nseg > 1)
-        o->be->adamw_update_segments(params, o->m, o->v, grads, seg, nseg, common);
+    for (int in = 0; in < 2; in++) flush_segments(o, params, grads, seg[in], nseg[in], common, in ? o->mirror : NULL);
 }
 
 /* torch takes a float32 norm per tensor and then the norm of those; here one double sum runs over

@@ -4,6 +4,7 @@
 #define BERTC_TRAIN_OPTIM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bertc.h"
 
@@ -26,6 +27,11 @@ typedef struct adamw {
      * Else (adamw_init_on) the moments live in be's memory and be->adamw_update runs the step,
      * so that a GPU model's weights never leave the device. */
     const struct bertc_backend *be;
+    /* NULL, or a bf16 mirror of the parameters (indexed as they are, in the same memory) whose
+     * entries in [mirror_lo, mirror_hi) every update also writes, each new value rounded as the
+     * backend's to_bf16 (adamw_set_mirror) */
+    uint16_t *mirror;
+    size_t mirror_lo, mirror_hi;
 } adamw;
 
 /* Defaults as torch.optim.AdamW: betas (0.9, 0.999), eps 1e-8. groups are copied. */
@@ -34,6 +40,11 @@ void adamw_free(adamw *o);
 /* The same with the moments in be's memory, updated by be's ops (be NULL: adamw_init). */
 int adamw_init_on(adamw *o, const struct bertc_backend *be, size_t n, const adamw_group *groups, size_t n_groups,
                   bertc_error *err);
+/* From the next update on, also write each updated parameter i in [lo, hi) rounded to bf16 into
+ * mirror[i] (mirror NULL: stop). For a bf16 model (bert_params16): its weight copy then stays
+ * current without a rounding pass of its own. Parameters outside every group are not written:
+ * they do not change. Returns 0, or -1 with no mirror set when a group straddles lo or hi. */
+int adamw_set_mirror(adamw *o, uint16_t *mirror, size_t lo, size_t hi);
 /* One update at learning rate lr: for each group, p -= lr*scale*wd*p, then the Adam step. */
 void adamw_step(adamw *o, float *params, const float *grads, float lr);
 /* The same update with every gradient read as grads[i] * grad_scale, bit for bit what

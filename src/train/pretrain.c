@@ -354,6 +354,11 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
     /* parameters, gradients and moments in the backend's memory, stepped by its ops (optim.h) */
     const bertc_backend *be = bert_backend(net);
     if ((rc = adamw_init_on(&opt_enc, be, n_enc, groups, ng, err))) goto done;
+    { /* bf16: the update also writes the weights' bf16 copy (else it is re-rounded after each) */
+        size_t lo, hi;
+        uint16_t *p16 = bert_params16(net, &lo, &hi);
+        (void)adamw_set_mirror(&opt_enc, p16, lo, hi); /* -1: no mirror, re-rounded */
+    }
     ng = make_groups(ht, nh, o->weight_decay, NULL, groups, &n_head);
     if ((rc = adamw_init_on(&opt_head, be, n_head, groups, ng, err))) goto done;
     opt_enc.beta1 = opt_head.beta1 = o->adam_beta1;
@@ -414,7 +419,7 @@ int bertc_pretrain(const bertc_pretrain_options *o, bertc_pretrain_result *r, be
         float lr = lr_schedule_at(&sched, step);
         if (!frozen) {
             adamw_step_scaled(&opt_enc, params, grads, lr, clip);
-            bert_params_changed(net); /* a bf16 model re-rounds its weights' copy before the next forward */
+            if (!opt_enc.mirror) bert_params_changed(net); /* bf16: the update wrote the weights' copy too */
         }
         adamw_step_scaled(&opt_head, hparams, hgrads, lr, clip);
 

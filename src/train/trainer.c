@@ -234,6 +234,11 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
     float *best = NULL, *dz = NULL;
     if ((rc = param_groups(m, o, &groups, &n_groups, err))) goto done;
     if ((rc = adamw_init_on(&opt, be, np, groups, n_groups, err))) goto done;
+    { /* bf16: the update also writes the weights' bf16 copy (else it is re-rounded after each) */
+        size_t lo, hi;
+        uint16_t *p16 = bert_params16(m, &lo, &hi);
+        (void)adamw_set_mirror(&opt, p16, lo, hi); /* -1 (a group across the span): no mirror, re-rounded */
+    }
     opt.beta1 = o->adam_beta1;
     opt.beta2 = o->adam_beta2;
     opt.eps = o->adam_eps;
@@ -367,7 +372,8 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                             epoch, bad);
             } else {
                 adamw_step_scaled(&opt, params, grads, lr, grad_clip_coef(gnorm, o->max_grad_norm));
-                bert_params_changed(m); /* a bf16 model re-rounds its weights' copy before the next forward */
+                /* a bf16 model's weight copy was written by the update itself (the mirror, below) */
+                if (!opt.mirror) bert_params_changed(m);
                 st.consecutive_skips = 0;
             }
             st.step++;

@@ -1020,18 +1020,30 @@ static void cpu_crossentropy_backward(float *dlogits, const float *probs, const 
 
 #define CPU_PARALLEL_MIN 32768 /* optim.c's OPTIM_PARALLEL_MIN: below it one thread */
 
-static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
-    #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * s.grad_scale; /* its own statement: -std=c11 fuses nothing across it */
-        float pi = p[i] * s.decay;
-        float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
-        float vi = fmaf(s.one_minus_beta2 * gi, gi, v[i] * s.beta2);
-        float denom = sqrtf(vi) / s.bc2_sqrt + s.eps;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi + s.neg_step_size * mi / denom;
+/* One element; always inlined with to16 constant, so each loop below vectorises on its own. */
+static inline __attribute__((always_inline)) void adamw_one(float *p, float *m, float *v, const float *g, uint16_t *p16,
+                                                             int to16, size_t i, const ops_adamw_scalars *s) {
+    float gi = g[i] * s->grad_scale; /* its own statement: -std=c11 fuses nothing across it */
+    float pi = p[i] * s->decay;
+    float mi = fmaf(s->one_minus_beta1, gi - m[i], m[i]);
+    float vi = fmaf(s->one_minus_beta2 * gi, gi, v[i] * s->beta2);
+    float denom = sqrtf(vi) / s->bc2_sqrt + s->eps;
+    m[i] = mi;
+    v[i] = vi;
+    float pn = pi + s->neg_step_size * mi / denom;
+    p[i] = pn;
+    if (to16) p16[i] = bf16_from_f32(pn);
+}
+
+static void cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s,
+                             uint16_t *p16) {
+    if (p16) {
+        #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) adamw_one(p, m, v, g, p16, 1, i, &s);
+        return;
     }
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= CPU_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) adamw_one(p, m, v, g, NULL, 0, i, &s);
 }
 
 static double cpu_sum_squares(const float *x, size_t n) {

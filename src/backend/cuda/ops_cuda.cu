@@ -1329,8 +1329,8 @@ static void cu_crossentropy_backward(float *dlogits, const float *probs, const i
  * division: nvcc's defaults without --use_fast_math), so the update is bit-identical */
 
 /* element i, with its range's decay and step (s's own are not read) */
-__device__ inline void adamw_element(float *p, float *m, float *v, const float *g, size_t i, float decay,
-                                     float neg_step_size, const ops_adamw_scalars &s) {
+__device__ inline void adamw_element(float *p, float *m, float *v, const float *g, uint16_t *p16, size_t i,
+                                     float decay, float neg_step_size, const ops_adamw_scalars &s) {
     float gi = __fmul_rn(g[i], s.grad_scale); /* never contracted into the fma below */
     float pi = p[i] * decay;
     float mi = fmaf(s.one_minus_beta1, gi - m[i], m[i]);
@@ -1338,16 +1338,19 @@ __device__ inline void adamw_element(float *p, float *m, float *v, const float *
     float denom = __fdiv_rn(__fsqrt_rn(vi), s.bc2_sqrt) + s.eps;
     m[i] = mi;
     v[i] = vi;
-    p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(neg_step_size, mi), denom));
+    float pn = __fadd_rn(pi, __fdiv_rn(__fmul_rn(neg_step_size, mi), denom));
+    p[i] = pn;
+    if (p16) p16[i] = bf16_round(pn); /* the mirror in the same pass, not a to_bf16 kernel after */
 }
 
-__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
+__global__ void k_adamw(float *p, float *m, float *v, const float *g, uint16_t *p16, size_t n, ops_adamw_scalars s) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) adamw_element(p, m, v, g, i, s.decay, s.neg_step_size, s);
+    if (i < n) adamw_element(p, m, v, g, p16, i, s.decay, s.neg_step_size, s);
 }
 
-static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s) {
-    LAUNCH(k_adamw, blocks_for(n, 256), 256)(p, m, v, g, n, s);
+static void cu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, ops_adamw_scalars s,
+                            uint16_t *p16) {
+    LAUNCH(k_adamw, blocks_for(n, 256), 256)(p, m, v, g, p16, n, s);
     LAUNCHED(k_adamw);
 }
 
@@ -1359,7 +1362,8 @@ typedef struct adamw_ranges {
     int n;
 } adamw_ranges;
 
-__global__ void k_adamw_ranges(float *p, float *m, float *v, const float *g, adamw_ranges r, ops_adamw_scalars s) {
+__global__ void k_adamw_ranges(float *p, float *m, float *v, const float *g, uint16_t *p16, adamw_ranges r,
+                               ops_adamw_scalars s) {
     long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= r.start[r.n]) return;
     int lo = 0, hi = r.n - 1; /* the last range whose start is <= j */
@@ -1368,11 +1372,11 @@ __global__ void k_adamw_ranges(float *p, float *m, float *v, const float *g, ada
         if (r.start[mid] <= j) lo = mid;
         else hi = mid - 1;
     }
-    adamw_element(p, m, v, g, (size_t)(r.offset[lo] + (j - r.start[lo])), r.decay[lo], r.step[lo], s);
+    adamw_element(p, m, v, g, p16, (size_t)(r.offset[lo] + (j - r.start[lo])), r.decay[lo], r.step[lo], s);
 }
 
 static void cu_adamw_update_segments(float *p, float *m, float *v, const float *g, const ops_adamw_segment *seg,
-                                     int nseg, ops_adamw_scalars s) {
+                                     int nseg, ops_adamw_scalars s, uint16_t *p16) {
     if (nseg <= 0) return;
     if (nseg > OPS_ADAMW_MAX_SEGMENTS) {
         record_error("adamw_update_segments", "more ranges than OPS_ADAMW_MAX_SEGMENTS");
@@ -1387,7 +1391,7 @@ static void cu_adamw_update_segments(float *p, float *m, float *v, const float *
         r.decay[k] = seg[k].decay;
         r.step[k] = seg[k].neg_step_size;
     }
-    LAUNCH(k_adamw_ranges, blocks_for((size_t)r.start[nseg], 256), 256)(p, m, v, g, r, s);
+    LAUNCH(k_adamw_ranges, blocks_for((size_t)r.start[nseg], 256), 256)(p, m, v, g, p16, r, s);
     LAUNCHED(k_adamw_ranges);
 }
 
