@@ -181,4 +181,4 @@ bench: $(BIN)
 .PHONY: bench
 
 .PHONY: all tests test asan clean gemm-bench cflags ldlibs fuzz fuzz-build test-asan test-valgrind
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d)
