@@ -60,9 +60,12 @@ OPS_HOSTDEV static inline int64_t dropout_threshold(float p) {
     if (p > 0.0f && p < 1.0f) return (int64_t)ceilf(p * 16777216.0f);
     return p <= 0.0f ? 0 : (int64_t)1 << 24;
 }
+/* the 24 random bits u * 2^24 of element index */
+OPS_HOSTDEV static inline int64_t dropout_bits(uint64_t seed, uint64_t stream, uint64_t index) {
+    return (int64_t)(ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index)) >> 40);
+}
 OPS_HOSTDEV static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
-    uint64_t h = ops_mix64(seed ^ ops_mix64(stream * 0x9E3779B97F4A7C15ULL + index));
-    return (int64_t)(h >> 40) >= dropout_threshold(p);
+    return dropout_bits(seed, stream, index) >= dropout_threshold(p);
 }
 
 /* One row of crossentropy_forward, the same code on the CPU and the GPU: p (K) = softmax(z),

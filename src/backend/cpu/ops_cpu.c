@@ -416,6 +416,24 @@ static void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const
  * read in place with their row strides (C for ctx, ldq for q, ldkv for k and v): no (B,T,C) ->
  * (B,NH,T,HS) transpose is ever materialised, and q, k, v can be column blocks of one product. */
 
+/* ---- dropout draws kept as bytes (backend/ops.h's keep), for every op that drops ----
+ * keep[e] = the draw of element first + e: a loop of its own, since GCC vectorises neither half
+ * of one loop that both stores the byte and selects. */
+static inline void dropout_draw(uint8_t *keep, size_t n, uint64_t first, float p, uint64_t seed, uint64_t stream) {
+    const int64_t threshold = dropout_threshold(p); /* hoisted by hand: where the compiler did not, the loop stayed scalar */
+    #pragma omp simd
+    for (size_t e = 0; e < n; e++) keep[e] = (uint8_t)(dropout_bits(seed, stream, first + e) >= threshold);
+}
+/* dst = src dropped by a kept draw, kept elements scaled (dst may be src): a byte read where the
+ * hash costs ten times as much on AVX2 (bench/dropout_hash.c). */
+static inline void dropout_apply(float *dst, const uint8_t *keep, const float *src, size_t n, float scale) {
+    #pragma omp simd
+    for (size_t e = 0; e < n; e++) dst[e] = keep[e] ? src[e] * scale : 0.0f;
+}
+/* The whole-tensor ops below run both in chunks of this many elements, each drawn and applied
+ * while it is in L1. */
+#define DROPOUT_CHUNK 4096
+
 /* softmax of one row of scores with HF's additive mask, in place */
 static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     float maxv = -INFINITY;
@@ -437,22 +455,14 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T) {
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
-/* The dropped probabilities from a stored draw: a byte read where the hash costs ten times as
- * much on AVX2 (bench/dropout_hash.c). */
-static void attention_dropout_stored(float *dst, const uint8_t *keep, const float *src, size_t n, float keep_scale) {
-    #pragma omp simd
-    for (size_t e = 0; e < n; e++) dst[e] = keep[e] ? src[e] * keep_scale : 0.0f;
-}
-
 /* dst[e] = src[e] dropped or scaled, element e of the (b,h) slab starting at `first` in the
  * whole (B,NH,Tq,T) tensor: forward draws the probabilities' dropout, and stores the draw in
  * keep[e] unless keep is NULL; backward redraws it. */
 static void attention_dropout(float *dst, uint8_t *keep, const float *src, size_t n, size_t first, float p_drop,
                               float keep_scale, uint64_t seed, uint64_t stream) {
-    if (keep) { /* two loops: GCC vectorises neither half when one loop both stores the byte and selects */
-        #pragma omp simd
-        for (size_t e = 0; e < n; e++) keep[e] = (uint8_t)dropout_keep(seed, stream, first + e, p_drop);
-        attention_dropout_stored(dst, keep, src, n, keep_scale);
+    if (keep) {
+        dropout_draw(keep, n, first, p_drop, seed, stream);
+        dropout_apply(dst, keep, src, n, keep_scale);
         return;
     }
     #pragma omp simd
@@ -512,7 +522,7 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
             float *dP = scratch + total + slab;   /* (Tq,T) gradient w.r.t. P, then w.r.t. scores */
             if (p_drop > 0.0f) {
                 float *drop = scratch + slab;
-                if (keep) attention_dropout_stored(drop, keep + slab, P, (size_t)Tq * T, keep_scale);
+                if (keep) dropout_apply(drop, keep + slab, P, (size_t)Tq * T, keep_scale);
                 else attention_dropout(drop, NULL, P, (size_t)Tq * T, slab, p_drop, keep_scale, seed, stream);
                 Pd = drop;
             }
@@ -634,14 +644,13 @@ static void cpu_tanh_backward(float *dinp, const float *dout, const float *out, 
 static void cpu_dropout_forward(float *x, size_t N, float p, uint64_t seed, uint64_t stream, uint8_t *keep) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
-    if (keep) { /* two loops, each vectorised (one loop that stores the byte and selects is not); the
-                   same static split, so each thread selects over the bytes it just wrote */
-        #pragma omp parallel if (N >= PAR_MIN)
-        {
-            #pragma omp for simd schedule(static)
-            for (size_t i = 0; i < N; i++) keep[i] = (uint8_t)dropout_keep(seed, stream, i, p);
-            #pragma omp for simd schedule(static)
-            for (size_t i = 0; i < N; i++) x[i] = keep[i] ? x[i] * scale : 0.0f;
+    if (keep) {
+        size_t chunks = (N + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN)
+        for (size_t c = 0; c < chunks; c++) {
+            size_t i = c * DROPOUT_CHUNK, n = N - i < DROPOUT_CHUNK ? N - i : DROPOUT_CHUNK;
+            dropout_draw(keep + i, n, i, p, seed, stream);
+            dropout_apply(x + i, keep + i, x + i, n, scale);
         }
         return;
     }
@@ -657,8 +666,12 @@ static void cpu_dropout_backward(float *dinp, const float *dout, size_t N, float
     }
     float scale = 1.0f / (1.0f - p);
     if (keep) {
-        #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
-        for (size_t i = 0; i < N; i++) dinp[i] = keep[i] ? dout[i] * scale : 0.0f;
+        size_t chunks = (N + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN)
+        for (size_t c = 0; c < chunks; c++) {
+            size_t i = c * DROPOUT_CHUNK, n = N - i < DROPOUT_CHUNK ? N - i : DROPOUT_CHUNK;
+            dropout_apply(dinp + i, keep + i, dout + i, n, scale);
+        }
         return;
     }
     #pragma omp parallel for simd if (parallel: N >= PAR_MIN)
@@ -698,10 +711,9 @@ static void cpu_residual_layernorm_forward_bf16(float *out, uint16_t *out16, flo
         size_t row = (size_t)n * C;
         const float *xr = x + row, *ir = inp_res + row;
         float *r = res + row, *o = out + row;
-        if (p > 0.0f && keep) { /* two loops, as in cpu_dropout_forward */
+        if (p > 0.0f && keep) {
             uint8_t *kr = keep + row;
-            #pragma omp simd
-            for (int c = 0; c < C; c++) kr[c] = (uint8_t)dropout_keep(seed, stream, row + (size_t)c, p);
+            dropout_draw(kr, (size_t)C, row, p, seed, stream);
             #pragma omp simd
             for (int c = 0; c < C; c++) {
                 float xv = xbias ? xr[c] + xbias[c] : xr[c];
