@@ -372,7 +372,7 @@ int trainer_run(bert_model *m, const encoded_set *train, const encoded_set *val,
                             epoch, bad);
             } else {
                 adamw_step_scaled(&opt, params, grads, lr, grad_clip_coef(gnorm, o->max_grad_norm));
-                /* a bf16 model's weight copy was written by the update itself (the mirror, below) */
+                /* a bf16 model's weight copy was written by the update itself (adamw_set_mirror above) */
                 if (!opt.mirror) bert_params_changed(m);
                 st.consecutive_skips = 0;
             }
