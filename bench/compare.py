@@ -211,7 +211,8 @@ def report(rows, title):
                  f"process): {min(steal.values())}-{max(steal.values())}%; where it differs much between the two "
                  f"tools' runs of a round, that round's ratio says more about the machine than the code")
     if rounds > 1:
-        L.append(f"- {rounds} rounds, bertc and PyTorch alternating per (shape, precision, measurement): each figure is the median "
+        L.append(f"- {rounds} rounds, bertc and PyTorch alternating per (shape, precision, measurement), bertc first in odd "
+                 f"rounds and PyTorch in even ones (bench/run.sh in the runs after 2026-11-28T0933Z): each figure is the median "
                  f"over the rounds (RSS: the largest), the speed-up the ratio of the medians; the last column "
                  f"gives each round's own speed-up")
     if peak_fp32:

@@ -11,7 +11,8 @@
 #   --threads N      threads of both tools (default: all cores, nproc)
 #   --reps N         timed runs per measurement (default 5), after --warmup N (default 1)
 #   --rounds N       repeat every (shape, precision, measurement) pair of runs N times (default 1), bertc and
-#                    PyTorch alternating, so that a slow spell of the machine hits both; the report
+#                    PyTorch alternating, so that a slow spell of the machine hits both (bertc first in
+#                    odd rounds, PyTorch first in even ones); the report
 #                    gives the median over rounds and each round's speed-up
 #   --precisions L   which precisions (default "fp32 bf16")
 #   --wait-policy    OMP_WAIT_POLICY for bertc: default (the default: unset, as a user runs it),
@@ -165,32 +166,47 @@ for shape in $SHAPES; do
     done
 done
 
+run_bertc() { # shape prec measurement
+    [ "$2" = fp32 ] || [ "$BERTC_BF16" = 1 ] || return 0
+    policy=$(cat "$tmp/policy.bertc.$1.$3")
+    say "round $round/$ROUNDS: bertc $1 $2 $3"
+    steal0=$(steal_now)
+    env -u OMP_WAIT_POLICY ${policy:+OMP_WAIT_POLICY=$policy} "$BERTC" bench --shape "$1" \
+        --precision "$2" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" --only "$3" >"$tmp/row" ||
+        { say "bertc bench failed"; exit 1; }
+    tag <"$tmp/row" >>"$JSONL"
+}
+run_torch() { # shape prec measurement
+    [ "$TORCH" = 1 ] && [ "$3" != matmul ] || return 0
+    say "round $round/$ROUNDS: PyTorch $1 $2 $3"
+    tpol=auto
+    [ -s "$tmp/policy.torch.$1.$2.$3" ] && tpol=$(cat "$tmp/policy.torch.$1.$2.$3")
+    steal0=$(steal_now)
+    "$PY" bench/bench_torch.py --shape "$1" --precision "$2" --threads "$THREADS" --reps "$REPS" \
+        --warmup "$WARMUP" --wait-policy "$tpol" --only "$3" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
+    # what it ran with ("PASSIVE" or "default"), for the next rounds
+    sed -n 's/.*"omp_wait_policy": "\([A-Za-z]*\)".*/\1/p' "$tmp/row" | head -n 1 |
+        tr 'A-Z' 'a-z' >"$tmp/policy.torch.$1.$2.$3"
+    tag <"$tmp/row" >>"$JSONL"
+}
+
+# Which tool runs first in a pair alternates from round to round (bertc in odd rounds, PyTorch
+# in even ones). A process started right after a big one has exited runs slower on this VM for a
+# minute or two, with 5-6% steal (docs/PERFORMANCE.md, "The benchmark after the kept-draw
+# helpers"): with one fixed order, the same rows always paid for it (bertc's MiniLM step, right
+# after its bert-base replay of 3.5 GB).
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     [ "$round" -gt 1 ] && measure_peak "round $round"
     for shape in $SHAPES; do
         for prec in $PRECISIONS; do
             for m in $MEASURES; do
-                if [ "$prec" = fp32 ] || [ "$BERTC_BF16" = 1 ]; then
-                    policy=$(cat "$tmp/policy.bertc.$shape.$m")
-                    say "round $round/$ROUNDS: bertc $shape $prec $m"
-                    steal0=$(steal_now)
-                    env -u OMP_WAIT_POLICY ${policy:+OMP_WAIT_POLICY=$policy} "$BERTC" bench --shape "$shape" \
-                        --precision "$prec" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" --only "$m" >"$tmp/row" ||
-                        { say "bertc bench failed"; exit 1; }
-                    tag <"$tmp/row" >>"$JSONL"
-                fi
-                if [ "$TORCH" = 1 ] && [ "$m" != matmul ]; then
-                    say "round $round/$ROUNDS: PyTorch $shape $prec $m"
-                    tpol=auto
-                    [ -s "$tmp/policy.torch.$shape.$prec.$m" ] && tpol=$(cat "$tmp/policy.torch.$shape.$prec.$m")
-                    steal0=$(steal_now)
-                    "$PY" bench/bench_torch.py --shape "$shape" --precision "$prec" --threads "$THREADS" --reps "$REPS" \
-                        --warmup "$WARMUP" --wait-policy "$tpol" --only "$m" >"$tmp/row" || { say "bench_torch.py failed"; exit 1; }
-                    # what it ran with ("PASSIVE" or "default"), for the next rounds
-                    sed -n 's/.*"omp_wait_policy": "\([A-Za-z]*\)".*/\1/p' "$tmp/row" | head -n 1 |
-                        tr 'A-Z' 'a-z' >"$tmp/policy.torch.$shape.$prec.$m"
-                    tag <"$tmp/row" >>"$JSONL"
+                if [ $((round % 2)) = 1 ]; then
+                    run_bertc "$shape" "$prec" "$m"
+                    run_torch "$shape" "$prec" "$m"
+                else
+                    run_torch "$shape" "$prec" "$m"
+                    run_bertc "$shape" "$prec" "$m"
                 fi
             done
         done
