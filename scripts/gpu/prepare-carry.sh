@@ -118,4 +118,10 @@ fi
 cp models/minilm/config.json models/minilm/vocab.txt models/minilm-bf16/
 [ -f models/minilm/tokenizer_config.json ] && cp models/minilm/tokenizer_config.json models/minilm-bf16/
 du -shc .gpu-deps-gz models/minilm-bf16 gpu-data
-du -sb .gpu-deps-gz models/minilm-bf16 gpu-data | awk '{ s += $1 } END { printf "carry %.1f MiB; with the working tree (~3 MiB) it must stay under 64\n", s / 1048576 }'
+# The device tool sends the working tree too (tracked files and untracked ones git does not
+# ignore), 64 MiB in all: say how close this comes, and fail where it would not fit.
+tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+du -sb .gpu-deps-gz models/minilm-bf16 gpu-data | awk -v tree="${tree:-0}" '{ s += $1 } END {
+    t = (s + tree) / 1048576
+    printf "carry %.1f MiB + working tree %.1f MiB = %.1f MiB (the device tool takes 64)\n", s / 1048576, tree / 1048576, t
+    if (t >= 64) { print "prepare-carry: over 64 MiB: fewer unlabelled reviews (MLM_TEXTS=N) or no PREPARE_MLM" > "/dev/stderr"; exit 1 } }'
