@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* nvcc compiles this header too (src/backend/cuda): the hash below runs in its kernels, the
  * very same code, so the CPU and the GPU drop the same elements. */
@@ -66,6 +67,17 @@ OPS_HOSTDEV static inline int64_t dropout_bits(uint64_t seed, uint64_t stream, u
 }
 OPS_HOSTDEV static inline int dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
     return dropout_bits(seed, stream, index) >= dropout_threshold(p);
+}
+
+/* fp32 -> bf16, rounding to nearest, ties to even, as torch's c10::BFloat16: subnormals are
+ * rounded like any other value (no flush to zero), overflow rounds to infinity, and every NaN
+ * becomes the quiet NaN 0x7FC0. One definition for the CPU's to_bf16, the GPU's kernels and the
+ * optimiser's bf16 weight copy, so that all of them round alike bit for bit. */
+OPS_HOSTDEV static inline uint16_t ops_bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
 }
 
 /* One row of crossentropy_forward, the same code on the CPU and the GPU: p (K) = softmax(z),

@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "backend/ops.h"
-#include "backend/cpu/gemm.h" /* bf16_from_f32: the host loops' mirror, rounded as the CPU backend's to_bf16 */
 #include "util/error.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -143,7 +142,7 @@ static void adamw_update(float *p, float *m, float *v, const float *g, size_t n,
 #endif
         for (; i < end; i++) adamw_update_one(p + i, m + i, v + i, g[i], &s);
         if (p16) /* the chunk just written, still in cache */
-            for (size_t j = c * chunk; j < end; j++) p16[j] = bf16_from_f32(p[j]);
+            for (size_t j = c * chunk; j < end; j++) p16[j] = ops_bf16_round(p[j]);
     }
 }
 

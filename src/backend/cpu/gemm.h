@@ -16,15 +16,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* fp32 -> bf16, rounding to nearest, ties to even, as torch's c10::BFloat16: subnormals are
- * rounded like any other value (no flush to zero), overflow rounds to infinity, and every NaN
- * becomes the quiet NaN 0x7FC0. */
-static inline uint16_t bf16_from_f32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
-}
+#include "backend/ops.h"
+
+/* fp32 -> bf16 as backend/ops.h's ops_bf16_round (to nearest even, NaN to 0x7FC0) */
+static inline uint16_t bf16_from_f32(float f) { return ops_bf16_round(f); }
 
 /* bf16 -> fp32 is exact: the bf16 bits become the top half of the float. */
 static inline float bf16_to_f32(uint16_t h) {

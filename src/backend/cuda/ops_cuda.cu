@@ -291,15 +291,6 @@ static void head_gemm(cublasComputeType_t ct, int ta, int tb, int M, int N, int 
  * With dout16, the first pass also writes dout rounded to bf16 (the products' operand in a bf16
  * model's backward), which would otherwise be a pass of its own. */
 
-/* float to bf16, to nearest even, NaN to the quiet 0x7FC0: the CPU's rounding bit for bit (the
- * bf16 section below uses it too) */
-__device__ inline uint16_t bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0u : (uint16_t)rounded;
-}
-
 static int aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
 
 #define COLSUM_ROWS 64
@@ -318,11 +309,11 @@ template <int W> __device__ inline void load_w(float *v, const float *p) {
 template <int W> __device__ inline void store_bf16_w(uint16_t *p, const float *v) {
     if constexpr (W == 4) {
         uint2 h;
-        h.x = (uint32_t)bf16_round(v[0]) | (uint32_t)bf16_round(v[1]) << 16;
-        h.y = (uint32_t)bf16_round(v[2]) | (uint32_t)bf16_round(v[3]) << 16;
+        h.x = (uint32_t)ops_bf16_round(v[0]) | (uint32_t)ops_bf16_round(v[1]) << 16;
+        h.y = (uint32_t)ops_bf16_round(v[2]) | (uint32_t)ops_bf16_round(v[3]) << 16;
         *(uint2 *)p = h;
     } else {
-        *p = bf16_round(v[0]);
+        *p = ops_bf16_round(v[0]);
     }
 }
 
@@ -695,7 +686,7 @@ static void cu_matmul_backward(float *dinp, float *dweight, float *dbias, const 
 
 __global__ void k_to_bf16(uint16_t *dst, const float *src, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = bf16_round(src[i]);
+        dst[i] = ops_bf16_round(src[i]);
 }
 
 /* Four at a time: a 16-byte load and an 8-byte store per thread (one element per thread ran at
@@ -704,8 +695,8 @@ __global__ void k_to_bf16_x4(uint2 *dst, const float4 *src, size_t n4) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
         float4 v = src[i];
         uint2 o;
-        o.x = (uint32_t)bf16_round(v.x) | (uint32_t)bf16_round(v.y) << 16; /* little-endian: x first */
-        o.y = (uint32_t)bf16_round(v.z) | (uint32_t)bf16_round(v.w) << 16;
+        o.x = (uint32_t)ops_bf16_round(v.x) | (uint32_t)ops_bf16_round(v.y) << 16; /* little-endian: x first */
+        o.y = (uint32_t)ops_bf16_round(v.z) | (uint32_t)ops_bf16_round(v.w) << 16;
         dst[i] = o;
     }
 }
@@ -1079,8 +1070,8 @@ __global__ void k_residual_layernorm_forward_v(float *out, float *res, float *me
         *(float4 *)(out + base + c) = o;
         if (out16) { /* as k_to_bf16_x4: little-endian, x first */
             uint2 h;
-            h.x = (uint32_t)bf16_round(o.x) | (uint32_t)bf16_round(o.y) << 16;
-            h.y = (uint32_t)bf16_round(o.z) | (uint32_t)bf16_round(o.w) << 16;
+            h.x = (uint32_t)ops_bf16_round(o.x) | (uint32_t)ops_bf16_round(o.y) << 16;
+            h.y = (uint32_t)ops_bf16_round(o.z) | (uint32_t)ops_bf16_round(o.w) << 16;
             out16[(base + c) / 4] = h;
         }
     }
@@ -1217,7 +1208,7 @@ __global__ void k_bias_act_forward_bf16(int act, uint16_t *out16, float *pre, co
     if (i >= n) return;
     float v = pre[i] + bias[i % F];
     pre[i] = v;
-    out16[i] = bf16_round(act_value(act, v));
+    out16[i] = ops_bf16_round(act_value(act, v));
 }
 
 static void cu_bias_act_forward_bf16(ops_act act, uint16_t *out16, float *pre, const float *bias, int N, int F) {
@@ -1340,7 +1331,7 @@ __device__ inline void adamw_element(float *p, float *m, float *v, const float *
     v[i] = vi;
     float pn = __fadd_rn(pi, __fdiv_rn(__fmul_rn(neg_step_size, mi), denom));
     p[i] = pn;
-    if (p16) p16[i] = bf16_round(pn); /* the mirror in the same pass, not a to_bf16 kernel after */
+    if (p16) p16[i] = ops_bf16_round(pn); /* the mirror in the same pass, not a to_bf16 kernel after */
 }
 
 __global__ void k_adamw(float *p, float *m, float *v, const float *g, uint16_t *p16, size_t n, ops_adamw_scalars s) {
